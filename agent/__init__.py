@@ -1,0 +1,4 @@
+"""Sceau: bridge between web platforms and the user's signing token."""
+
+__version__ = "0.1.0"
+APP_NAME = "Sceau"

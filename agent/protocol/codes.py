@@ -1,0 +1,76 @@
+"""The page-visible error codes and command names, defined once.
+
+`python -m sceau.protocol.codes` writes the JSON the extension and `sceau.js` import,
+so JavaScript never retypes a code or a command name.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+
+PROTOCOL_VERSION = 1
+
+
+class ErrorCode(StrEnum):
+    """Small, stable set of codes a page may see."""
+
+    USER_CANCELLED = "USER_CANCELLED"
+    ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"
+    NO_TOKEN = "NO_TOKEN"
+    NO_CERTIFICATE = "NO_CERTIFICATE"
+    PIN_LOCKED = "PIN_LOCKED"
+    TOKEN_REMOVED = "TOKEN_REMOVED"
+    BAD_REQUEST = "BAD_REQUEST"
+    TOO_LARGE = "TOO_LARGE"
+    UNSUPPORTED = "UNSUPPORTED"
+    BUSY = "BUSY"
+    TIMEOUT = "TIMEOUT"
+    NOT_A_RECIPIENT = "NOT_A_RECIPIENT"
+    INVALID_INPUT = "INVALID_INPUT"
+    INTERNAL = "INTERNAL"
+
+
+class Command(StrEnum):
+    """Commands of wire protocol version 1."""
+
+    HELLO = "hello"
+    LIST_CERTIFICATES = "list-certificates"
+    AUTHENTICATE = "authenticate"
+    SIGN_HASH = "sign-hash"
+    SIGN_DOCUMENTS = "sign-documents"
+    DECRYPT = "decrypt"
+    ENCRYPT = "encrypt"
+    VERIFY = "verify"
+    # Transfer of payloads larger than one message (see protocol/chunks.py).
+    UPLOAD_CHUNK = "upload-chunk"
+    FETCH_CHUNK = "fetch-chunk"
+
+
+class Role(StrEnum):
+    """What a certificate is for."""
+
+    AUTH = "auth"
+    SIGN = "sign"
+    ENCRYPT = "encrypt"
+
+
+def export() -> dict[str, object]:
+    """The shared constants as a JSON-able mapping."""
+    return {
+        "protocolVersion": PROTOCOL_VERSION,
+        "errorCodes": [c.value for c in ErrorCode],
+        "commands": {c.name: c.value for c in Command},
+        "roles": [r.value for r in Role],
+    }
+
+
+def main() -> None:
+    """Print the generated constants (JSON) on stdout."""
+    json.dump(export(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

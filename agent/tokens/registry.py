@@ -1,0 +1,85 @@
+"""All token backends behind one object: enumerate, find certificates, invalidate on removal."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from sceau.errors import NoCertificate, NoToken, SceauError
+from sceau.i18n import _
+from sceau.protocol.codes import Role
+from sceau.tokens.base import CertificateEntry, Token, TokenBackend
+
+log = logging.getLogger(__name__)
+
+
+class TokenManager:
+    """Backends sorted by priority; a cache of tokens dropped on `invalidate()` (card events)."""
+
+    def __init__(self, backends: Sequence[TokenBackend]) -> None:
+        self.backends = sorted((b for b in backends if b.viable()), key=lambda b: -b.priority)
+        self._lock = threading.RLock()
+        self._tokens: list[Token] | None = None
+        self.errors: list[str] = []  # backend problems, for `sceau doctor` and NO_TOKEN messages
+
+    def tokens(self) -> list[Token]:
+        with self._lock:
+            if self._tokens is None:
+                found: list[Token] = []
+                self.errors = []
+                for backend in self.backends:
+                    try:
+                        found.extend(backend.tokens())
+                    except SceauError as exc:
+                        self.errors.append(exc.message)
+                        log.warning("backend %s: %s", backend.name, exc.message)
+                self._tokens = found
+            return list(self._tokens)
+
+    def invalidate(self) -> None:
+        """Forget cached tokens (a card was inserted or removed)."""
+        with self._lock:
+            if self._tokens:
+                for t in self._tokens:
+                    t.logout()
+            self._tokens = None
+
+    def entries(self, role: Role | None = None) -> list[CertificateEntry]:
+        out: list[CertificateEntry] = []
+        for token in self.tokens():
+            for entry in token.certificates():
+                if role is None or role in entry.roles:
+                    out.append(entry)
+        return out
+
+    def token_of(self, entry: CertificateEntry) -> Token:
+        for token in self.tokens():
+            if token.info.token_id == entry.token.token_id:
+                return token
+        raise NoToken(_("The token holding this certificate is no longer present."))
+
+    def require_entries(self, role: Role | None, handle: str | None = None) -> list[CertificateEntry]:
+        """Entries for `role` (and `handle`), with NO_TOKEN / NO_CERTIFICATE errors that say what to do."""
+        tokens = self.tokens()
+        if not tokens:
+            hint = (" " + self.errors[0]) if self.errors else ""
+            raise NoToken(_("No token found: insert your card or USB key.") + hint)
+        entries = [e for e in self.entries(role) if handle is None or e.handle == handle]
+        if not entries:
+            if role is Role.AUTH:
+                msg = _("No authentication certificate on the token.")
+            elif role is Role.SIGN:
+                msg = _("No signature certificate on the token.")
+            elif role is Role.ENCRYPT:
+                msg = _("No encryption certificate on the token.")
+            else:
+                msg = _("No certificate on the token.")
+            raise NoCertificate(msg)
+        return entries
+
+    def close(self) -> None:
+        with self._lock:
+            for b in self.backends:
+                b.close()
+            self._tokens = None

@@ -1,0 +1,84 @@
+"""What the agent asks the user. Dialogs, the terminal and tests implement `UserInterface`.
+
+Backends never prompt; operations call these methods (from a worker thread: implementations
+that need a GUI thread marshal the call themselves).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sceau.tokens.base import CertificateEntry, PinRequest
+
+
+class OperationKind(StrEnum):
+    """Operation classes as the user sees them (consent, trusted sites, journal)."""
+
+    AUTHENTICATE = "authenticate"
+    SIGN = "sign"
+    DECRYPT = "decrypt"
+    UNWRAP_KEY = "unwrap-key"
+    ENCRYPT = "encrypt"
+    LIST = "list"
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document shown in a consent dialog."""
+
+    name: str
+    size: int
+    sha256_hex: str
+
+    @property
+    def short_digest(self) -> str:
+        return self.sha256_hex[:16]
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """Everything a consent dialog names: site, operation, documents, certificate."""
+
+    origin: str
+    operation: OperationKind
+    documents: Sequence[DocumentInfo] = ()
+    certificate: CertificateEntry | None = None
+    detail: str = ""  # extra plain-language text, e.g. the unwrap-key warning
+    can_remember: bool = False  # only authentication may be remembered per site
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    approved: bool
+    remember: bool = False
+
+
+@dataclass(frozen=True)
+class CertificateChoice:
+    """A certificate picker request."""
+
+    origin: str
+    operation: OperationKind
+    candidates: Sequence[CertificateEntry] = field(default_factory=tuple)
+
+
+class UserInterface(ABC):
+    """Consent, PIN and certificate choice. Implementations raise UserCancelled / Timeout."""
+
+    @abstractmethod
+    def confirm(self, request: ConsentRequest) -> ConsentDecision:
+        """Ask the user to approve one key use (or a batch)."""
+
+    @abstractmethod
+    def ask_pin(self, request: PinRequest) -> str:
+        """Ask for the PIN (or PKCS#12 password). Raise UserCancelled to give up."""
+
+    @abstractmethod
+    def choose_certificate(self, choice: CertificateChoice) -> CertificateEntry:
+        """Pick one of several fitting certificates."""
+
+    def notify(self, message: str) -> None:  # noqa: B027 - optional hook
+        """Non-blocking information for the user (tray balloon); optional."""
