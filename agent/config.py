@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-
 from sceau.errors import InvalidInput
 from sceau.i18n import _
 

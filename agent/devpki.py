@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -157,10 +157,17 @@ def _name(cn: str, org: tuple[str, str], given: str = "", surname: str = "", uni
 
 
 def _key_usage(**flags: bool) -> x509.KeyUsage:
-    names = (
-        "digital_signature content_commitment key_encipherment data_encipherment key_agreement "
-        "key_cert_sign crl_sign encipher_only decipher_only"
-    ).split()
+    names = [
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    ]
     return x509.KeyUsage(**{n: flags.get(n, False) for n in names})
 
 
@@ -208,9 +215,7 @@ def generate(root: Path, *, crl_url: str | None = None, ocsp_url: str | None = N
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(int_key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
     )
     int_cert = int_builder.sign(root_key, hashes.SHA384())
     _write(root / "root-ca.pem", _pem(root_cert))
@@ -275,9 +280,7 @@ def _pkcs8(key: PrivateKey) -> bytes:
 
 
 def _key_id(cert: x509.Certificate) -> str:
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha1(spki, usedforsecurity=False).hexdigest()[:16]
 
 
@@ -296,9 +299,13 @@ def _issue(
         cn = "Sceau Test Horodatage"
     elif spec.role == "ocsp":
         cn = "Sceau Test Répondeur OCSP"
-    start, end = (now - timedelta(days=800), now - timedelta(days=30)) if spec.expired else (
-        now - timedelta(days=1),
-        now + timedelta(days=1095),
+    start, end = (
+        (now - timedelta(days=800), now - timedelta(days=30))
+        if spec.expired
+        else (
+            now - timedelta(days=1),
+            now + timedelta(days=1095),
+        )
     )
     ku: x509.KeyUsage
     eku: list[x509.ObjectIdentifier] = []
@@ -308,8 +315,10 @@ def _issue(
         ku = _key_usage(digital_signature=True)
         eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
     elif spec.role == "enc":
-        ku = _key_usage(key_agreement=True) if spec.key.startswith("ec") else _key_usage(
-            key_encipherment=True, data_encipherment=True
+        ku = (
+            _key_usage(key_agreement=True)
+            if spec.key.startswith("ec")
+            else _key_usage(key_encipherment=True, data_encipherment=True)
         )
         eku = [ExtendedKeyUsageOID.EMAIL_PROTECTION]
     elif spec.role == "tsa":
@@ -320,8 +329,14 @@ def _issue(
         eku = [ExtendedKeyUsageOID.OCSP_SIGNING]
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(cn, spec.org, given if spec.role in ("sign", "auth", "enc") else "",
-                            surname if spec.role in ("sign", "auth", "enc") else ""))
+        .subject_name(
+            _name(
+                cn,
+                spec.org,
+                given if spec.role in ("sign", "auth", "enc") else "",
+                surname if spec.role in ("sign", "auth", "enc") else "",
+            )
+        )
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -330,9 +345,7 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(ku, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=spec.role == "tsa")
@@ -346,8 +359,11 @@ def _issue(
     if ocsp_url and spec.role not in ("ocsp",):
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
-                [x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP,
-                                        x509.UniformResourceIdentifier(ocsp_url))]
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
             ),
             critical=False,
         )
@@ -391,8 +407,17 @@ def create_softhsm_token(
     )
     chosen = [n for n in (names or pki.identities) if pki[n].on_token]
     subprocess.run(
-        [sys.executable, "-m", "sceau.devpki", str(pki.root), "--import-into", label, "--pin", user_pin,
-         *[f"--name={n}" for n in chosen]],
+        [
+            sys.executable,
+            "-m",
+            "sceau.devpki",
+            str(pki.root),
+            "--import-into",
+            label,
+            "--pin",
+            user_pin,
+            *[f"--name={n}" for n in chosen],
+        ],
         env=env,
         check=True,
         capture_output=True,
@@ -424,35 +449,44 @@ def _import_into_token(pki: DevPki, label: str, pin: str, names: list[str]) -> N
             )
             if isinstance(key, rsa.RSAPrivateKey):
                 attrs = decode_rsa_private_key(key_der)
-                attrs.update({Attribute.SIGN: True, Attribute.DECRYPT: ident.role == "enc",
-                              Attribute.UNWRAP: ident.role == "enc"})
+                attrs.update(
+                    {
+                        Attribute.SIGN: True,
+                        Attribute.DECRYPT: ident.role == "enc",
+                        Attribute.UNWRAP: ident.role == "enc",
+                    }
+                )
             else:
                 attrs = decode_ec_private_key(key_der)
                 attrs.update({Attribute.SIGN: ident.role != "enc", Attribute.DERIVE: ident.role == "enc"})
-            attrs.update({
-                Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-                Attribute.TOKEN: True,
-                Attribute.PRIVATE: True,
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.ID: bytes.fromhex(ident.key_id),
-                Attribute.LABEL: name,
-            })
+            attrs.update(
+                {
+                    Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.ID: bytes.fromhex(ident.key_id),
+                    Attribute.LABEL: name,
+                }
+            )
             if ident.always_authenticate:
                 attrs[Attribute.ALWAYS_AUTHENTICATE] = True
             session.create_object(attrs)
-            session.create_object({
-                Attribute.CLASS: ObjectClass.CERTIFICATE,
-                Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
-                Attribute.TOKEN: True,
-                Attribute.PRIVATE: False,
-                Attribute.ID: bytes.fromhex(ident.key_id),
-                Attribute.LABEL: name,
-                Attribute.SUBJECT: cert.subject.public_bytes(),
-                Attribute.ISSUER: cert.issuer.public_bytes(),
-                Attribute.SERIAL_NUMBER: _der_integer(cert.serial_number),
-                Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
-            })
+            session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.CERTIFICATE,
+                    Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: False,
+                    Attribute.ID: bytes.fromhex(ident.key_id),
+                    Attribute.LABEL: name,
+                    Attribute.SUBJECT: cert.subject.public_bytes(),
+                    Attribute.ISSUER: cert.issuer.public_bytes(),
+                    Attribute.SERIAL_NUMBER: _der_integer(cert.serial_number),
+                    Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
+                }
+            )
 
 
 def _der_integer(value: int) -> bytes:

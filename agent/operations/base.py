@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command
+from sceau.ui.api import OperationKind
 
 JSON = dict[str, Any]
 
@@ -22,6 +23,14 @@ class Operation(ABC):
     command: ClassVar[Command]
     # Whether the command touches a private key (consent + origin check happen before).
     uses_key: ClassVar[bool] = True
+    # Operation class a site must have been granted (first-use permission); None: no grant needed.
+    kind: ClassVar[OperationKind | None] = None
+    # Extension-only (site-* management): refused on the WebSocket transport.
+    internal: ClassVar[bool] = False
+
+    def permission(self, params: Any) -> OperationKind | None:
+        """The operation class this request needs the site to be allowed for."""
+        return self.kind
 
     @abstractmethod
     def parse(self, args: Mapping[str, Any]) -> Any:

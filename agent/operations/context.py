@@ -49,7 +49,7 @@ class OperationContext:
 
     async def select_certificate(self, role: Role, handle: str | None, operation: OperationKind) -> CertificateEntry:
         """The certificate the page asked for, or the user's pick among those fitting `role`."""
-        entries = await self.blocking(lambda: self.tokens.require_entries(role, handle))
+        entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.ui.ask_pin))
         if len(entries) == 1:
             return entries[0]
         return await self.ui_call(

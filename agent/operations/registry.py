@@ -9,7 +9,7 @@ from sceau.i18n import _
 from sceau.operations.base import Operation
 from sceau.protocol.codes import Command
 
-# Handler modules; each defines `OPERATION`, an Operation instance. Order does not matter.
+# Handler modules; each defines `OPERATION` (or `OPERATIONS`, a tuple). Order does not matter.
 HANDLER_MODULES: tuple[str, ...] = (
     "sceau.operations.hello",
     "sceau.operations.list_certificates",
@@ -20,6 +20,8 @@ HANDLER_MODULES: tuple[str, ...] = (
     "sceau.operations.encrypt",
     "sceau.operations.decrypt",
     "sceau.operations.transfer",
+    "sceau.operations.sites",
+    "sceau.operations.subscribe",
 )
 
 
@@ -52,5 +54,6 @@ def default_registry() -> Registry:
             if exc.name == name:  # handler not shipped in this build
                 continue
             raise
-        reg.register(module.OPERATION)
+        for op in getattr(module, "OPERATIONS", None) or (module.OPERATION,):
+            reg.register(op)
     return reg

@@ -46,6 +46,30 @@ class Command(StrEnum):
     # Transfer of payloads larger than one message (see protocol/chunks.py).
     UPLOAD_CHUNK = "upload-chunk"
     FETCH_CHUNK = "fetch-chunk"
+    # Extension-only commands: the background refuses them from pages; the agent only accepts
+    # them on the native (IPC) transport.
+    SITE_GRANT = "site-grant"
+    SITE_REVOKE = "site-revoke"
+    SITE_LIST = "site-list"
+    SUBSCRIBE = "subscribe"
+
+
+# Commands a web page may send (the extension forwards nothing else).
+PAGE_COMMANDS = frozenset(
+    {
+        Command.HELLO,
+        Command.LIST_CERTIFICATES,
+        Command.AUTHENTICATE,
+        Command.SIGN_HASH,
+        Command.SIGN_DOCUMENTS,
+        Command.DECRYPT,
+        Command.ENCRYPT,
+        Command.VERIFY,
+        Command.UPLOAD_CHUNK,
+        Command.FETCH_CHUNK,
+        Command.SUBSCRIBE,
+    }
+)
 
 
 class Role(StrEnum):
@@ -62,6 +86,7 @@ def export() -> dict[str, object]:
         "protocolVersion": PROTOCOL_VERSION,
         "errorCodes": [c.value for c in ErrorCode],
         "commands": {c.name: c.value for c in Command},
+        "pageCommands": sorted(c.value for c in PAGE_COMMANDS),
         "roles": [r.value for r in Role],
     }
 

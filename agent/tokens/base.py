@@ -19,7 +19,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
-
 from sceau.protocol.codes import Role
 
 
@@ -35,7 +34,11 @@ class Digest(StrEnum):
         return {"sha256": 32, "sha384": 48, "sha512": 64}[self.value]
 
     def hash(self) -> hashes.HashAlgorithm:
-        return {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[self.value]()
+        if self is Digest.SHA256:
+            return hashes.SHA256()
+        if self is Digest.SHA384:
+            return hashes.SHA384()
+        return hashes.SHA512()
 
     def digest(self, data: bytes) -> bytes:
         return hashlib.new(self.value, data).digest()
@@ -110,9 +113,7 @@ def roles_of(cert: x509.Certificate) -> frozenset[Role]:
     except x509.ExtensionNotFound:
         ku = None
     try:
-        eku: x509.ExtendedKeyUsage | None = cert.extensions.get_extension_for_class(
-            x509.ExtendedKeyUsage
-        ).value
+        eku: x509.ExtendedKeyUsage | None = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         eku = None
     eku_set = set(eku) if eku is not None else set()
@@ -177,7 +178,9 @@ class CertificateEntry:
 
     @property
     def subject_cn(self) -> str:
-        return _name_attr(self.certificate.subject, x509.NameOID.COMMON_NAME) or self.certificate.subject.rfc4514_string()
+        return (
+            _name_attr(self.certificate.subject, x509.NameOID.COMMON_NAME) or self.certificate.subject.rfc4514_string()
+        )
 
     @property
     def issuer_cn(self) -> str:
@@ -301,9 +304,7 @@ class TokenBackend(ABC):
         """Release modules and sessions."""
 
 
-def find_entry(
-    entries: Sequence[CertificateEntry], handle: str | None, role: Role | None
-) -> list[CertificateEntry]:
+def find_entry(entries: Sequence[CertificateEntry], handle: str | None, role: Role | None) -> list[CertificateEntry]:
     """Entries matching a page-supplied handle (or all), with the role when given."""
     out = [e for e in entries if (handle is None or e.handle == handle)]
     if role is not None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-
 from sceau.errors import InvalidInput, NoToken, UserCancelled
 from sceau.i18n import _
 from sceau.tokens import softkeys

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from sceau.errors import NoCertificate, NoToken, SceauError
 from sceau.i18n import _
 from sceau.protocol.codes import Role
-from sceau.tokens.base import CertificateEntry, Token, TokenBackend
+from sceau.tokens.base import CertificateEntry, PinPrompt, Token, TokenBackend
+from sceau.tokens.pkcs12 import Pkcs12Token
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,14 @@ class TokenManager:
                     t.logout()
             self._tokens = None
 
-    def entries(self, role: Role | None = None) -> list[CertificateEntry]:
+    def entries(self, role: Role | None = None, prompt: PinPrompt | None = None) -> list[CertificateEntry]:
+        """Certificates of every token; with `prompt`, files that hide theirs (PKCS#12) are unlocked."""
         out: list[CertificateEntry] = []
         for token in self.tokens():
-            for entry in token.certificates():
+            certs = token.certificates()
+            if not certs and prompt is not None and isinstance(token, Pkcs12Token):
+                certs = token.unlock_certificates(prompt)
+            for entry in certs:
                 if role is None or role in entry.roles:
                     out.append(entry)
         return out
@@ -59,13 +64,15 @@ class TokenManager:
                 return token
         raise NoToken(_("The token holding this certificate is no longer present."))
 
-    def require_entries(self, role: Role | None, handle: str | None = None) -> list[CertificateEntry]:
+    def require_entries(
+        self, role: Role | None, handle: str | None = None, prompt: PinPrompt | None = None
+    ) -> list[CertificateEntry]:
         """Entries for `role` (and `handle`), with NO_TOKEN / NO_CERTIFICATE errors that say what to do."""
         tokens = self.tokens()
         if not tokens:
             hint = (" " + self.errors[0]) if self.errors else ""
             raise NoToken(_("No token found: insert your card or USB key.") + hint)
-        entries = [e for e in self.entries(role) if handle is None or e.handle == handle]
+        entries = [e for e in self.entries(role, prompt) if handle is None or e.handle == handle]
         if not entries:
             if role is Role.AUTH:
                 msg = _("No authentication certificate on the token.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-
 from sceau.errors import Unsupported
 from sceau.tokens.base import Digest, RsaDecryptPadding, SignScheme
 

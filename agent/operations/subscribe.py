@@ -1,0 +1,26 @@
+"""`subscribe`: the connection receives `token-inserted` / `token-removed` notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from sceau.operations.base import JSON, Operation
+from sceau.operations.context import OperationContext
+from sceau.protocol.codes import Command
+
+
+class Subscribe(Operation):
+    command: ClassVar[Command] = Command.SUBSCRIBE
+    uses_key: ClassVar[bool] = False
+
+    def parse(self, args: Mapping[str, Any]) -> None:
+        return None
+
+    async def run(self, ctx: OperationContext, params: None) -> JSON:
+        # The transport owns the connection; it registers its sender when it sees this flag.
+        ctx.extras["connection"]["subscribed"] = True
+        return {"subscribed": True}
+
+
+OPERATION = Subscribe()

@@ -1,0 +1,126 @@
+"""Message model and validation for wire protocol version 1 (DESIGN.md §3). No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sceau.errors import BadRequest, SceauError, Unsupported
+from sceau.protocol.codes import PROTOCOL_VERSION, Command, ErrorCode
+
+MAX_ID_LENGTH = 128
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Request:
+    v: int
+    id: str
+    cmd: str
+    args: JSON
+    origin: str | None
+
+
+def request_id_of(obj: object) -> str | None:
+    """The request id if the message has a usable one (so even a bad request gets a correlated error)."""
+    if isinstance(obj, dict):
+        rid = obj.get("id")
+        if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LENGTH:
+            return rid
+    return None
+
+
+def parse_request(obj: object) -> Request:
+    """Validate a decoded message. Raises BadRequest / Unsupported with a precise reason."""
+    if not isinstance(obj, dict):
+        raise BadRequest("Message must be a JSON object.")
+    v = obj.get("v")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise BadRequest("Field 'v' (protocol version) must be an integer.")
+    if v != PROTOCOL_VERSION:
+        raise Unsupported(f"Protocol version {v} is not supported (this agent speaks {PROTOCOL_VERSION}).")
+    rid = obj.get("id")
+    if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_LENGTH:
+        raise BadRequest(f"Field 'id' must be a non-empty string of at most {MAX_ID_LENGTH} characters.")
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str) or not cmd:
+        raise BadRequest("Field 'cmd' must be a non-empty string.")
+    if cmd not in {c.value for c in Command}:
+        raise Unsupported(f"Unknown command: {cmd[:40]}")
+    args = obj.get("args", {})
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest("Field 'args' must be an object.")
+    origin = obj.get("origin")
+    if origin is not None and not isinstance(origin, str):
+        raise BadRequest("Field 'origin' must be a string.")
+    return Request(v, rid, cmd, args, origin)
+
+
+def ok(request_id: str | None, result: JSON) -> JSON:
+    return {"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result}
+
+
+def error(request_id: str | None, code: ErrorCode, message: str) -> JSON:
+    return {"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": {"code": code.value, "message": message}}
+
+
+def event(request_id: str, payload: JSON) -> JSON:
+    return {"v": PROTOCOL_VERSION, "id": request_id, "event": payload}
+
+
+def notification(payload: JSON) -> JSON:
+    return {"v": PROTOCOL_VERSION, "notify": payload}
+
+
+def error_from_exception(request_id: str | None, exc: BaseException) -> JSON:
+    """THE place where exceptions become wire errors. Unknown exceptions never leak their text."""
+    if isinstance(exc, SceauError):
+        return error(request_id, exc.code, exc.message)
+    return error(request_id, ErrorCode.INTERNAL, "Internal error in the Sceau agent; see its journal.")
+
+
+# --- argument helpers shared by handlers (validation lives in the core) -------------------------
+
+def arg_str(args: JSON, name: str, *, required: bool = True, max_len: int = 4096, default: str | None = None) -> str:
+    value = args.get(name, default)
+    if value is None:
+        if required:
+            raise BadRequest(f"Missing argument '{name}'.")
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"Argument '{name}' must be a string.")
+    if len(value) > max_len:
+        raise BadRequest(f"Argument '{name}' is too long.")
+    return value
+
+
+def arg_choice(args: JSON, name: str, choices: set[str] | frozenset[str], default: str | None = None) -> str | None:
+    value = args.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in choices:
+        raise BadRequest(f"Argument '{name}' must be one of: {', '.join(sorted(choices))}.")
+    return value
+
+
+def arg_b64(args: JSON, name: str, *, max_bytes: int, min_bytes: int = 0, urlsafe_ok: bool = True) -> bytes:
+    """Decode a base64 (standard or URL-safe, padding optional) argument with size bounds."""
+    import base64
+    import binascii
+
+    text = arg_str(args, name, max_len=max_bytes * 2 + 8)
+    cleaned = text.strip()
+    if urlsafe_ok:
+        cleaned = cleaned.replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        data = base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"Argument '{name}' is not valid base64.") from None
+    if len(data) < min_bytes:
+        raise BadRequest(f"Argument '{name}' must be at least {min_bytes} bytes.")
+    if len(data) > max_bytes:
+        raise BadRequest(f"Argument '{name}' must be at most {max_bytes} bytes.")
+    return data

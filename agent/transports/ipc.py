@@ -1,0 +1,356 @@
+"""Local IPC transport: a Unix socket in the user's runtime dir (a named pipe on Windows).
+
+Only pumps frames (`sceau.protocol.framing`) between clients (the native host, the CLI) and
+`Agent.handle`; no policy lives here beyond who may connect:
+- POSIX: runtime dir 0700 and owned by us, socket 0600, peer uid checked with SO_PEERCRED
+  (getpeereid on BSD/macOS) so another user can never talk to our agent.
+- Windows: per-user pipe name, client process must run in our logon session.
+One agent per user session: an exclusive lock file held for the agent's lifetime; a socket file
+found while we hold the lock is stale (its agent died) and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import stat
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from sceau.config import Config
+from sceau.errors import SceauError, TooLarge
+from sceau.i18n import _
+from sceau.protocol import messages
+from sceau.protocol.codes import ErrorCode
+from sceau.protocol.framing import FrameDecoder, encode_frame
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "agent.sock"
+LOCK_NAME = "agent.lock"
+MAX_IN_FLIGHT = 64  # per connection; a runaway client gets BUSY instead of unbounded tasks
+READ_SIZE = 256 * 1024
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RequestHandler(Protocol):
+    """What the transport needs from the agent (`sceau.app.Agent` satisfies it)."""
+
+    async def handle(
+        self,
+        message: bytes | dict[str, Any],
+        *,
+        transport: str = ...,
+        transport_origin: str | None = ...,
+        emit: Emit | None = ...,
+        connection: dict[str, Any] | None = ...,
+    ) -> dict[str, Any]: ...
+
+
+class AgentAlreadyRunning(SceauError):
+    """Another agent holds the session lock."""
+
+
+class UnsafeSocket(SceauError):
+    """The socket or its directory is not ours (another user could be listening or connecting)."""
+
+
+def socket_path(config: Config) -> Path:
+    return config.runtime_path() / SOCKET_NAME
+
+
+def lock_path(config: Config) -> Path:
+    return config.runtime_path() / LOCK_NAME
+
+
+def pipe_name() -> str:
+    """Per-user pipe name (Windows): the user name keeps two sessions' agents apart."""
+    user = os.environ.get("USERNAME", "user").replace("\\", "_")
+    return rf"\\.\pipe\sceau-agent-{user}"
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (None if the OS cannot say)."""
+    if hasattr(socket, "SO_PEERCRED"):  # Linux
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        return int(uid)
+    getpeereid = getattr(os, "getpeereid", None)  # not in the stdlib today; kept for BSD builds
+    if getpeereid is not None:
+        return int(getpeereid(sock.fileno())[0])
+    return None
+
+
+def peer_pid(sock: socket.socket) -> int | None:
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[0])
+    return None
+
+
+def ensure_private_dir(folder: Path) -> None:
+    """Create the runtime dir 0700; refuse one owned by someone else or open to others."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "posix":
+        return
+    st = folder.stat()
+    if st.st_uid != os.getuid():
+        raise UnsafeSocket(_("The folder {path} belongs to another user.").format(path=folder))
+    if st.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+
+
+def check_socket_file(path: Path) -> None:
+    """Before connecting: the socket must be ours and not writable by others (POSIX)."""
+    if os.name != "posix":
+        return
+    st = path.lstat()
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UnsafeSocket(_("{path} is not a socket.").format(path=path))
+    if st.st_uid != os.getuid():
+        raise UnsafeSocket(_("The agent socket {path} belongs to another user.").format(path=path))
+    if st.st_mode & 0o077:
+        raise UnsafeSocket(_("The agent socket {path} is accessible to other users.").format(path=path))
+
+
+class SessionLock:
+    """Exclusive lock file held for the agent's lifetime; contains the agent's pid."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+", encoding="ascii")  # noqa: SIM115 - held open for the lifetime
+        try:
+            if sys.platform == "win32":  # pragma: no cover - Windows
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise AgentAlreadyRunning(_("The Sceau agent is already running for this session.")) from None
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
+
+
+def read_agent_pid(config: Config) -> int | None:
+    """The pid written by the running agent (tests, `sceau doctor`)."""
+    try:
+        return int(lock_path(config).read_text(encoding="ascii").strip() or "0") or None
+    except (OSError, ValueError):
+        return None
+
+
+class _Connection:
+    """One client: reads frames, runs requests concurrently, serialises writes."""
+
+    def __init__(self, server: IpcServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.write_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.state: dict[str, Any] = {"transport": "ipc", "subscribed": False}
+        self.closed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        async with self.write_lock:
+            try:
+                self.writer.write(encode_frame(message))
+                await self.writer.drain()
+            except (ConnectionError, OSError):
+                self.closed = True
+
+    async def run(self) -> None:
+        decoder = FrameDecoder(self.server.max_frame)
+        try:
+            while True:
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    break
+                try:
+                    bodies = decoder.feed(data)
+                except TooLarge as exc:
+                    # The stream cannot be resynchronised after a refused length: answer, then close.
+                    await self.send(messages.error(None, ErrorCode.TOO_LARGE, exc.message))
+                    break
+                for body in bodies:
+                    self._start(body)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            self.closed = True
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+
+    def _start(self, body: bytes) -> None:
+        if len(self.tasks) >= MAX_IN_FLIGHT:
+            rid = None
+            with contextlib.suppress(SceauError):
+                from sceau.protocol.framing import decode_json
+
+                rid = messages.request_id_of(decode_json(body))
+            msg = messages.error(rid, ErrorCode.BUSY, "Too many requests in flight on this connection.")
+            task = asyncio.create_task(self.send(msg))
+        else:
+            task = asyncio.create_task(self._serve(body))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _serve(self, body: bytes) -> None:
+        response = await self.server.handler.handle(
+            body, transport="ipc", emit=self.send, connection=self.state
+        )
+        await self.send(response)
+
+
+class IpcServer:
+    """Serve `handler` on the per-user socket (or pipe). Use `start()`, then `serve_forever()`/`close()`."""
+
+    def __init__(self, handler: RequestHandler, config: Config) -> None:
+        self.handler = handler
+        self.config = config
+        # A frame may carry a whole request plus JSON overhead (base64 is accounted for by the cap).
+        self.max_frame = config.limits.max_message_bytes
+        self.path = socket_path(config)
+        self._lock = SessionLock(lock_path(config))
+        self._server: asyncio.AbstractServer | None = None
+        self._pipe_servers: list[Any] = []
+        self._connections: set[_Connection] = set()
+
+    async def start(self) -> None:
+        ensure_private_dir(self.config.runtime_path())
+        self._lock.acquire()
+        try:
+            if sys.platform == "win32":  # pragma: no cover - Windows
+                await self._start_pipe()
+            else:
+                await self._start_unix()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def _start_unix(self) -> None:
+        # We hold the session lock, so a socket file left here belongs to a dead agent.
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old_umask = os.umask(0o177)  # the socket is created 0600: no window where others may connect
+        try:
+            self._server = await asyncio.start_unix_server(self._accept_unix, path=str(self.path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def _start_pipe(self) -> None:  # pragma: no cover - Windows
+        loop = asyncio.get_running_loop()
+        start_serving_pipe = getattr(loop, "start_serving_pipe", None)
+        if start_serving_pipe is None:
+            raise SceauError(_("Named pipes need the Proactor event loop."))
+
+        def factory() -> asyncio.StreamReaderProtocol:
+            reader = asyncio.StreamReader(limit=READ_SIZE)
+            return asyncio.StreamReaderProtocol(reader, self._accept_pipe)
+
+        self._pipe_servers = await start_serving_pipe(factory, pipe_name())
+
+    async def _accept_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock) if sock is not None else None
+        if uid is not None and uid != os.getuid():
+            # Unreachable with a 0600 socket unless root connects; refuse anyone but us anyway.
+            log.warning("refused IPC client with uid %s", uid)
+            writer.close()
+            return
+        await self._run(reader, writer)
+
+    async def _accept_pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # pragma: no cover - Windows
+        handle = writer.get_extra_info("pipe_handle") or getattr(writer.transport, "_sock", None)
+        if handle is not None and not _same_session_pipe_client(handle):
+            log.warning("refused pipe client from another session")
+            writer.close()
+            return
+        await self._run(reader, writer)
+
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Connection(self, reader, writer)
+        self._connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._connections.discard(conn)
+
+    async def broadcast(self, notification: dict[str, Any]) -> None:
+        """Send an agent notification to every client that sent `subscribe` (agent listener)."""
+        for conn in list(self._connections):
+            if conn.state.get("subscribed"):
+                await conn.send(notification)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def serve_forever(self) -> None:
+        if self._server is not None:
+            await self._server.serve_forever()
+        else:  # pragma: no cover - Windows: pipe servers run on their own
+            await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._connections):
+                conn.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        for ps in self._pipe_servers:  # pragma: no cover - Windows
+            ps.close()
+        self._lock.release()
+
+
+def _same_session_pipe_client(handle: Any) -> bool:  # pragma: no cover - Windows
+    """True when the pipe's client runs in our logon session (the pipe name is only a hint)."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    pid = wintypes.ULONG()
+    raw = handle.fileno() if hasattr(handle, "fileno") else int(handle)
+    if not kernel32.GetNamedPipeClientProcessId(wintypes.HANDLE(raw), ctypes.byref(pid)):
+        return False
+    theirs, ours = wintypes.DWORD(), wintypes.DWORD()
+    if not kernel32.ProcessIdToSessionId(pid.value, ctypes.byref(theirs)):
+        return False
+    if not kernel32.ProcessIdToSessionId(os.getpid(), ctypes.byref(ours)):
+        return False
+    return bool(theirs.value == ours.value)

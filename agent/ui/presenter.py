@@ -1,0 +1,217 @@
+"""What the dialogs say, as plain data: shared by the Tk dialogs, the terminal and the tray.
+
+Nothing here touches a display, so every sentence the user reads is testable headless.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sceau.i18n import _, current_language
+from sceau.tokens.base import CertificateEntry, PinRequest
+from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+
+EXPIRY_WARNING = timedelta(days=30)
+MAX_LISTED_DOCUMENTS = 8  # a batch of 100 PES files lists the first ones and a count
+
+# Second-level public suffixes seen on French public procurement and common foreign platforms.
+# A full Public Suffix List would be better; this keeps the agent offline and small, and a wrong
+# guess only changes which part is emphasised — the full origin is always shown below it.
+_MULTI_LABEL_SUFFIXES = frozenset(
+    {
+        "gouv.fr", "asso.fr", "nom.fr", "presse.fr", "tm.fr", "com.fr", "fr.nf",
+        "co.uk", "org.uk", "gov.uk", "ac.uk", "com.au", "gov.au", "co.nz", "com.br",
+        "gc.ca", "gov.be", "admin.ch", "gob.es", "gov.it", "gv.at", "co.at", "public.lu",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SiteText:
+    domain: str  # registrable domain, shown large
+    origin: str  # full origin, shown below
+
+
+def site_text(origin: str) -> SiteText:
+    """Split an origin into its registrable domain (emphasised) and the full origin."""
+    try:
+        host = (urlsplit(origin).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if not host:
+        return SiteText(origin, origin)
+    try:
+        ipaddress.ip_address(host)
+        return SiteText(host, origin)
+    except ValueError:
+        pass
+    labels = host.split(".")
+    take = 3 if ".".join(labels[-2:]) in _MULTI_LABEL_SUFFIXES else 2
+    return SiteText(".".join(labels[-take:]), origin)
+
+
+def operation_title(kind: OperationKind, count: int) -> str:
+    """The operation in plain words: "Signer 3 documents", "Ouvrir un pli chiffré"..."""
+    if kind is OperationKind.AUTHENTICATE:
+        return _("Sign in (authenticate)")
+    if kind is OperationKind.SIGN:
+        if count == 0:
+            return _("Sign data")
+        if count == 1:
+            return _("Sign the document")
+        return _("Sign {n} documents").format(n=count)
+    if kind is OperationKind.DECRYPT:
+        return _("Open an encrypted bid") if count <= 1 else _("Open {n} encrypted bids").format(n=count)
+    if kind is OperationKind.UNWRAP_KEY:
+        return _("Unlock the key of an encrypted bid")
+    if kind is OperationKind.ENCRYPT:
+        return _("Encrypt the document") if count <= 1 else _("Encrypt {n} documents").format(n=count)
+    return _("Read your certificates")
+
+
+def format_size(size: int) -> str:
+    """Human size in the current language (French: "12,3 Ko")."""
+    fr = current_language() == "fr"
+    units = ("o", "Ko", "Mo", "Go", "To") if fr else ("B", "KB", "MB", "GB", "TB")
+    value = float(size)
+    for unit in units:
+        if value < 1024 or unit == units[-1]:
+            text = f"{value:.0f}" if unit in ("o", "B") else f"{value:.1f}"
+            return f"{text.replace('.', ',') if fr else text} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_date(when: datetime) -> str:
+    return when.strftime("%d/%m/%Y") if current_language() == "fr" else when.strftime("%Y-%m-%d")
+
+
+def document_line(doc: DocumentInfo) -> str:
+    return _("{name} — {size} — SHA-256 {digest}…").format(
+        name=doc.name, size=format_size(doc.size), digest=doc.short_digest
+    )
+
+
+def document_lines(docs: Sequence[DocumentInfo]) -> list[str]:
+    lines = [document_line(d) for d in docs[:MAX_LISTED_DOCUMENTS]]
+    if len(docs) > MAX_LISTED_DOCUMENTS:
+        lines.append(_("… and {n} more documents").format(n=len(docs) - MAX_LISTED_DOCUMENTS))
+    return lines
+
+
+def expiry_warning(entry: CertificateEntry, now: datetime | None = None) -> str:
+    """"" when fine; otherwise why this certificate deserves attention."""
+    now = now or datetime.now(UTC)
+    end = entry.certificate.not_valid_after_utc
+    if end < now:
+        return _("This certificate expired on {date}.").format(date=format_date(end))
+    if entry.certificate.not_valid_before_utc > now:
+        return _("This certificate is not valid yet.")
+    if end - now <= EXPIRY_WARNING:
+        return _("This certificate expires in {n} days: renew it.").format(n=max(1, (end - now).days))
+    return ""
+
+
+def certificate_lines(entry: CertificateEntry) -> list[str]:
+    """Holder, issuer, expiry (+ warning), token."""
+    lines = [
+        _("Holder: {name}").format(name=entry.subject_cn),
+        _("Issued by: {name}").format(name=entry.issuer_cn),
+        _("Expires on: {date}").format(date=format_date(entry.certificate.not_valid_after_utc)),
+        _("On: {token}").format(token=entry.token.label),
+    ]
+    warning = expiry_warning(entry)
+    return [*lines, warning] if warning else lines
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    title: str
+    site: SiteText
+    asks: str
+    operation: str
+    documents: list[str]
+    certificate: list[str]
+    detail: str
+    remember: str  # "" when the site cannot be remembered for this operation
+    approve: str
+    refuse: str
+
+
+def consent_text(request: ConsentRequest) -> ConsentText:
+    remember = ""
+    if request.can_remember and request.operation is OperationKind.AUTHENTICATE:
+        remember = _("Remember this site for authentication")
+    return ConsentText(
+        title=_("Sceau — authorisation request"),
+        site=site_text(request.origin),
+        asks=_("This site asks to:"),
+        operation=operation_title(request.operation, len(request.documents)),
+        documents=document_lines(request.documents),
+        certificate=certificate_lines(request.certificate) if request.certificate else [],
+        detail=request.detail,
+        remember=remember,
+        approve=_("Allow"),
+        refuse=_("Refuse"),
+    )
+
+
+@dataclass(frozen=True)
+class PinText:
+    title: str
+    prompt: str
+    token: str
+    error: str  # "PIN incorrect" after a wrong attempt
+    warning: str  # tries left / final try
+    locked: str  # non-empty: no entry, only what to do
+    ok: str
+    cancel: str
+
+
+def pin_text(request: PinRequest) -> PinText:
+    status = request.status
+    what = _("password") if request.is_password else _("PIN")
+    error = ""
+    if request.retry:
+        error = _("Wrong password.") if request.is_password else _("Wrong PIN.")
+    warning = ""
+    if status.final_try:
+        warning = _("Last try: a wrong PIN now locks the card.")
+    elif status.retries_left is not None:
+        warning = _("{n} tries left before the PIN is locked.").format(n=status.retries_left)
+    elif status.count_low:
+        warning = _("Few tries left before the PIN is locked.")
+    locked = ""
+    if status.locked:
+        locked = _(
+            "The PIN of this card is locked after too many wrong attempts. Unlock it with your PUK code "
+            "(card manager software) or contact the certificate provider."
+        )
+    if request.is_password:
+        prompt = _("Password of the certificate file:")
+    elif request.context_specific:
+        prompt = _("Enter your PIN again to confirm this signature:")
+    else:
+        prompt = _("Enter the PIN of your card:")
+    return PinText(
+        title=_("Sceau — {what}").format(what=what),
+        prompt=prompt,
+        token=_("Token: {label}").format(label=request.token.label),
+        error=error,
+        warning=warning,
+        locked=locked,
+        ok=_("OK"),
+        cancel=_("Cancel") if not status.locked else _("Close"),
+    )
+
+
+def candidate_columns(entry: CertificateEntry) -> tuple[str, str, str, str]:
+    """Picker row: holder, issuer, expiry (with a mark when it needs attention), token."""
+    expiry = format_date(entry.certificate.not_valid_after_utc)
+    if expiry_warning(entry):
+        expiry = "⚠ " + expiry
+    return (entry.subject_cn, entry.issuer_cn, expiry, entry.token.label)
