@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,11 @@ class Config:
     def runtime_path(self) -> Path:
         if self.runtime_dir:
             return Path(self.runtime_dir)
-        return Path(platformdirs.user_runtime_dir(APP_DIR_NAME, False))
+        with warnings.catch_warnings():
+            # Without XDG_RUNTIME_DIR (root shells, CI) platformdirs falls back to /tmp/runtime-UID
+            # and warns; the IPC transport checks that directory's owner and mode itself.
+            warnings.simplefilter("ignore")
+            return Path(platformdirs.user_runtime_dir(APP_DIR_NAME, False))
 
 
 def default_config_path() -> Path:

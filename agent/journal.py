@@ -45,6 +45,7 @@ class JournalRecord:
     certificate_fingerprint: str = ""  # SHA-256 of the DER certificate, hex
     certificate_subject: str = ""
     detail: str = ""  # a short plain-language note (never a PIN, never content)
+    duration_ms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class JournalRecord:
                 "subject": self.certificate_subject,
             },
             "detail": self.detail,
+            "durationMs": self.duration_ms,
         }
 
     @classmethod
@@ -78,6 +80,7 @@ class JournalRecord:
             certificate_fingerprint=str(cert.get("fingerprintSha256", "")),
             certificate_subject=str(cert.get("subject", "")),
             detail=str(data.get("detail", "")),
+            duration_ms=int(data.get("durationMs", 0)),
         )
 
     def matches(self, text: str) -> bool:
@@ -122,6 +125,7 @@ class Journal:
         documents: Sequence[DocumentInfo] = (),
         certificate: CertificateEntry | None = None,
         detail: str = "",
+        duration_ms: int = 0,
     ) -> JournalRecord:
         """Append one record (fsync'd before returning)."""
         rec = JournalRecord(
@@ -129,12 +133,11 @@ class Journal:
             origin=_clean(origin),
             operation=_clean(str(operation)),
             result=_clean(str(result)),
-            documents=tuple(
-                DocumentInfo(_clean(d.name), int(d.size), _clean(d.sha256_hex)) for d in documents
-            ),
+            documents=tuple(DocumentInfo(_clean(d.name), int(d.size), _clean(d.sha256_hex)) for d in documents),
             certificate_fingerprint=certificate.fingerprint if certificate else "",
             certificate_subject=_clean(certificate.subject_cn) if certificate else "",
             detail=_clean(detail),
+            duration_ms=max(0, int(duration_ms)),
         )
         self.append(rec)
         return rec

@@ -7,6 +7,7 @@ on Windows a registry key points at the manifest file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -167,7 +168,9 @@ def uninstall(browsers: tuple[str, ...] = BROWSERS, *, system: bool = False, hom
 
 
 def _set_registry(key: str, manifest_path: Path, *, system: bool) -> None:  # pragma: no cover - Windows
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":
+        return
+    import winreg
 
     root = winreg.HKEY_LOCAL_MACHINE if system else winreg.HKEY_CURRENT_USER
     with winreg.CreateKey(root, rf"{key}\{HOST_NAME}") as handle:
@@ -175,10 +178,10 @@ def _set_registry(key: str, manifest_path: Path, *, system: bool) -> None:  # pr
 
 
 def _delete_registry(key: str, *, system: bool) -> None:  # pragma: no cover - Windows
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":
+        return
+    import winreg
 
     root = winreg.HKEY_LOCAL_MACHINE if system else winreg.HKEY_CURRENT_USER
-    try:
+    with contextlib.suppress(FileNotFoundError):
         winreg.DeleteKey(root, rf"{key}\{HOST_NAME}")
-    except FileNotFoundError:
-        pass

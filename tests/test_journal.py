@@ -36,7 +36,16 @@ def test_record_and_read(tmp_path: Path) -> None:
     lines = jq_lines(j.path)
     assert lines[0]["time"] == "2026-11-23T09:30:00.000+00:00"
     assert lines[0]["documents"] == [{"name": "offre-technique.pdf", "size": 123456, "sha256": "ab" * 32}]
-    assert set(lines[0]) == {"time", "origin", "operation", "result", "documents", "certificate", "detail"}
+    assert set(lines[0]) == {
+        "time",
+        "origin",
+        "operation",
+        "result",
+        "documents",
+        "certificate",
+        "detail",
+        "durationMs",
+    }
     if os.name == "posix":
         assert j.path.stat().st_mode & 0o777 == 0o600
 

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 class TokenManager:
     """Backends sorted by priority; a cache of tokens dropped on `invalidate()` (card events)."""
 
-    def __init__(self, backends: Sequence[TokenBackend]) -> None:
+    def __init__(self, backends: Sequence[TokenBackend], *, token_label: str | None = None) -> None:
         self.backends = sorted((b for b in backends if b.viable()), key=lambda b: -b.priority)
+        self.token_label = token_label  # restrict to one token (CLI --token-label)
         self._lock = threading.RLock()
         self._tokens: list[Token] | None = None
         self.errors: list[str] = []  # backend problems, for `sceau doctor` and NO_TOKEN messages
@@ -35,6 +36,8 @@ class TokenManager:
                     except SceauError as exc:
                         self.errors.append(exc.message)
                         log.warning("backend %s: %s", backend.name, exc.message)
+                if self.token_label is not None:
+                    found = [t for t in found if t.info.label == self.token_label]
                 self._tokens = found
             return list(self._tokens)
 

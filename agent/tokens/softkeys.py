@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from sceau.errors import Unsupported
+from sceau.errors import InvalidInput, Unsupported
+from sceau.i18n import _
 from sceau.tokens.base import Digest, RsaDecryptPadding, SignScheme
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -12,6 +13,8 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 def sign(key: PrivateKey, data: bytes, scheme: SignScheme, digest: Digest, prehashed: bool) -> bytes:
     """Sign like a token would: raw r ‖ s for ECDSA."""
+    if prehashed and len(data) != digest.size:
+        raise InvalidInput(_("The digest length does not match {alg}.").format(alg=digest.value))
     algo: hashes.HashAlgorithm | utils.Prehashed = utils.Prehashed(digest.hash()) if prehashed else digest.hash()
     if isinstance(key, rsa.RSAPrivateKey):
         if scheme is SignScheme.RSA_PKCS1V15:

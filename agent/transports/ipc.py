@@ -226,9 +226,7 @@ class _Connection:
         task.add_done_callback(self.tasks.discard)
 
     async def _serve(self, body: bytes) -> None:
-        response = await self.server.handler.handle(
-            body, transport="ipc", emit=self.send, connection=self.state
-        )
+        response = await self.server.handler.handle(body, transport="ipc", emit=self.send, connection=self.state)
         await self.send(response)
 
 

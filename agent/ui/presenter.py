@@ -104,7 +104,7 @@ def document_lines(docs: Sequence[DocumentInfo]) -> list[str]:
 
 
 def expiry_warning(entry: CertificateEntry, now: datetime | None = None) -> str:
-    """"" when fine; otherwise why this certificate deserves attention."""
+    """ "" when fine; otherwise why this certificate deserves attention."""
     now = now or datetime.now(UTC)
     end = entry.certificate.not_valid_after_utc
     if end < now:

@@ -1,0 +1,74 @@
+# Sceau — developer entry points. Two commands for newcomers: `make demo` and `make test`.
+# Every target installs what it needs, idempotently (system packages with apt-get, Python deps in .venv).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := softhsm2 opensc openssl xmlsec1 poppler-utils chromium xvfb xauth xdotool x11-apps \
+	imagemagick pcscd pcsc-tools libpcsclite-dev swig gcc python3-dev python3-venv python3-tk \
+	firefox-esr vsmartcard-vpcd
+# Debian's node only where no node is installed (some images ship NodeSource's, which conflicts).
+NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: all demo test lint typecheck deps deps-system deps-python deps-node protocol-json bench clean
+
+all: test
+
+deps: deps-system deps-python deps-node
+
+# apt-get only when a package is missing (fast no-op on a ready machine).
+deps-system:
+	@missing=""; for p in $(APT_PACKAGES) $(NODE_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+deps-python: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[gui,pcsc,dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+deps-node:
+	@if [ -f package-lock.json ]; then \
+		[ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+# The JSON shared with the extension is generated from sceau.protocol.codes, never retyped.
+protocol-json: deps-python
+	@mkdir -p extension/lib
+	$(PY) -m sceau.protocol.codes > extension/lib/protocol.json
+
+# mypy needs the import names: expose agent/ as sceau and native_host/ as sceau_native_host.
+build/typecheck:
+	@mkdir -p build/typecheck
+	@ln -sfn ../../agent build/typecheck/sceau
+	@ln -sfn ../../native_host build/typecheck/sceau_native_host
+
+lint: deps-python
+	$(VENV)/bin/ruff check agent native_host tests benchmarks examples
+	$(VENV)/bin/ruff format --check agent native_host
+
+typecheck: deps-python build/typecheck
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p sceau -p sceau_native_host
+
+test: deps lint typecheck
+	@if [ -d extension/tests ]; then node --test extension/tests/; fi
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+demo: deps
+	$(VENV)/bin/sceau demo
+
+bench: deps
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf build .venv .mypy_cache .ruff_cache .pytest_cache test-artifacts node_modules

@@ -1,0 +1,138 @@
+"""`sceau agent [--headless]` and `sceau install-manifests`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+from typing import Any
+
+from sceau.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_token_options, fail, load_config
+from sceau.config import Config
+from sceau.errors import SceauError
+from sceau.i18n import _
+from sceau.ui.api import UserInterface
+from sceau.ui.headless import HeadlessUI
+
+EXIT_ALREADY_RUNNING = 4  # the native host waits for the running agent on this status
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("agent", help=_("run the agent (browser bridge)"))
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help=_("no tray nor dialogs: PIN from --pin-env, approval by --yes (tests, servers)"),
+    )
+    p.add_argument("--dev", action="store_true", help=_("dev mode: also accept http://localhost sites"))
+    add_token_options(p)
+    p.set_defaults(func=run_agent)
+
+    m = subparsers.add_parser("install-manifests", help=_("register the native-messaging host with browsers"))
+    m.add_argument(
+        "--browser", action="append", choices=_browsers(), help=_("browser to register with (repeatable; default: all)")
+    )
+    m.add_argument("--system", action="store_true", help=_("system-wide (needs administrator rights)"))
+    m.add_argument("--uninstall", action="store_true", help=_("remove the manifests"))
+    m.add_argument("--host-path", metavar="PATH", help=_("native host executable (default: the installed one)"))
+    m.set_defaults(func=run_install_manifests)
+
+
+def _browsers() -> tuple[str, ...]:
+    from sceau_native_host.manifests import BROWSERS
+
+    return BROWSERS
+
+
+def _ui(args: argparse.Namespace) -> UserInterface | None:
+    if args.headless:
+        return HeadlessUI(pin_env=args.pin_env, approve=args.yes)
+    try:  # the tray and dialogs come with the desktop UI; optional dependencies may be missing
+        from sceau.ui.dialogs import DialogUI  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return DialogUI()  # type: ignore[no-any-return,unused-ignore]
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s sceau-agent %(message)s")
+    try:
+        config = load_config(args)
+        if args.pkcs11_module:
+            config = replace(config, pkcs11_modules=(*args.pkcs11_module, *config.pkcs11_modules))
+        if args.dev:
+            config = replace(config, dev_mode=True)
+        ui = _ui(args)
+        if ui is None:
+            print(_("sceau: the graphical interface is not available here; use --headless."), file=sys.stderr)
+            return EXIT_USAGE
+        return asyncio.run(serve(config, ui))
+    except SceauError as exc:
+        from sceau.transports.ipc import AgentAlreadyRunning
+
+        if isinstance(exc, AgentAlreadyRunning):
+            print(exc.message, file=sys.stderr)
+            return EXIT_ALREADY_RUNNING
+        return fail(exc)
+
+
+async def serve(config: Config, ui: UserInterface) -> int:
+    """Run the IPC transport (and the WebSocket fallback when configured) until SIGTERM/SIGINT."""
+    from sceau.app import build_agent
+    from sceau.transports.ipc import IpcServer
+
+    agent = build_agent(config, ui)
+    ipc = IpcServer(agent, config)
+    await ipc.start()  # raises AgentAlreadyRunning before anything else is opened
+    agent.add_listener(ipc.broadcast)
+    ws: Any = None
+    if config.websocket_port:
+        from sceau.transports.websocket import WebSocketServer
+
+        ws = WebSocketServer(agent, config)
+        await ws.start()
+        agent.add_listener(ws.broadcast)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, AttributeError):  # Windows has no add_signal_handler
+            loop.add_signal_handler(sig, stop.set)
+    log.info("listening on %s", ipc.path)
+    server = asyncio.create_task(ipc.serve_forever())
+    try:
+        await stop.wait()
+    finally:
+        server.cancel()
+        if ws is not None:
+            await ws.close()
+        await ipc.close()
+        agent.close()
+    return EXIT_OK
+
+
+def run_install_manifests(args: argparse.Namespace) -> int:
+    from sceau_native_host import manifests
+
+    browsers = tuple(args.browser) if args.browser else manifests.BROWSERS
+    try:
+        if args.uninstall:
+            for path in manifests.uninstall(browsers, system=args.system):
+                print(_("removed {path}").format(path=path))
+        else:
+            for path in manifests.install(browsers, system=args.system, host_path=args.host_path):
+                print(_("wrote {path}").format(path=path))
+    except FileNotFoundError as exc:
+        print(_("sceau: {err}").format(err=exc), file=sys.stderr)
+        return EXIT_ERROR
+    except PermissionError as exc:
+        print(
+            _("sceau: permission denied ({err}); --system needs administrator rights.").format(err=exc), file=sys.stderr
+        )
+        return EXIT_ERROR
+    return EXIT_OK

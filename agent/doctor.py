@@ -1,0 +1,132 @@
+"""`sceau doctor`: what Sceau finds on this machine, what is missing, and how to fix it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sceau import config as config_mod
+from sceau.config import HOST_NAME
+from sceau.errors import SceauError
+from sceau.i18n import _
+from sceau.tokens.discovery import discover_modules, missing_hint
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    items: list[str] = field(default_factory=list)
+
+
+def _config_check(path: Path | None) -> tuple[Check, config_mod.Config]:
+    p = path or config_mod.default_config_path()
+    try:
+        cfg = config_mod.load(p)
+    except SceauError as exc:
+        return Check(_("Configuration"), False, exc.message, _("Fix or remove {path}.").format(path=p)), config_mod.Config()
+    detail = str(p) if p.is_file() else _("{path} (absent: defaults in use)").format(path=p)
+    return Check(_("Configuration"), True, detail), cfg
+
+
+def _module_checks(cfg: config_mod.Config) -> list[Check]:
+    from sceau.tokens.pkcs11 import Pkcs11Backend
+
+    found = [(m, _("configured")) for m in cfg.pkcs11_modules]
+    found += [(m.path, m.vendor) for m in discover_modules() if m.path not in cfg.pkcs11_modules]
+    if not found:
+        return [Check(_("PKCS#11 modules"), False, _("no token middleware found"), missing_hint())]
+    checks = []
+    for path, vendor in found:
+        backend = Pkcs11Backend([path])
+        try:
+            tokens = backend.tokens()
+        except SceauError as exc:
+            checks.append(Check(f"{vendor}: {path}", False, exc.message,
+                                _("Reinstall the middleware or correct pkcs11_modules in the configuration.")))
+            continue
+        items = []
+        for t in tokens:
+            status = t.pin_status()
+            pin = _("PIN locked") if status.locked else (_("few PIN tries left") if status.count_low else _("PIN ok"))
+            try:
+                n = len(t.certificates())
+            except SceauError as exc:
+                n = -1
+                pin += f" ({exc.message})"
+            items.append(_("token '{label}' ({model}): {n} certificate(s), {pin}").format(
+                label=t.info.label, model=t.info.model, n=n, pin=pin))
+        detail = _("{n} token(s) present").format(n=len(tokens)) if tokens else _("no token inserted")
+        checks.append(Check(f"{vendor}: {path}", True, detail, "" if tokens else _("Insert your card or USB key."),
+                            items))
+        backend.close()
+    return checks
+
+
+def _pcsc_check() -> Check:
+    try:
+        from smartcard.System import readers  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return Check(_("Smart-card readers (PC/SC)"), False, _("pyscard is not installed"),
+                     _("pip install 'sceau[pcsc]' to get card insertion events"))
+    try:
+        names = [str(r) for r in readers()]
+    except Exception as exc:  # pyscard raises its own hierarchy and OSError alike
+        return Check(_("Smart-card readers (PC/SC)"), False, str(exc)[:200],
+                     _("Start the PC/SC service: sudo systemctl start pcscd"))
+    if not names:
+        return Check(_("Smart-card readers (PC/SC)"), False, _("no reader connected"), _("Connect your reader or token."))
+    return Check(_("Smart-card readers (PC/SC)"), True, _("{n} reader(s)").format(n=len(names)), items=names)
+
+
+def _manifest_check() -> Check:
+    home = Path.home()
+    candidates = [
+        home / ".config/chromium/NativeMessagingHosts",
+        home / ".config/google-chrome/NativeMessagingHosts",
+        home / ".config/microsoft-edge/NativeMessagingHosts",
+        home / ".config/BraveSoftware/Brave-Browser/NativeMessagingHosts",
+        home / ".mozilla/native-messaging-hosts",
+        Path("/etc/chromium/native-messaging-hosts"),
+        Path("/etc/opt/chrome/native-messaging-hosts"),
+        Path("/usr/lib/mozilla/native-messaging-hosts"),
+    ]
+    present = [str(d / f"{HOST_NAME}.json") for d in candidates if (d / f"{HOST_NAME}.json").is_file()]
+    if sys.platform.startswith("win") or sys.platform == "darwin":
+        return Check(_("Browser connection"), bool(present), _("see the installer"), "sceau install-manifests",
+                     present)
+    if not present:
+        return Check(_("Browser connection"), False, _("no native-messaging manifest installed"),
+                     "sceau install-manifests")
+    return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(present)), items=present)
+
+
+def _agent_check(cfg: config_mod.Config) -> Check:
+    sock = cfg.runtime_path() / "agent.sock"
+    if sock.exists():
+        return Check(_("Agent"), True, _("running ({path})").format(path=sock))
+    return Check(_("Agent"), True, _("not running (the browser starts it on demand)"))
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    cfg_check, cfg = _config_check(getattr(args, "config", None))
+    checks = [cfg_check, *_module_checks(cfg), _pcsc_check(), _manifest_check(), _agent_check(cfg)]
+    if os.environ.get("SOFTHSM2_CONF"):
+        checks.append(Check("SOFTHSM2_CONF", True, os.environ["SOFTHSM2_CONF"]))
+    if getattr(args, "json", False):
+        print(json.dumps([asdict(c) for c in checks], indent=2, ensure_ascii=False))
+    else:
+        for c in checks:
+            print(f"{'✔' if c.ok else '✘'} {c.name}: {c.detail}")
+            for item in c.items:
+                print(f"    - {item}")
+            if c.fix:
+                print(f"    → {c.fix}")
+    tokens_ok = any(c.ok and c.items for c in checks[1:-3])
+    return 0 if cfg_check.ok and tokens_ok else 1

@@ -1,0 +1,222 @@
+"""`decrypt`: open a bid (CMS EnvelopedData / AuthEnvelopedData) with an encryption key on a token.
+
+args:   {"document": {"transfer": "<id>"} | {"data": "<base64>", "name": "..."},
+         "mode": "decrypt" (default) | "unwrap-key", "certificate": "<handle>" (optional),
+         "name": "pli.p7m" (shown in the consent dialog)}
+result: {"opened": true, "certificate": {...summary}, "recipients": [...], "algorithm": "aes-256-cbc",
+         "plaintext": {transfer descriptor}, "signed": {...}|null, "zip": {...}|null}
+        unwrap-key: {"key": "<base64>", "algorithm", "iv": "<base64>", "tagLength", "certificate"}
+
+`decrypt_file` is the one engine behind the handler and `sceau decrypt`: header parse, recipient
+match against every encryption certificate of every token, consent, key recovery on the token,
+streaming decryption into an atomic output, then a look at the plaintext (inner signature, zip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from sceau.crypto import cms_decrypt, zipinfo
+from sceau.crypto.atomic import AtomicOutput
+from sceau.crypto.recipients import RecipientMatch, describe_recipients, match_recipients, recover_key
+from sceau.errors import BadRequest, NoToken, NotARecipient, SceauError
+from sceau.i18n import _
+from sceau.operations.base import JSON, Operation
+from sceau.operations.context import OperationContext
+from sceau.operations.transfer import resolve_document
+from sceau.protocol.codes import Command, Role
+from sceau.protocol.messages import arg_choice, arg_str
+from sceau.transfers import store_for
+from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+
+log = logging.getLogger(__name__)
+
+UNWRAP_KEY_DETAIL = (
+    "The site asks for the decryption key of this bid itself, not for the decrypted file. "
+    "With this key, the site (or whoever receives it) can read the bid without your token. "
+    "Accept only if your platform's procedure requires server-side opening."
+)
+
+
+@dataclass(frozen=True)
+class DecryptJob:
+    source: Path
+    name: str
+    size: int
+    sha256: str
+    output: Path | None = None  # None: a download transfer of the connection
+    unwrap_key: bool = False
+    certificate: str | None = None  # handle of the certificate to use
+    extract_to: Path | None = None  # extract a zip plaintext into this new directory (CLI)
+
+
+def _pick(matches: list[RecipientMatch], handle: str | None) -> RecipientMatch:
+    if handle is not None:
+        matches = [m for m in matches if m.entry.handle == handle]
+        if not matches:
+            raise NotARecipient(_("The chosen certificate cannot open this file."))
+    # Prefer valid certificates; otherwise the file's order (main key before backup key).
+    valid = [m for m in matches if m.entry.is_valid_at()]
+    return (valid or matches)[0]
+
+
+async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: str | None) -> RecipientMatch:
+    if not await ctx.blocking(ctx.tokens.tokens):
+        raise NoToken(_("No token found: insert your card or USB key."))
+    entries = await ctx.blocking(lambda: ctx.tokens.entries(Role.ENCRYPT))
+    matches = match_recipients(env.recipients, entries)
+    if not matches:  # PKCS#12 files show their certificate only after the password
+        entries = await ctx.blocking(lambda: ctx.tokens.entries(Role.ENCRYPT, prompt=ctx.pin_prompt()))
+        matches = match_recipients(env.recipients, entries)
+    if not matches:
+        who = "; ".join(
+            d.get("issuer", "") + (" n° " + d["serialNumber"] if "serialNumber" in d else d.get("subjectKeyIdentifier", ""))
+            for d in describe_recipients(env.recipients, 5)
+        )
+        raise NotARecipient(
+            _("This file was not encrypted for any certificate on your tokens (recipients: {who}).").format(who=who)
+        )
+    return _pick(matches, handle)
+
+
+def _verify_inner(path: Path) -> dict[str, Any]:
+    """Report on an inner SignedData: verified by `sceau.formats.verify` when it offers a CMS verifier."""
+    try:
+        verify = importlib.import_module("sceau.formats.verify")
+    except ImportError:
+        verify = None
+    fn = None
+    for name in ("verify_cms_file", "verify_cades_file", "verify_file"):
+        fn = getattr(verify, name, None) if verify is not None else None
+        if callable(fn):
+            break
+    if fn is None:
+        return {"present": True, "verified": False,
+                "message": _("The bid is signed; the signature was not verified (no verifier available).")}
+    try:
+        report = fn(path)
+        to_json = getattr(report, "to_json", None)
+        return {"present": True, "verified": True, "report": to_json() if callable(to_json) else report}
+    except SceauError as exc:
+        return {"present": True, "verified": False, "message": exc.message}
+    except Exception:  # a verifier bug must not lose the opened bid
+        log.exception("inner signature verification failed")
+        return {"present": True, "verified": False, "message": _("The signature could not be verified.")}
+
+
+def _inspect(path: Path, head: bytes, job: DecryptJob) -> dict[str, Any]:
+    out: dict[str, Any] = {"signed": None, "zip": None}
+    if cms_decrypt.is_signed_data(head):
+        out["signed"] = _verify_inner(path)
+    elif zipinfo.is_zip(head):
+        try:
+            out["zip"] = zipinfo.list_zip(path)
+        except SceauError as exc:
+            out["zip"] = {"error": exc.message}
+        if job.extract_to is not None:
+            out["extracted"] = zipinfo.extract_zip(path, job.extract_to)
+    return out
+
+
+async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
+    """Open `job.source`; see the module docstring for the result."""
+    loop = asyncio.get_running_loop()
+    stream: BinaryIO = await ctx.blocking(lambda: open(job.source, "rb"))  # noqa: SIM115 - closed below
+    try:
+        env = await ctx.blocking(lambda: cms_decrypt.read_envelope(stream, job.size))
+        match = await _find_match(ctx, env, job.certificate)
+        entry = match.entry
+        kind = OperationKind.UNWRAP_KEY if job.unwrap_key else OperationKind.DECRYPT
+        await ctx.consent(ConsentRequest(
+            ctx.origin, kind, documents=(DocumentInfo(job.name, job.size, job.sha256),), certificate=entry,
+            detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
+        ))
+        token = ctx.tokens.token_of(entry)
+        key = await ctx.blocking(lambda: recover_key(token, match, ctx.pin_prompt()), token)
+        base: JSON = {"certificate": entry.summary(), "recipients": describe_recipients(env.recipients),
+                      "recipientIndex": match.index, "algorithm": env.params.cipher.name, "type": env.kind}
+        if job.unwrap_key:
+            if len(key) != env.params.cipher.key_size:
+                raise cms_decrypt.decryption_failed()
+            return {**base, "key": base64.b64encode(key).decode(), "iv": base64.b64encode(env.params.iv).decode(),
+                    "tagLength": env.params.tag_length}
+        store = None
+        target = job.output
+        if target is None:
+            store = store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
+            target = store.new_output_path()
+        last = [0]
+
+        def progress(done: int) -> None:
+            if done - last[0] >= 16 << 20:
+                last[0] = done
+                asyncio.run_coroutine_threadsafe(ctx.emit({"progress": done, "total": job.size}), loop)
+
+        def work() -> cms_decrypt.DecryptResult:
+            with AtomicOutput(target) as out:
+                result = cms_decrypt.decrypt_content(env, key, out.file, progress=progress)
+                out.commit()
+            return result
+
+        result = await ctx.blocking(work)
+        try:
+            extra = await ctx.blocking(lambda: _inspect(target, result.head, job))
+        except BaseException:
+            if job.extract_to is None:
+                raise
+            raise
+        report: JSON = {"opened": True, **base, "size": result.size, **extra}
+        if store is not None:
+            report["plaintext"] = await ctx.blocking(
+                lambda: store.add_download(target, job.name.removesuffix(".p7m") or "document")
+            )
+        else:
+            report["output"] = str(target)
+        return report
+    finally:
+        await ctx.blocking(stream.close)
+
+
+@dataclass(frozen=True)
+class Params:
+    document: Mapping[str, Any]
+    unwrap_key: bool
+    certificate: str | None
+    name: str
+
+
+class Decrypt(Operation):
+    command: ClassVar[Command] = Command.DECRYPT
+    kind: ClassVar[OperationKind | None] = OperationKind.DECRYPT
+
+    def parse(self, args: Mapping[str, Any]) -> Params:
+        a = dict(args)
+        doc = a.get("document")
+        if not isinstance(doc, Mapping):
+            raise BadRequest(_("'document' must be an object: {\"transfer\": id} or {\"data\": base64}."))
+        mode = arg_choice(a, "mode", {"decrypt", "unwrap-key"}, default="decrypt")
+        return Params(doc, mode == "unwrap-key", arg_str(a, "certificate", required=False, max_len=64) or None,
+                      os.path.basename(arg_str(a, "name", required=False, max_len=255)))
+
+    def permission(self, params: Any) -> OperationKind | None:
+        return OperationKind.UNWRAP_KEY if params.unwrap_key else OperationKind.DECRYPT
+
+    async def run(self, ctx: OperationContext, params: Params) -> JSON:
+        store, transfer = await resolve_document(ctx, params.document, params.name)
+        try:
+            job = DecryptJob(transfer.path, params.name or transfer.name, transfer.size, transfer.sha256,
+                             unwrap_key=params.unwrap_key, certificate=params.certificate)
+            return await decrypt_file(ctx, job)
+        finally:
+            store.release(transfer.id)
+
+
+OPERATION = Decrypt()

@@ -1,0 +1,231 @@
+"""Chunked transfers: payloads larger than one message, in both directions, per connection.
+
+Chrome caps host→extension messages at 1 MB, so documents and results travel in numbered chunks.
+
+Upload (page → agent), command `upload-chunk`:
+    args   {"transfer": "<id>" (absent for chunk 0), "index": n, "data": "<base64>",
+            "final": bool, "name": "bid.zip" (chunk 0 only, optional)}
+    result {"transfer": "<id>", "received": bytes_so_far, "complete": bool,
+            + when complete: "size", "sha256"}
+    Chunks arrive in order (index 0, 1, 2...); `final: true` seals the upload. A handler that
+    takes a document accepts `{"transfer": "<id>"}` in place of inline bytes and consumes it.
+
+Download (agent → page): a handler that produces a large result stores it with `add_download`
+and returns its descriptor `{"transfer": "<id>", "size", "sha256", "chunks", "chunkSize", "name"}`.
+Command `fetch-chunk`:
+    args   {"transfer": "<id>", "index": n}
+    result {"transfer": "<id>", "index": n, "data": "<base64>", "final": bool}
+    The result is deleted once its final chunk has been fetched (plaintext does not linger).
+
+Limits: a chunk ≤ `MAX_UPLOAD_CHUNK` raw bytes; one transfer ≤ `limits.max_document_bytes`; all
+transfers of a connection ≤ `limits.max_total_bytes` and ≤ `MAX_TRANSFERS`; a transfer idle for
+`EXPIRY_S` is dropped. Data sits in a private (0700) temporary directory per connection, removed
+by `close()` — the transport calls `close_connection(state)` when the connection ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sceau.config import Limits
+from sceau.errors import BadRequest, TooLarge
+from sceau.i18n import _
+
+MAX_UPLOAD_CHUNK = 8 << 20  # page → agent messages may be up to 64 MiB; 8 MiB keeps memory low
+DOWNLOAD_CHUNK = 512 << 10  # 512 KiB → ~700 KB of base64, under Chrome's 1 MB cap
+MAX_TRANSFERS = 16
+EXPIRY_S = 600.0
+STATE_KEY = "transfers"
+
+
+@dataclass
+class Transfer:
+    id: str
+    direction: str  # "upload" / "download"
+    path: Path
+    name: str
+    size: int = 0
+    next_index: int = 0
+    complete: bool = False
+    sha256: str = ""
+    touched: float = 0.0
+    _hash: Any = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def chunks(self) -> int:
+        return max(1, -(-self.size // DOWNLOAD_CHUNK))
+
+    def descriptor(self) -> dict[str, Any]:
+        return {"transfer": self.id, "name": self.name, "size": self.size, "sha256": self.sha256,
+                "chunks": self.chunks, "chunkSize": DOWNLOAD_CHUNK}
+
+
+def _unknown() -> BadRequest:
+    return BadRequest(_("Unknown or expired transfer."))
+
+
+class TransferStore:
+    """The transfers of one connection. Thread-safe: handlers call it from executor threads."""
+
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._transfers: dict[str, Transfer] = {}
+        self.root = Path(tempfile.mkdtemp(prefix="sceau-transfer-"))
+        os.chmod(self.root, 0o700)
+        # Last resort if the transport forgets close(): the directory goes with the store.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.root, True)
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _expire(self) -> None:
+        now = self._clock()
+        for t in [t for t in self._transfers.values() if now - t.touched > EXPIRY_S]:
+            self._drop(t)
+
+    def _drop(self, t: Transfer) -> None:
+        self._transfers.pop(t.id, None)
+        t.path.unlink(missing_ok=True)
+
+    def _total(self) -> int:
+        return sum(t.size for t in self._transfers.values())
+
+    def _get(self, transfer_id: object, direction: str) -> Transfer:
+        if not isinstance(transfer_id, str):
+            raise _unknown()
+        t = self._transfers.get(transfer_id)
+        if t is None or t.direction != direction:
+            raise _unknown()
+        t.touched = self._clock()
+        return t
+
+    def _new(self, direction: str, name: str) -> Transfer:
+        if len(self._transfers) >= MAX_TRANSFERS:
+            raise TooLarge(_("Too many transfers in progress."))
+        tid = secrets.token_urlsafe(16)
+        path = self.root / f"{direction}-{tid}"
+        t = Transfer(tid, direction, path, name[:255], touched=self._clock())
+        self._transfers[tid] = t
+        return t
+
+    # -- uploads ------------------------------------------------------------------------------
+    def upload_chunk(self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = "") -> dict[str, Any]:
+        """Append one chunk (in order) to an upload; chunk 0 without id opens it."""
+        if len(data) > MAX_UPLOAD_CHUNK:
+            raise TooLarge(_("A transfer chunk is too large."))
+        with self._lock:
+            self._expire()
+            if transfer_id is None:
+                if index != 0:
+                    raise BadRequest(_("A new transfer starts with chunk 0."))
+                t = self._new("upload", name or "document")
+                t.path.touch(mode=0o600)
+            else:
+                t = self._get(transfer_id, "upload")
+            if t.complete or index != t.next_index:
+                raise BadRequest(_("Transfer chunk out of order (expected {n}).").format(n=t.next_index))
+            if t.size + len(data) > self.limits.max_document_bytes:
+                self._drop(t)
+                raise TooLarge(_("The document is larger than allowed."))
+            if self._total() + len(data) > self.limits.max_total_bytes:
+                self._drop(t)
+                raise TooLarge(_("Too much data in transfer on this connection."))
+            with open(t.path, "ab") as f:
+                f.write(data)
+            t._hash.update(data)
+            t.size += len(data)
+            t.next_index += 1
+            result: dict[str, Any] = {"transfer": t.id, "received": t.size, "complete": final}
+            if final:
+                t.complete = True
+                t.sha256 = t._hash.hexdigest()
+                result.update(size=t.size, sha256=t.sha256)
+            return result
+
+    def completed_upload(self, transfer_id: object) -> Transfer:
+        """A sealed upload for a handler to read; call `release` when done with it."""
+        with self._lock:
+            t = self._get(transfer_id, "upload")
+            if not t.complete:
+                raise BadRequest(_("The transfer is not complete (send its final chunk)."))
+            return t
+
+    def add_inline(self, data: bytes, name: str) -> Transfer:
+        """A small inline document, stored like an upload so handlers have one code path."""
+        with self._lock:
+            t = self._new("upload", name or "document")
+            t.path.write_bytes(data)
+            os.chmod(t.path, 0o600)
+            t.size, t.complete, t.sha256, t.next_index = len(data), True, hashlib.sha256(data).hexdigest(), 1
+            return t
+
+    # -- downloads ----------------------------------------------------------------------------
+    def new_output_path(self) -> Path:
+        """Where a handler may write a result before `add_download` (same private directory)."""
+        return self.root / f"out-{secrets.token_urlsafe(12)}"
+
+    def add_download(self, path: Path, name: str, sha256: str = "") -> dict[str, Any]:
+        """Register a finished result file (moved into the store) and return its descriptor."""
+        with self._lock:
+            self._expire()
+            t = self._new("download", name)
+            os.replace(path, t.path)
+            t.size = t.path.stat().st_size
+            if self._total() > self.limits.max_total_bytes:
+                self._drop(t)
+                raise TooLarge(_("The result is larger than allowed."))
+            t.sha256 = sha256
+            t.complete = True
+            return t.descriptor()
+
+    def fetch_chunk(self, transfer_id: object, index: int) -> tuple[bytes, bool]:
+        """Chunk `index` of a result, and whether it is the last (the result is then deleted)."""
+        with self._lock:
+            t = self._get(transfer_id, "download")
+            if not 0 <= index < t.chunks:
+                raise BadRequest(_("Transfer chunk index out of range."))
+            with open(t.path, "rb") as f:
+                f.seek(index * DOWNLOAD_CHUNK)
+                data = f.read(DOWNLOAD_CHUNK)
+            final = index == t.chunks - 1
+            if final:
+                self._drop(t)
+            return data, final
+
+    def release(self, transfer_id: str) -> None:
+        with self._lock:
+            t = self._transfers.get(transfer_id)
+            if t is not None:
+                self._drop(t)
+
+    def close(self) -> None:
+        with self._lock:
+            self._transfers.clear()
+            self._finalizer()
+
+
+def store_for(state: MutableMapping[str, Any], limits: Limits) -> TransferStore:
+    """The transfer store of a connection (its state dict), created on first use."""
+    store = state.get(STATE_KEY)
+    if not isinstance(store, TransferStore):
+        store = TransferStore(limits)
+        state[STATE_KEY] = store
+    return store
+
+
+def close_connection(state: MutableMapping[str, Any]) -> None:
+    """Delete every transfer of a connection (call when it closes)."""
+    store = state.pop(STATE_KEY, None)
+    if isinstance(store, TransferStore):
+        store.close()

@@ -1,0 +1,326 @@
+"""Native dialogs (Tk): consent, PIN, certificate picker — `TkUserInterface` implements `UserInterface`.
+
+Methods are called from worker threads; each dialog is built on the GUI thread (`GuiThread`),
+shown modal and on top, one at a time, and the caller blocks until it is answered.
+Keyboard: Enter approves / validates, Escape refuses / cancels, Alt+underlined letter presses a
+button. Close or cancel → UserCancelled; no answer in time → Timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tkinter as tk
+import tkinter.font as tkfont
+from collections.abc import Callable, Sequence
+from tkinter import ttk
+from typing import Any
+
+from sceau.errors import PinLocked, Timeout, UserCancelled
+from sceau.i18n import _
+from sceau.tokens.base import CertificateEntry, PinRequest
+from sceau.ui import presenter
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.gui_thread import Finish, GuiThread
+
+WRAP = 460  # pixels: long origins and names wrap instead of widening the window
+ERROR_COLOUR = "#b00020"
+WARNING_COLOUR = "#8a5300"
+MUTED_COLOUR = "#555555"
+
+
+def _window(root: tk.Tk, title: str, cancel: Callable[[], None]) -> tk.Toplevel:
+    """A modal, on-top dialog window; Escape and the close box cancel."""
+    win = tk.Toplevel(root)
+    win.title(title)
+    win.resizable(False, False)
+    win.attributes("-topmost", True)
+    win.protocol("WM_DELETE_WINDOW", cancel)
+    win.bind("<Escape>", lambda _e: cancel())
+    return win
+
+
+def _show(win: tk.Toplevel, focus: tk.Widget) -> None:
+    """Centre on screen, then grab input (modal) and take the keyboard focus."""
+    win.update_idletasks()
+    w, h = win.winfo_reqwidth(), win.winfo_reqheight()
+    x = max(0, (win.winfo_screenwidth() - w) // 2)
+    y = max(0, (win.winfo_screenheight() - h) // 3)
+    win.geometry(f"+{x}+{y}")
+    win.deiconify()
+    win.lift()
+    win.wait_visibility()
+    with contextlib.suppress(tk.TclError):  # another application holds the grab: stay usable
+        win.grab_set()
+    win.focus_force()
+    focus.focus_set()
+
+
+def _label(parent: tk.Misc, text: str, pady: tuple[int, int] = (0, 0), **options: Any) -> ttk.Label:
+    label = ttk.Label(parent, text=text, wraplength=WRAP, justify="left", **options)
+    label.pack(anchor="w", fill="x", pady=pady)
+    return label
+
+
+def _buttons(
+    parent: tk.Misc, cancel: tuple[str, Callable[[], None]], accept: tuple[str, Callable[[], None]]
+) -> tuple[ttk.Button, ttk.Button]:
+    """Cancel / accept buttons, right-aligned, each with an Alt+first-letter mnemonic."""
+    row = ttk.Frame(parent)
+    row.pack(anchor="e", pady=(14, 0))
+    made: list[ttk.Button] = []
+    for text, command in (cancel, accept):
+        button = ttk.Button(row, text=text, command=command, underline=0)
+        button.pack(side="left", padx=(8, 0))
+        parent.winfo_toplevel().bind(f"<Alt-{text[:1].lower()}>", _invoker(button))
+        made.append(button)
+    return made[0], made[1]
+
+
+def _invoker(button: ttk.Button) -> Callable[[tk.Event[tk.Misc]], object]:
+    def invoke(_event: tk.Event[tk.Misc]) -> object:
+        return button.invoke()
+
+    return invoke
+
+
+def _fonts() -> dict[str, tuple[str, int, str]]:
+    name = str(tkfont.nametofont("TkDefaultFont").actual()["family"])
+    return {"domain": (name, 17, "bold"), "operation": (name, 13, "bold"), "heading": (name, 10, "bold")}
+
+
+def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.Tk, Finish], tk.Toplevel]:
+    text = presenter.consent_text(request)
+
+    def build(root: tk.Tk, finish: Finish) -> tk.Toplevel:
+        fonts = _fonts()
+        remember = tk.BooleanVar(root, value=False)
+        armed = [False]
+
+        def refuse() -> None:
+            finish(UserCancelled(_("The operation was refused.")))
+
+        def allow() -> None:
+            if armed[0]:
+                finish(ConsentDecision(approved=True, remember=bool(remember.get())))
+
+        win = _window(root, text.title, refuse)
+        body = ttk.Frame(win, padding=18)
+        body.pack(fill="both", expand=True)
+        ttk.Label(body, text=text.site.domain, font=fonts["domain"]).pack(anchor="w")
+        _label(body, text.site.origin, foreground=MUTED_COLOUR)
+        _label(body, text.asks, pady=(10, 0))
+        _label(body, text.operation, font=fonts["operation"])
+        if text.documents:
+            ttk.Separator(body).pack(fill="x", pady=8)
+            _label(body, _("Documents"), font=fonts["heading"])
+            for line in text.documents:
+                _label(body, line)
+        if text.certificate:
+            ttk.Separator(body).pack(fill="x", pady=8)
+            _label(body, _("Certificate"), font=fonts["heading"])
+            for i, line in enumerate(text.certificate):
+                warn = i >= 4  # the optional expiry warning follows the four fixed lines
+                _label(body, line, foreground=WARNING_COLOUR if warn else "")
+        if text.detail:
+            _label(body, text.detail, pady=(8, 0), foreground=WARNING_COLOUR)
+        if text.remember:
+            ttk.Checkbutton(body, text=text.remember, variable=remember).pack(anchor="w", pady=(10, 0))
+        _refuse, allow_btn = _buttons(body, (text.refuse, refuse), (text.approve, allow))
+        # A short arming delay: keystrokes meant for the web page must not approve by accident.
+        allow_btn.state(["disabled"])
+
+        def arm() -> None:
+            armed[0] = True
+            if allow_btn.winfo_exists():
+                allow_btn.state(["!disabled"])
+
+        win.after(int(arm_delay_s * 1000), arm)
+        win.bind("<Return>", lambda _e: allow())
+        win.bind("<KP_Enter>", lambda _e: allow())
+        _show(win, allow_btn)
+        return win
+
+    return build
+
+
+def build_pin(request: PinRequest) -> Callable[[tk.Tk, Finish], tk.Toplevel]:
+    text = presenter.pin_text(request)
+
+    def build(root: tk.Tk, finish: Finish) -> tk.Toplevel:
+        fonts = _fonts()
+        if text.locked:
+
+            def close() -> None:
+                finish(PinLocked(text.locked))
+
+            win = _window(root, text.title, close)
+            body = ttk.Frame(win, padding=18)
+            body.pack(fill="both", expand=True)
+            _label(body, text.token, font=fonts["heading"])
+            _label(body, text.locked, pady=(8, 0), foreground=ERROR_COLOUR)
+            button = ttk.Button(body, text=text.cancel, command=close)
+            button.pack(anchor="e", pady=(14, 0))
+            win.bind("<Return>", lambda _e: close())
+            _show(win, button)
+            return win
+
+        secret = tk.StringVar(root)
+
+        def cancel() -> None:
+            secret.set("")
+            finish(UserCancelled(_("PIN entry cancelled.")))
+
+        def ok() -> None:
+            value = secret.get()
+            if not value:
+                win.bell()
+                return
+            secret.set("")  # do not leave the PIN in the Tcl variable longer than needed
+            finish(value)
+
+        win = _window(root, text.title, cancel)
+        body = ttk.Frame(win, padding=18)
+        body.pack(fill="both", expand=True)
+        _label(body, text.prompt, font=fonts["heading"])
+        _label(body, text.token, foreground=MUTED_COLOUR)
+        if text.error:
+            _label(body, text.error, pady=(6, 0), foreground=ERROR_COLOUR)
+        if text.warning:
+            _label(body, text.warning, foreground=WARNING_COLOUR)
+        entry = ttk.Entry(body, textvariable=secret, show="•", width=28)
+        entry.pack(anchor="w", fill="x", pady=(10, 0))
+        _buttons(body, (text.cancel, cancel), (text.ok, ok))
+        win.bind("<Return>", lambda _e: ok())
+        win.bind("<KP_Enter>", lambda _e: ok())
+        _show(win, entry)
+        return win
+
+    return build
+
+
+def build_picker(choice: CertificateChoice) -> Callable[[tk.Tk, Finish], tk.Toplevel]:
+    site = presenter.site_text(choice.origin)
+    operation = presenter.operation_title(choice.operation, 0)
+    candidates: Sequence[CertificateEntry] = list(choice.candidates)
+
+    def build(root: tk.Tk, finish: Finish) -> tk.Toplevel:
+        fonts = _fonts()
+
+        def cancel() -> None:
+            finish(UserCancelled(_("No certificate was chosen.")))
+
+        def choose() -> None:
+            selected = tree.selection()
+            if selected:
+                finish(candidates[int(selected[0])])
+
+        win = _window(root, _("Sceau — choose a certificate"), cancel)
+        body = ttk.Frame(win, padding=18)
+        body.pack(fill="both", expand=True)
+        ttk.Label(body, text=site.domain, font=fonts["domain"]).pack(anchor="w")
+        _label(body, site.origin, foreground=MUTED_COLOUR)
+        _label(body, operation, pady=(8, 0))
+        _label(body, _("Several certificates fit. Choose the one to use:"), pady=(8, 4), font=fonts["heading"])
+        columns = ("holder", "issuer", "expiry", "token")
+        tree = ttk.Treeview(body, columns=columns, show="headings", selectmode="browse", height=len(candidates))
+        titles = (_("Holder"), _("Issued by"), _("Expires on"), _("Token"))
+        widths = (200, 180, 100, 120)
+        for col, title, width in zip(columns, titles, widths, strict=True):
+            tree.heading(col, text=title, anchor="w")
+            tree.column(col, width=width, anchor="w")
+        first_ok = 0
+        for i, entry in enumerate(candidates):
+            tree.insert("", "end", iid=str(i), values=presenter.candidate_columns(entry))
+            if not presenter.expiry_warning(entry) and not first_ok:
+                first_ok = i
+        tree.pack(fill="x")
+        tree.selection_set(str(first_ok))
+        tree.focus(str(first_ok))
+        tree.bind("<Double-1>", lambda _e: choose())
+        _buttons(body, (_("Cancel"), cancel), (_("Choose"), choose))
+        win.bind("<Return>", lambda _e: choose())
+        win.bind("<KP_Enter>", lambda _e: choose())
+        _show(win, tree)
+        return win
+
+    return build
+
+
+def widget_texts(widget: tk.Misc) -> list[str]:
+    """Every text a window shows (labels, buttons, tree rows), in layout order — tests, a11y checks."""
+    out: list[str] = []
+    if isinstance(widget, tk.Toplevel):
+        out.append(widget.title())
+    try:
+        text = widget.cget("text")
+        if text:
+            out.append(str(text))
+    except (tk.TclError, AttributeError):
+        pass
+    if isinstance(widget, ttk.Treeview):
+        for iid in widget.get_children():
+            out.append(" | ".join(str(v) for v in widget.item(iid, "values")))
+    for child in widget.winfo_children():
+        out.extend(widget_texts(child))
+    return out
+
+
+class TkUserInterface(UserInterface):
+    """Tk dialogs behind the `UserInterface` API; safe to call from any thread."""
+
+    def __init__(
+        self,
+        gui: GuiThread | None = None,
+        *,
+        timeout_s: float = 120.0,
+        arm_delay_s: float = 0.6,
+        notifier: Callable[[str], None] | None = None,
+    ) -> None:
+        self.gui = gui or GuiThread()
+        self.timeout_s = timeout_s
+        self.arm_delay_s = arm_delay_s
+        self._notifier = notifier
+
+    def start(self) -> None:
+        """Open the display now (raises GuiUnavailable with the reason)."""
+        self.gui.start()
+
+    def _timeout(self) -> BaseException:
+        return Timeout(_("No answer in time: the request was cancelled."))
+
+    def confirm(self, request: ConsentRequest) -> ConsentDecision:
+        result: ConsentDecision = self.gui.show_dialog(
+            build_consent(request, self.arm_delay_s), timeout_s=self.timeout_s, on_timeout=self._timeout
+        )
+        return result
+
+    def ask_pin(self, request: PinRequest) -> str:
+        pin: str = self.gui.show_dialog(build_pin(request), timeout_s=self.timeout_s, on_timeout=self._timeout)
+        return pin
+
+    def choose_certificate(self, choice: CertificateChoice) -> CertificateEntry:
+        if len(choice.candidates) == 1:
+            return choice.candidates[0]
+        entry: CertificateEntry = self.gui.show_dialog(
+            build_picker(choice), timeout_s=self.timeout_s, on_timeout=self._timeout
+        )
+        return entry
+
+    def notify(self, message: str) -> None:
+        if self._notifier is not None:
+            self._notifier(message)
+
+    def current_texts(self) -> list[str]:
+        """Texts of the dialogs on screen (tests and diagnostics)."""
+
+        def collect(root: tk.Tk) -> list[str]:
+            out: list[str] = []
+            for child in root.winfo_children():
+                if isinstance(child, tk.Toplevel) and child.winfo_ismapped():
+                    out.extend(widget_texts(child))
+            return out
+
+        return self.gui.call(collect)
+
+    def close(self) -> None:
+        self.gui.close()

@@ -1,0 +1,1 @@
+"""Sceau native-messaging host: relays between the browser extension and the local agent."""
