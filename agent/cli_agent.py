@@ -52,7 +52,7 @@ def _browsers() -> tuple[str, ...]:
 
 def _ui(args: argparse.Namespace) -> UserInterface | None:
     if args.headless:
-        return HeadlessUI(pin_env=args.pin_env, approve=args.yes)
+        return HeadlessUI(pin_env=args.pin_env or args.password_env, approve=args.yes)
     try:  # the tray and dialogs come with the desktop UI; optional dependencies may be missing
         from sceau.ui.dialogs import DialogUI  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
@@ -66,6 +66,8 @@ def run_agent(args: argparse.Namespace) -> int:
         config = load_config(args)
         if args.pkcs11_module:
             config = replace(config, pkcs11_modules=(*args.pkcs11_module, *config.pkcs11_modules))
+        if args.pkcs12:
+            config = replace(config, pkcs12_files=(*config.pkcs12_files, *args.pkcs12))
         if args.dev:
             config = replace(config, dev_mode=True)
         ui = _ui(args)
@@ -136,3 +138,15 @@ def run_install_manifests(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sceau.cli_agent agent ...`: what the native host runs (no dependency on the full CLI)."""
+    parser = argparse.ArgumentParser(prog="sceau")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

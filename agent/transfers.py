@@ -67,8 +67,14 @@ class Transfer:
         return max(1, -(-self.size // DOWNLOAD_CHUNK))
 
     def descriptor(self) -> dict[str, Any]:
-        return {"transfer": self.id, "name": self.name, "size": self.size, "sha256": self.sha256,
-                "chunks": self.chunks, "chunkSize": DOWNLOAD_CHUNK}
+        return {
+            "transfer": self.id,
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "chunks": self.chunks,
+            "chunkSize": DOWNLOAD_CHUNK,
+        }
 
 
 def _unknown() -> BadRequest:
@@ -120,7 +126,9 @@ class TransferStore:
         return t
 
     # -- uploads ------------------------------------------------------------------------------
-    def upload_chunk(self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = "") -> dict[str, Any]:
+    def upload_chunk(
+        self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = ""
+    ) -> dict[str, Any]:
         """Append one chunk (in order) to an upload; chunk 0 without id opens it."""
         if len(data) > MAX_UPLOAD_CHUNK:
             raise TooLarge(_("A transfer chunk is too large."))

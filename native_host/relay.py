@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from sceau.config import Config
@@ -172,11 +171,8 @@ def connect(config: Config) -> AgentLink:
 
 
 def agent_command() -> list[str]:
-    """How to start the agent: the `sceau` launcher beside this interpreter, else `-m sceau.cli`."""
-    scripts = Path(sys.executable).parent
-    launcher = scripts / ("sceau.exe" if sys.platform == "win32" else "sceau")
-    base = [str(launcher)] if launcher.exists() else [sys.executable, "-m", "sceau.cli"]
-    return [*base, "agent", *shlex.split(os.environ.get(AGENT_ARGS_ENV, ""))]
+    """How to start the agent: same interpreter (same install), `sceau agent` plus extra arguments."""
+    return [sys.executable, "-m", "sceau.cli_agent", "agent", *shlex.split(os.environ.get(AGENT_ARGS_ENV, ""))]
 
 
 def start_agent(config: Config) -> subprocess.Popen[bytes]:

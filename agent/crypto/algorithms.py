@@ -77,7 +77,7 @@ CONTENT_CIPHERS: dict[str, ContentCipher] = {
 CIPHERS_BY_NAME = {c.name: c for c in CONTENT_CIPHERS.values()}
 
 
-class GcmParameters(core.Sequence):
+class GcmParameters(core.Sequence):  # type: ignore[misc]
     """RFC 5084 GCMParameters."""
 
     _fields = [("aes_nonce", core.OctetString), ("aes_icvlen", core.Integer, {"default": 12})]

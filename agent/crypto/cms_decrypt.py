@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from asn1crypto import algos, cms, core
 from cryptography.exceptions import InvalidTag
-
+from cryptography.hazmat.primitives.ciphers import AEADDecryptionContext
 from sceau.crypto import algorithms as alg
 from sceau.crypto.ber import (
     CONTEXT,
@@ -226,7 +226,9 @@ def decrypt_content(
     else:
         tag = _read_auth_trailer(r, seq)
         try:
-            dec.finalize_with_tag(tag)  # type: ignore[attr-defined]
+            if not isinstance(dec, AEADDecryptionContext):
+                raise decryption_failed()
+            dec.finalize_with_tag(tag)
         except (InvalidTag, ValueError):
             raise decryption_failed() from None
     if not envelope.authenticated and r.peek(1) == b"\xa1":  # unprotectedAttrs
@@ -246,7 +248,7 @@ def _read_auth_trailer(r: BerReader, seq: Header) -> bytes:
     mac = r.read_header(seq.end)
     if not mac.is_(UNIVERSAL, TAG_OCTET_STRING, False) or mac.length is None or mac.length > 64:
         raise _not_cms()
-    tag = r.read(mac.length)
+    tag = bytes(r.read(mac.length))
     if r.peek(1) == b"\xa2":
         r.read_element(MAX_ATTRS_BYTES, limit=seq.end)
     return tag

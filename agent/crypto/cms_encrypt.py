@@ -20,8 +20,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from sceau.crypto import algorithms as alg
 from sceau.crypto import kari
 from sceau.errors import InvalidInput, TooLarge, Unsupported
@@ -75,7 +74,9 @@ def check_recipient(cert: x509.Certificate, when: datetime | None = None) -> Non
         if key.key_size < MIN_RSA_BITS:
             raise InvalidInput(_("The recipient key of {cn} is too short.").format(cn=cn))
         if ku is not None and not ku.key_encipherment:
-            raise InvalidInput(_("The certificate {cn} is not an encryption certificate (keyEncipherment).").format(cn=cn))
+            raise InvalidInput(
+                _("The certificate {cn} is not an encryption certificate (keyEncipherment).").format(cn=cn)
+            )
     elif isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.name not in EC_CURVES:
             raise Unsupported(_("The curve of {cn} is not supported.").format(cn=cn))
@@ -98,16 +99,22 @@ def _ktri(cert: x509.Certificate, key: rsa.RSAPublicKey, cek: bytes, pad: str) -
         name = "sha1" if pad == "oaep-sha1" else "sha256"
         h: hashes.HashAlgorithm = hashes.SHA1() if name == "sha1" else hashes.SHA256()  # noqa: S303
         params = algos.RSAESOAEPParams(
-            {"hash_algorithm": {"algorithm": name},
-             "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": name}}}
+            {
+                "hash_algorithm": {"algorithm": name},
+                "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": name}},
+            }
         )
         kea = cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_oaep", "parameters": params})
         encrypted = key.encrypt(cek, padding.OAEP(padding.MGF1(h), h, None))
     return cms.RecipientInfo(
         name="ktri",
         value=cms.KeyTransRecipientInfo(
-            {"version": "v0", "rid": {"issuer_and_serial_number": _rid(cert)},
-             "key_encryption_algorithm": kea, "encrypted_key": encrypted}
+            {
+                "version": "v0",
+                "rid": {"issuer_and_serial_number": _rid(cert)},
+                "key_encryption_algorithm": kea,
+                "encrypted_key": encrypted,
+            }
         ),
     )
 
@@ -118,7 +125,9 @@ def _kari(cert: x509.Certificate, key: ec.EllipticCurvePublicKey, cek: bytes) ->
     z = ephemeral.exchange(ec.ECDH(), key)
     wrap_alg = cms.KeyEncryptionAlgorithm({"algorithm": "aes256_wrap"})
     kek = kari.derive_kek(z, kdf_hash, 32, kari.shared_info(wrap_alg.dump(), 32, None))
-    point = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    point = ephemeral.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     originator = keys.PublicKeyInfo({"algorithm": {"algorithm": "ec"}, "public_key": point})
     return cms.RecipientInfo(
         name="kari",
@@ -169,19 +178,22 @@ def encrypt_stream(
         check_recipient(cert)
     cipher = alg.CIPHERS_BY_NAME[options.cipher]
     cek = os.urandom(cipher.key_size)
-    infos = []
+    infos: list[cms.RecipientInfo] = []
     for cert in recipients:
         pub = cert.public_key()
-        infos.append(_ktri(cert, pub, cek, options.rsa_padding) if isinstance(pub, rsa.RSAPublicKey)
-                     else _kari(cert, pub, cek) if isinstance(pub, ec.EllipticCurvePublicKey) else None)
+        if isinstance(pub, rsa.RSAPublicKey):
+            infos.append(_ktri(cert, pub, cek, options.rsa_padding))
+        elif isinstance(pub, ec.EllipticCurvePublicKey):
+            infos.append(_kari(cert, pub, cek))
     gcm = cipher.mode == "gcm"
     iv = os.urandom(12 if gcm else 16)
     if gcm:
         params: core.Asn1Value = alg.GcmParameters({"aes_nonce": iv, "aes_icvlen": GCM_TAG_LENGTH})
-        mode: modes.Mode = modes.GCM(iv)
+        gcm_enc = Cipher(algorithms.AES(cek), modes.GCM(iv)).encryptor()
+        enc: CipherContext = gcm_enc
     else:
         params = core.OctetString(iv)
-        mode = modes.CBC(iv)
+        enc = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
     content_alg = algos.EncryptionAlgorithm({"algorithm": cipher.oid, "parameters": params}).dump()
     version = 0 if gcm or all(i.name == "ktri" for i in infos) else 2
     version_der = core.Integer(version).dump()
@@ -195,11 +207,30 @@ def encrypt_stream(
         eci_len = len(data_oid) + len(content_alg) + _tlv_len(ct_len)
         env_len = len(version_der) + len(ris_der) + _tlv_len(eci_len) + mac_len
         ci_len = len(outer_oid) + _tlv_len(_tlv_len(env_len))
-        prefix = (_header(0x30, ci_len) + outer_oid + _header(0xA0, _tlv_len(env_len)) + _header(0x30, env_len)
-                  + version_der + ris_der + _header(0x30, eci_len) + data_oid + content_alg + _header(0x80, ct_len))
+        prefix = (
+            _header(0x30, ci_len)
+            + outer_oid
+            + _header(0xA0, _tlv_len(env_len))
+            + _header(0x30, env_len)
+            + version_der
+            + ris_der
+            + _header(0x30, eci_len)
+            + data_oid
+            + content_alg
+            + _header(0x80, ct_len)
+        )
     else:
-        prefix = (b"\x30\x80" + outer_oid + b"\xa0\x80\x30\x80" + version_der + ris_der + b"\x30\x80"
-                  + data_oid + content_alg + b"\xa0\x80")
+        prefix = (
+            b"\x30\x80"
+            + outer_oid
+            + b"\xa0\x80\x30\x80"
+            + version_der
+            + ris_der
+            + b"\x30\x80"
+            + data_oid
+            + content_alg
+            + b"\xa0\x80"
+        )
     written = 0
 
     def write(data: bytes | memoryview) -> None:
@@ -216,7 +247,6 @@ def encrypt_stream(
         write(data)
 
     write(prefix)
-    enc = Cipher(algorithms.AES(cek), mode).encryptor()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     obuf = bytearray(CHUNK + 32)
@@ -241,7 +271,7 @@ def encrypt_stream(
         emit(enc.finalize())
     trailer = b"" if size is not None else b"\x00\x00\x00\x00"  # content [0], ECI
     if gcm:
-        trailer += _header(0x04, GCM_TAG_LENGTH) + enc.tag  # type: ignore[attr-defined]
+        trailer += _header(0x04, GCM_TAG_LENGTH) + gcm_enc.tag
     if size is None:
         trailer += b"\x00\x00" * 3  # EnvelopedData, [0], ContentInfo
     write(trailer)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 
-class EccCmsSharedInfo(core.Sequence):
+class EccCmsSharedInfo(core.Sequence):  # type: ignore[misc]
     """RFC 5753 §7.2 ECC-CMS-SharedInfo."""
 
     _fields = [

@@ -14,7 +14,6 @@ from typing import Any
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
-
 from sceau.crypto import algorithms as alg
 from sceau.crypto import kari
 from sceau.errors import InvalidInput, TooLarge, Unsupported
@@ -112,14 +111,21 @@ def describe_recipients(infos: Sequence[cms.RecipientInfo], limit: int = 20) -> 
     out: list[dict[str, str]] = []
     for ri in infos[:limit]:
         try:
-            rids = [ri.chosen["rid"]] if ri.name == "ktri" else (
-                [r["rid"] for r in ri.chosen["recipient_encrypted_keys"]] if ri.name == "kari" else []
+            rids = (
+                [ri.chosen["rid"]]
+                if ri.name == "ktri"
+                else ([r["rid"] for r in ri.chosen["recipient_encrypted_keys"]] if ri.name == "kari" else [])
             )
             for rid in rids:
                 if rid.name == "issuer_and_serial_number":
                     issuer = rid.chosen["issuer"].native.get("common_name", rid.chosen["issuer"].human_friendly)
-                    out.append({"type": ri.name, "issuer": str(issuer),
-                                "serialNumber": format(rid.chosen["serial_number"].native, "x")})
+                    out.append(
+                        {
+                            "type": ri.name,
+                            "issuer": str(issuer),
+                            "serialNumber": format(rid.chosen["serial_number"].native, "x"),
+                        }
+                    )
                 else:
                     ski = rid.chosen if rid.name == "subject_key_identifier" else rid.chosen["subject_key_identifier"]
                     out.append({"type": ri.name, "subjectKeyIdentifier": bytes(ski.native).hex()})
@@ -136,8 +142,10 @@ def _ktri_padding(ktri: Any) -> RsaDecryptPadding:
     if oid == alg.OID_RSA_ENCRYPTION:
         return RsaDecryptPadding.PKCS1V15
     if oid == alg.OID_RSAES_OAEP:
-        return RsaDecryptPadding.OAEP_SHA256 if alg.oaep_hash(kea["parameters"]) == "sha256" else (
-            RsaDecryptPadding.OAEP_SHA1
+        return (
+            RsaDecryptPadding.OAEP_SHA256
+            if alg.oaep_hash(kea["parameters"]) == "sha256"
+            else (RsaDecryptPadding.OAEP_SHA1)
         )
     raise Unsupported(_("Unsupported key transport algorithm ({oid}).").format(oid=oid[:64]))
 
@@ -158,7 +166,7 @@ def recover_key(token: Token, match: RecipientMatch, prompt: PinPrompt) -> bytes
         if match.kind == "ktri":
             padding = _ktri_padding(match.info)
             try:
-                return token.decrypt_raw(match.entry, match.encrypted_key, padding, prompt=prompt)
+                return bytes(token.decrypt_raw(match.entry, match.encrypted_key, padding, prompt=prompt))
             except InvalidInput:
                 raise decryption_failed() from None
         kri = match.info
@@ -182,7 +190,7 @@ def recover_key(token: Token, match: RecipientMatch, prompt: PinPrompt) -> bytes
         except InvalidInput:
             raise decryption_failed() from None
         kek = kari.derive_kek(z, kdf_hash, kek_len, kari.shared_info(wrap_der, kek_len, ukm))
-        return kari.unwrap(kek, match.encrypted_key)
+        return bytes(kari.unwrap(kek, match.encrypted_key))
     except InvalidUnwrap:
         raise decryption_failed() from None
     except (ValueError, TypeError, KeyError):

@@ -66,10 +66,7 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     mode = info.external_attr >> 16
     if mode and stat.S_ISLNK(mode):
         return "symlink"
-    if (
-        info.file_size > RATIO_MIN_SIZE
-        and info.file_size > MAX_RATIO * max(info.compress_size, 1)
-    ):
+    if info.file_size > RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
         return "compression-ratio"
     return None
 
@@ -85,7 +82,7 @@ def list_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
         raise InvalidInput(_("The archive is not a valid zip file.")) from None
     if len(infos) > limits.max_entries:
         raise TooLarge(_("The archive lists too many entries."))
-    entries = []
+    entries: list[dict[str, Any]] = []
     warnings: list[dict[str, str]] = []
     total = 0
     for info in infos:
@@ -94,17 +91,25 @@ def list_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
             warnings.append({"name": info.filename[:255], "reason": reason})
         total += info.file_size
         if len(entries) < MAX_LISTED:
-            entries.append({
-                "name": info.filename[:255],
-                "size": info.file_size,
-                "compressedSize": info.compress_size,
-                "directory": info.is_dir(),
-                "encrypted": bool(info.flag_bits & 0x1),
-            })
+            entries.append(
+                {
+                    "name": info.filename[:255],
+                    "size": info.file_size,
+                    "compressedSize": info.compress_size,
+                    "directory": info.is_dir(),
+                    "encrypted": bool(info.flag_bits & 0x1),
+                }
+            )
     if total > limits.max_total_bytes:
         warnings.append({"name": "", "reason": "total-size"})
-    return {"count": len(infos), "totalSize": total, "entries": entries, "truncated": len(infos) > MAX_LISTED,
-            "warnings": warnings, "safe": not warnings}
+    return {
+        "count": len(infos),
+        "totalSize": total,
+        "entries": entries,
+        "truncated": len(infos) > MAX_LISTED,
+        "warnings": warnings,
+        "safe": not warnings,
+    }
 
 
 def extract_zip(path: Path, dest: Path, limits: ZipLimits | None = None) -> list[str]:
@@ -124,12 +129,16 @@ def extract_zip(path: Path, dest: Path, limits: ZipLimits | None = None) -> list
             for info in infos:
                 reason = unsafe_reason(info)
                 if reason:
-                    raise InvalidInput(_("Unsafe entry in the archive ({reason}): {name}").format(
-                        reason=reason, name=info.filename[:120]))
+                    raise InvalidInput(
+                        _("Unsafe entry in the archive ({reason}): {name}").format(
+                            reason=reason, name=info.filename[:120]
+                        )
+                    )
                 target = (dest / info.filename.replace("\\", "/")).resolve()
                 if target != root and root not in target.parents:
-                    raise InvalidInput(_("Unsafe entry in the archive (path-traversal): {name}").format(
-                        name=info.filename[:120]))
+                    raise InvalidInput(
+                        _("Unsafe entry in the archive (path-traversal): {name}").format(name=info.filename[:120])
+                    )
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -153,5 +162,5 @@ def extract_zip(path: Path, dest: Path, limits: ZipLimits | None = None) -> list
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    os.chmod(dest, 0o755)
+    os.chmod(dest, 0o700 | 0o055)  # noqa: S103 - extracted bid files are meant to be read
     return names

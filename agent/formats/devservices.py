@@ -115,8 +115,9 @@ class DevServices:
         if mode == "garbage":
             return web.Response(body=b"\x30\x03garbage", content_type="application/timestamp-reply")
         if mode == "rejected":
-            resp = tsp.TimeStampResp({"status": {"status": "rejection"}})
-            return web.Response(body=resp.dump(), content_type="application/timestamp-reply")
+            # TimeStampResp { status { status rejection(2) } } without a token.
+            return web.Response(body=bytes.fromhex("3005300302010 2".replace(" ", "")),
+                                content_type="application/timestamp-reply")
         if mode == "wrong":
             req = tsp.TimeStampReq.load(body)
             other = tsp.TimeStampReq(

@@ -61,7 +61,7 @@ def signature_method_uri(scheme: SignScheme, digest: Digest) -> str:
         raise Unsupported(_("Unsupported signature algorithm.")) from None
 
 
-def c14n(element: etree._Element, *, exclusive: bool = True) -> bytes:
+def c14n(element: etree._Element | etree._ElementTree, *, exclusive: bool = True) -> bytes:
     """Canonical form of an element's subtree, without comments."""
     data: bytes = etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=False)
     return data

@@ -26,8 +26,14 @@ from typing import Any, BinaryIO, ClassVar
 
 from sceau.crypto import cms_decrypt, zipinfo
 from sceau.crypto.atomic import AtomicOutput
-from sceau.crypto.recipients import RecipientMatch, describe_recipients, match_recipients, recover_key
-from sceau.errors import BadRequest, NoToken, NotARecipient, SceauError
+from sceau.crypto.recipients import (
+    RecipientMatch,
+    decryption_failed,
+    describe_recipients,
+    match_recipients,
+    recover_key,
+)
+from sceau.errors import BadRequest, NotARecipient, NoToken, SceauError
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
@@ -78,7 +84,8 @@ async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: 
         matches = match_recipients(env.recipients, entries)
     if not matches:
         who = "; ".join(
-            d.get("issuer", "") + (" n° " + d["serialNumber"] if "serialNumber" in d else d.get("subjectKeyIdentifier", ""))
+            d.get("issuer", "")
+            + (" n° " + d["serialNumber"] if "serialNumber" in d else d.get("subjectKeyIdentifier", ""))
             for d in describe_recipients(env.recipients, 5)
         )
         raise NotARecipient(
@@ -99,8 +106,11 @@ def _verify_inner(path: Path) -> dict[str, Any]:
         if callable(fn):
             break
     if fn is None:
-        return {"present": True, "verified": False,
-                "message": _("The bid is signed; the signature was not verified (no verifier available).")}
+        return {
+            "present": True,
+            "verified": False,
+            "message": _("The bid is signed; the signature was not verified (no verifier available)."),
+        }
     try:
         report = fn(path)
         to_json = getattr(report, "to_json", None)
@@ -135,19 +145,33 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
         match = await _find_match(ctx, env, job.certificate)
         entry = match.entry
         kind = OperationKind.UNWRAP_KEY if job.unwrap_key else OperationKind.DECRYPT
-        await ctx.consent(ConsentRequest(
-            ctx.origin, kind, documents=(DocumentInfo(job.name, job.size, job.sha256),), certificate=entry,
-            detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
-        ))
+        await ctx.consent(
+            ConsentRequest(
+                ctx.origin,
+                kind,
+                documents=(DocumentInfo(job.name, job.size, job.sha256),),
+                certificate=entry,
+                detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
+            )
+        )
         token = ctx.tokens.token_of(entry)
         key = await ctx.blocking(lambda: recover_key(token, match, ctx.pin_prompt()), token)
-        base: JSON = {"certificate": entry.summary(), "recipients": describe_recipients(env.recipients),
-                      "recipientIndex": match.index, "algorithm": env.params.cipher.name, "type": env.kind}
+        base: JSON = {
+            "certificate": entry.summary(),
+            "recipients": describe_recipients(env.recipients),
+            "recipientIndex": match.index,
+            "algorithm": env.params.cipher.name,
+            "type": env.kind,
+        }
         if job.unwrap_key:
             if len(key) != env.params.cipher.key_size:
-                raise cms_decrypt.decryption_failed()
-            return {**base, "key": base64.b64encode(key).decode(), "iv": base64.b64encode(env.params.iv).decode(),
-                    "tagLength": env.params.tag_length}
+                raise decryption_failed()
+            return {
+                **base,
+                "key": base64.b64encode(key).decode(),
+                "iv": base64.b64encode(env.params.iv).decode(),
+                "tagLength": env.params.tag_length,
+            }
         store = None
         target = job.output
         if target is None:
@@ -155,10 +179,13 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             target = store.new_output_path()
         last = [0]
 
+        async def _emit(event: JSON) -> None:
+            await ctx.emit(event)
+
         def progress(done: int) -> None:
             if done - last[0] >= 16 << 20:
                 last[0] = done
-                asyncio.run_coroutine_threadsafe(ctx.emit({"progress": done, "total": job.size}), loop)
+                asyncio.run_coroutine_threadsafe(_emit({"progress": done, "total": job.size}), loop)
 
         def work() -> cms_decrypt.DecryptResult:
             with AtomicOutput(target) as out:
@@ -167,12 +194,7 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             return result
 
         result = await ctx.blocking(work)
-        try:
-            extra = await ctx.blocking(lambda: _inspect(target, result.head, job))
-        except BaseException:
-            if job.extract_to is None:
-                raise
-            raise
+        extra = await ctx.blocking(lambda: _inspect(target, result.head, job))
         report: JSON = {"opened": True, **base, "size": result.size, **extra}
         if store is not None:
             report["plaintext"] = await ctx.blocking(
@@ -201,10 +223,14 @@ class Decrypt(Operation):
         a = dict(args)
         doc = a.get("document")
         if not isinstance(doc, Mapping):
-            raise BadRequest(_("'document' must be an object: {\"transfer\": id} or {\"data\": base64}."))
+            raise BadRequest(_('\'document\' must be an object: {"transfer": id} or {"data": base64}.'))
         mode = arg_choice(a, "mode", {"decrypt", "unwrap-key"}, default="decrypt")
-        return Params(doc, mode == "unwrap-key", arg_str(a, "certificate", required=False, max_len=64) or None,
-                      os.path.basename(arg_str(a, "name", required=False, max_len=255)))
+        return Params(
+            doc,
+            mode == "unwrap-key",
+            arg_str(a, "certificate", required=False, max_len=64) or None,
+            os.path.basename(arg_str(a, "name", required=False, max_len=255)),
+        )
 
     def permission(self, params: Any) -> OperationKind | None:
         return OperationKind.UNWRAP_KEY if params.unwrap_key else OperationKind.DECRYPT
@@ -212,8 +238,14 @@ class Decrypt(Operation):
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         store, transfer = await resolve_document(ctx, params.document, params.name)
         try:
-            job = DecryptJob(transfer.path, params.name or transfer.name, transfer.size, transfer.sha256,
-                             unwrap_key=params.unwrap_key, certificate=params.certificate)
+            job = DecryptJob(
+                transfer.path,
+                params.name or transfer.name,
+                transfer.size,
+                transfer.sha256,
+                unwrap_key=params.unwrap_key,
+                certificate=params.certificate,
+            )
             return await decrypt_file(ctx, job)
         finally:
             store.release(transfer.id)

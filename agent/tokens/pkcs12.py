@@ -53,6 +53,8 @@ class Pkcs12Token(Token):
 
     def _open(self, password: str) -> bool:
         """Load the file with `password`; False when the password is wrong."""
+        if "\x00" in password:  # OpenSSL cannot take it; it cannot be the right password either
+            return False
         data = self.path.read_bytes()
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
@@ -74,7 +76,7 @@ class Pkcs12Token(Token):
     def _probe_structure(self) -> None:
         """Reject corrupt files with a clear message before asking for a password."""
         try:
-            pkcs12.load_key_and_certificates(self.path.read_bytes(), b"\x00wrong")
+            pkcs12.load_key_and_certificates(self.path.read_bytes(), b"sceau-structure-probe")
         except ValueError as exc:
             text = str(exc).lower()
             if "password" not in text and "mac" not in text:

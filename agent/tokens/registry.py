@@ -24,17 +24,20 @@ class TokenManager:
         self._lock = threading.RLock()
         self._tokens: list[Token] | None = None
         self.errors: list[str] = []  # backend problems, for `sceau doctor` and NO_TOKEN messages
+        self.failures: list[SceauError] = []
 
     def tokens(self) -> list[Token]:
         with self._lock:
             if self._tokens is None:
                 found: list[Token] = []
                 self.errors = []
+                self.failures = []
                 for backend in self.backends:
                     try:
                         found.extend(backend.tokens())
                     except SceauError as exc:
                         self.errors.append(exc.message)
+                        self.failures.append(exc)
                         log.warning("backend %s: %s", backend.name, exc.message)
                 if self.token_label is not None:
                     found = [t for t in found if t.info.label == self.token_label]
@@ -73,7 +76,9 @@ class TokenManager:
         """Entries for `role` (and `handle`), with NO_TOKEN / NO_CERTIFICATE errors that say what to do."""
         tokens = self.tokens()
         if not tokens:
-            hint = (" " + self.errors[0]) if self.errors else ""
+            if len(self.failures) == 1:
+                raise self.failures[0]  # the precise cause (bad module path, corrupt file) says what to fix
+            hint = (" " + " ".join(self.errors)) if self.errors else ""
             raise NoToken(_("No token found: insert your card or USB key.") + hint)
         entries = [e for e in self.entries(role, prompt) if handle is None or e.handle == handle]
         if not entries:

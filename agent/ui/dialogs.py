@@ -85,7 +85,12 @@ def _invoker(button: ttk.Button) -> Callable[[tk.Event[tk.Misc]], object]:
 
 def _fonts() -> dict[str, tuple[str, int, str]]:
     name = str(tkfont.nametofont("TkDefaultFont").actual()["family"])
-    return {"domain": (name, 17, "bold"), "operation": (name, 13, "bold"), "heading": (name, 10, "bold")}
+    return {
+        "domain": (name, 17, "bold"),
+        "operation": (name, 13, "bold"),
+        "heading": (name, 10, "bold"),
+        "small": (name, 9, "normal"),
+    }
 
 
 def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.Tk, Finish], tk.Toplevel]:
@@ -113,8 +118,11 @@ def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.T
         if text.documents:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Documents"), font=fonts["heading"])
-            for line in text.documents:
-                _label(body, line)
+            for name, meta in text.documents:
+                _label(body, name, pady=(3, 0))
+                _label(body, meta, foreground=MUTED_COLOUR, font=fonts["small"])
+            if text.more_documents:
+                _label(body, text.more_documents, pady=(3, 0))
         if text.certificate:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Certificate"), font=fonts["heading"])

@@ -48,12 +48,13 @@ class _DialogJob:
     on_timeout: Callable[[], BaseException]
 
 
-def probe_display() -> str:
-    """ "" when Tk can open a window here, else a short reason (for messages and `sceau doctor`)."""
+def probe_display(display: str | None = None) -> str:
+    """Empty when Tk can open a window here, else a short reason (messages, `sceau doctor`)."""
     import os
     import sys
 
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    has_env = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if sys.platform.startswith("linux") and not (display or has_env):
         return _("no graphical display (DISPLAY is not set)")
     try:
         import tkinter  # noqa: F401
@@ -65,7 +66,8 @@ def probe_display() -> str:
 class GuiThread:
     """Owns the Tk root in its own thread. Start once; `close()` ends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, display: str | None = None) -> None:
+        self.display = display  # X display name; None: $DISPLAY
         self._dialogs: queue.Queue[_DialogJob] = queue.Queue()
         self._calls: queue.Queue[tuple[Callable[[tk.Tk], Any], Future[Any]]] = queue.Queue()
         self._root: tk.Tk | None = None
@@ -85,7 +87,7 @@ class GuiThread:
                 if not self._thread.is_alive():
                     raise GuiUnavailable(_("The dialog window was closed."))
                 return
-            reason = probe_display()
+            reason = probe_display(self.display)
             if reason:
                 raise GuiUnavailable(reason)
             self._thread = threading.Thread(target=self._run, name="sceau-gui", daemon=True)
@@ -147,9 +149,13 @@ class GuiThread:
     def _run(self) -> None:
         try:
             import tkinter as tk
+            from tkinter import ttk
 
-            root = tk.Tk(className="Sceau")
+            root = tk.Tk(screenName=self.display, className="Sceau")
             root.withdraw()
+            style = ttk.Style(root)
+            if "clam" in style.theme_names() and style.theme_use() == "default":
+                style.theme_use("clam")  # the X11 default theme looks dated; native themes stay
             if not root.tk.call("set", "tcl_platform(threaded)"):
                 # Non-threaded Tcl cannot receive events from other threads: fall back to a
                 # slow timer (only such builds pay for it).

@@ -5,29 +5,17 @@ Nothing here touches a display, so every sentence the user reads is testable hea
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from sceau.i18n import _, current_language
+from sceau.protocol.origin import registrable_domain
 from sceau.tokens.base import CertificateEntry, PinRequest
 from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
 
 EXPIRY_WARNING = timedelta(days=30)
 MAX_LISTED_DOCUMENTS = 8  # a batch of 100 PES files lists the first ones and a count
-
-# Second-level public suffixes seen on French public procurement and common foreign platforms.
-# A full Public Suffix List would be better; this keeps the agent offline and small, and a wrong
-# guess only changes which part is emphasised — the full origin is always shown below it.
-_MULTI_LABEL_SUFFIXES = frozenset(
-    {
-        "gouv.fr", "asso.fr", "nom.fr", "presse.fr", "tm.fr", "com.fr", "fr.nf",
-        "co.uk", "org.uk", "gov.uk", "ac.uk", "com.au", "gov.au", "co.nz", "com.br",
-        "gc.ca", "gov.be", "admin.ch", "gob.es", "gov.it", "gv.at", "co.at", "public.lu",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,20 +26,7 @@ class SiteText:
 
 def site_text(origin: str) -> SiteText:
     """Split an origin into its registrable domain (emphasised) and the full origin."""
-    try:
-        host = (urlsplit(origin).hostname or "").lower()
-    except ValueError:
-        host = ""
-    if not host:
-        return SiteText(origin, origin)
-    try:
-        ipaddress.ip_address(host)
-        return SiteText(host, origin)
-    except ValueError:
-        pass
-    labels = host.split(".")
-    take = 3 if ".".join(labels[-2:]) in _MULTI_LABEL_SUFFIXES else 2
-    return SiteText(".".join(labels[-take:]), origin)
+    return SiteText(registrable_domain(origin) or origin, origin)
 
 
 def operation_title(kind: OperationKind, count: int) -> str:
@@ -96,6 +71,10 @@ def document_line(doc: DocumentInfo) -> str:
     )
 
 
+def document_meta(doc: DocumentInfo) -> str:
+    return _("{size} — SHA-256 {digest}…").format(size=format_size(doc.size), digest=doc.short_digest)
+
+
 def document_lines(docs: Sequence[DocumentInfo]) -> list[str]:
     lines = [document_line(d) for d in docs[:MAX_LISTED_DOCUMENTS]]
     if len(docs) > MAX_LISTED_DOCUMENTS:
@@ -104,7 +83,7 @@ def document_lines(docs: Sequence[DocumentInfo]) -> list[str]:
 
 
 def expiry_warning(entry: CertificateEntry, now: datetime | None = None) -> str:
-    """ "" when fine; otherwise why this certificate deserves attention."""
+    """Empty when fine; otherwise why this certificate deserves attention."""
     now = now or datetime.now(UTC)
     end = entry.certificate.not_valid_after_utc
     if end < now:
@@ -134,7 +113,8 @@ class ConsentText:
     site: SiteText
     asks: str
     operation: str
-    documents: list[str]
+    documents: list[tuple[str, str]]  # (name, size and short digest)
+    more_documents: str  # "… and 92 more documents" or ""
     certificate: list[str]
     detail: str
     remember: str  # "" when the site cannot be remembered for this operation
@@ -151,7 +131,10 @@ def consent_text(request: ConsentRequest) -> ConsentText:
         site=site_text(request.origin),
         asks=_("This site asks to:"),
         operation=operation_title(request.operation, len(request.documents)),
-        documents=document_lines(request.documents),
+        documents=[(d.name, document_meta(d)) for d in request.documents[:MAX_LISTED_DOCUMENTS]],
+        more_documents=_("… and {n} more documents").format(n=len(request.documents) - MAX_LISTED_DOCUMENTS)
+        if len(request.documents) > MAX_LISTED_DOCUMENTS
+        else "",
         certificate=certificate_lines(request.certificate) if request.certificate else [],
         detail=request.detail,
         remember=remember,

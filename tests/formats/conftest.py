@@ -52,7 +52,14 @@ def _import_token() -> bool:
     return True
 
 
-_TOKEN_READY = _import_token()
+_TOKEN_READY: list[bool] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # After tests/conftest.py has set SOFTHSM2_CONF, before any test loads the module.
+    if not _TOKEN_READY:
+        _TOKEN_READY.append(_import_token())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -102,7 +109,7 @@ def make_key(fpki: DevPki, formats_p11: Pkcs11Backend) -> Callable[[str, str], T
             token = Pkcs12Token(Path(fpki[name].p12), devpki.P12_PASSWORD)
             entry = token.certificates()[0]
             return TokenKey(token, entry, _password, chain=chain)
-        if not _TOKEN_READY:
+        if not any(_TOKEN_READY):
             pytest.skip("SoftHSM2 formats token not available")
         tokens = [t for t in formats_p11.tokens() if t.info.label == FORMATS_TOKEN]
         assert tokens, "formats token missing (was the SoftHSM2 module loaded before collection?)"
