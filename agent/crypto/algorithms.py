@@ -96,8 +96,8 @@ def content_params(alg: algos.EncryptionAlgorithm) -> ContentParams:
     cipher = CONTENT_CIPHERS.get(oid)
     if cipher is None:
         raise Unsupported(_("Unsupported content encryption algorithm ({oid}).").format(oid=oid[:64]))
-    raw = alg["parameters"].dump() if alg["parameters"].native is not None else b""
     try:
+        raw = alg["parameters"].dump()
         if cipher.mode == "gcm":
             params = GcmParameters.load(raw)
             nonce = bytes(params["aes_nonce"].native)

@@ -106,7 +106,7 @@ def read_envelope(stream: BinaryIO, size: int | None = None) -> Envelope:
     content_type = _oid(r, eci.end)
     try:
         algorithm = algos.EncryptionAlgorithm.load(r.read_element(4096, limit=eci.end), strict=True)
-        algorithm.native  # noqa: B018 - parse now, inside the try
+        algorithm["algorithm"].dotted  # noqa: B018 - parse now, inside the try
     except (ValueError, TypeError):
         raise InvalidInput(_("The content encryption algorithm of the file is malformed.")) from None
     params = alg.content_params(algorithm)

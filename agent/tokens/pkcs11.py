@@ -130,6 +130,7 @@ class Pkcs11Token(Token):
         self._session: Any = None  # logged-in session
         self._entries: list[CertificateEntry] | None = None
         self._keys: dict[str, Any] = {}
+        self._always: dict[int, bool] = {}
 
     # -- enumeration -------------------------------------------------------------------------
     def certificates(self) -> list[CertificateEntry]:
@@ -209,6 +210,7 @@ class Pkcs11Token(Token):
                     self._session.close()
                 self._session = None
             self._keys.clear()
+            self._always.clear()
             self._entries = None
 
     close = logout
@@ -227,11 +229,13 @@ class Pkcs11Token(Token):
 
     def _context_pin(self, key: Any, prompt: PinPrompt) -> str | None:
         """The PIN again for CKA_ALWAYS_AUTHENTICATE keys (qualified-signature cards)."""
-        try:
-            always = bool(key[Attribute.ALWAYS_AUTHENTICATE])
-        except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
-            always = False
-        if not always:
+        handle = id(key)
+        if handle not in self._always:  # one attribute read per key, not per signature
+            try:
+                self._always[handle] = bool(key[Attribute.ALWAYS_AUTHENTICATE])
+            except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
+                self._always[handle] = False
+        if not self._always[handle]:
             return None
         return prompt(PinRequest(self.info, self.pin_status(), context_specific=True))
 

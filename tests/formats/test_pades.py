@@ -98,7 +98,7 @@ async def test_b_lt_dss(make_key: Callable[[str, str], TokenKey], fpki: DevPki, 
     # Offline, revocation required: only what the DSS holds can satisfy the validator.
     dss = DocumentSecurityStore.read_dss(reader)
     vc = dss.as_validation_context({"trust_roots": [_root(fpki)], "allow_fetching": False,
-                                    "revocation_mode": "require"})
+                                    "revocation_mode": "hard-fail"})
     status = await async_validate_pdf_signature(reader.embedded_signatures[0], vc, key_usage_settings=KU)
     assert status.intact and status.valid and status.trusted
     assert dss.crls or dss.ocsps
@@ -116,7 +116,7 @@ async def test_certification(make_key: Callable[[str, str], TokenKey], fpki: Dev
 async def test_existing_pyhanko_signature_stays_valid(
     make_key: Callable[[str, str], TokenKey], fpki: DevPki, tmp_path: Path
 ) -> None:
-    simple = signers.SimpleSigner.load_pkcs12(fpki["sign-ec256"].p12, devpki.P12_PASSWORD.encode())
+    simple = signers.SimpleSigner.load_pkcs12(fpki["sign-ec256"].p12, passphrase=devpki.P12_PASSWORD.encode())
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     out = io.BytesIO()

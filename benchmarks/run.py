@@ -1,0 +1,26 @@
+"""`make bench`: run every benchmarks/bench_*.py in turn (each prints its own ratios)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    here = Path(__file__).parent
+    only = sys.argv[1:]
+    failed = []
+    for script in sorted(here.glob("bench_*.py")):
+        if only and script.stem not in only and script.stem.removeprefix("bench_") not in only:
+            continue
+        print(f"\n=== {script.stem} ===", flush=True)
+        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
+            failed.append(script.stem)
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

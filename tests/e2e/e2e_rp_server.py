@@ -1,0 +1,126 @@
+"""Test relying party: an aiohttp site on https (self-signed test certificate) on several ports.
+
+Serves the page library from extension/lib (as a platform would host it), a test page that puts
+`Sceau` on `window`, an embedding page (iframe of another origin) and a challenge endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import threading
+from pathlib import Path
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sceau.relying_party import NonceStore
+
+LIB = Path(__file__).resolve().parents[2] / "extension" / "lib"
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>RP test</title></head><body>
+<h1>Plateforme de test</h1>
+<script type="module">
+import { Sceau, SceauError, ErrorCode } from "/lib/sceau.js";
+window.Sceau = Sceau; window.SceauError = SceauError; window.ErrorCode = ErrorCode;
+// Run a call and keep its outcome as plain data (tests read it with page.evaluate).
+window.run = (fn) => fn().then((result) => ({ ok: true, result }),
+                               (e) => ({ ok: false, code: e.code, message: e.message }));
+window.sceauReady = true;
+</script></body></html>"""
+
+EMBED = """<!doctype html><html><head><meta charset="utf-8"><title>embed</title></head><body>
+<iframe id="frame" src="{src}" width="400" height="200"></iframe></body></html>"""
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server certificate for localhost and 127.0.0.1 (the browser runs with ignore_https_errors)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "rp-cert.pem", directory / "rp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx
+
+
+class RelyingParty:
+    """Runs the site in a background thread; `origin(i, host)` names one of its origins."""
+
+    def __init__(self, directory: Path, ports: int = 3) -> None:
+        self.nonces = NonceStore()
+        self._ssl = self_signed(directory)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.ports: list[int] = []
+        self._count = ports
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+
+        async def page(_req: web.Request) -> web.Response:
+            return web.Response(text=PAGE, content_type="text/html")
+
+        async def embed(req: web.Request) -> web.Response:
+            src = req.query.get("src", "")
+            return web.Response(text=EMBED.format(src=src.replace('"', "")), content_type="text/html")
+
+        async def nonce(_req: web.Request) -> web.Response:
+            return web.json_response({"nonce": self.nonces.issue()})
+
+        app.router.add_get("/", page)
+        app.router.add_get("/embed", embed)
+        app.router.add_get("/nonce", nonce)
+        app.router.add_static("/lib", LIB)
+        return app
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self._app())
+        await self._runner.setup()
+        for _ in range(self._count):
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
+            await site.start()
+            server = site._server
+            assert server is not None and server.sockets  # type: ignore[attr-defined]
+            self.ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    def origin(self, index: int = 0, host: str = "localhost") -> str:
+        return f"https://{host}:{self.ports[index]}"
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
