@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := softhsm2 opensc openssl xmlsec1 poppler-utils chromium xvfb xauth xdotool x11-apps \
+APT_PACKAGES := softhsm2 opensc openssl xmlsec1 poppler-utils chromium chromium-l10n xvfb xauth xdotool x11-apps \
 	imagemagick pcscd pcsc-tools libpcsclite-dev swig gcc python3-dev python3-venv python3-tk \
 	firefox-esr vsmartcard-vpcd
 # Debian's node only where no node is installed (some images ship NodeSource's, which conflicts).
@@ -46,6 +46,7 @@ deps-node:
 protocol-json: deps-python
 	@mkdir -p extension/lib
 	$(PY) -m sceau.protocol.codes > extension/lib/protocol.json
+	$(PY) extension/tools/gen_protocol.py
 
 # mypy needs the import names: expose agent/ as sceau and native_host/ as sceau_native_host.
 build/typecheck:

@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from sceau.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_token_options, fail, load_config
+from sceau.cli_common import EXIT_ERROR, EXIT_OK, add_token_options, fail, load_config
 from sceau.config import Config
 from sceau.errors import SceauError
 from sceau.i18n import _
@@ -50,14 +50,16 @@ def _browsers() -> tuple[str, ...]:
     return BROWSERS
 
 
-def _ui(args: argparse.Namespace) -> UserInterface | None:
+def _ui(args: argparse.Namespace, config: Config) -> UserInterface:
+    """Headless: answers from the command line. Otherwise the Tk dialogs (the tray comes with the
+    desktop UI); GuiUnavailable says why when there is no display or no Tk."""
     if args.headless:
         return HeadlessUI(pin_env=args.pin_env or args.password_env, approve=args.yes)
-    try:  # the tray and dialogs come with the desktop UI; optional dependencies may be missing
-        from sceau.ui.dialogs import DialogUI  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return DialogUI()  # type: ignore[no-any-return,unused-ignore]
+    from sceau.ui.dialogs import TkUserInterface
+
+    ui = TkUserInterface(timeout_s=config.consent_timeout_s)
+    ui.start()
+    return ui
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -70,10 +72,7 @@ def run_agent(args: argparse.Namespace) -> int:
             config = replace(config, pkcs12_files=(*config.pkcs12_files, *args.pkcs12))
         if args.dev:
             config = replace(config, dev_mode=True)
-        ui = _ui(args)
-        if ui is None:
-            print(_("sceau: the graphical interface is not available here; use --headless."), file=sys.stderr)
-            return EXIT_USAGE
+        ui = _ui(args, config)
         return asyncio.run(serve(config, ui))
     except SceauError as exc:
         from sceau.transports.ipc import AgentAlreadyRunning

@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sceau import devpki
 from sceau.config import Config
@@ -86,12 +87,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = asyncio.run(_round_trip(pki, args.origin))
     if code or not args.serve:
         return code
+    serve = _platform_serve()
+    if serve is None:
+        print(_("The demo platform is not available in this installation."))
+        return 0
+    return int(serve(pki=pki, port=args.port, walkthrough=args.walkthrough, open_browser=not args.no_browser))
+
+
+def _platform_serve() -> Any:
+    """`examples.platform.serve`; the platform lives in the source tree, next to `agent/`."""
+    import sys
+
     try:
         from examples.platform import serve  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        print(_("The demo platform is not available in this installation."))
-        return 0
-    return int(serve(pki=pki, port=args.port))
+        repo = Path(__file__).resolve().parents[1]
+        if not (repo / "examples" / "platform" / "__init__.py").is_file():
+            return None
+        sys.path.insert(0, str(repo))
+        try:
+            from examples.platform import serve  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            return None
+    return serve
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -99,6 +117,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--dir", help=_("where to keep the demo token (default: data dir)"))
     p.add_argument("--origin", default="https://marches.demo.sceau.test")
     p.add_argument("--serve", action="store_true", help=_("also run the agent and the demo platform"))
-    p.add_argument("--port", type=int, default=8443)
+    p.add_argument("--port", type=int, default=8080, help=_("port of the demo platform on http://localhost"))
+    p.add_argument(
+        "--walkthrough",
+        action="store_true",
+        help=_("with --serve: run the scripted walkthrough in Chromium (always done without a display)"),
+    )
+    p.add_argument("--no-browser", action="store_true", help=_("with --serve: do not open a browser"))
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_demo)

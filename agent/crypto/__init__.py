@@ -1,0 +1,1 @@
+"""CMS enveloping (bid encryption/decryption): streaming BER reader, decryptor, encryptor, helpers."""

@@ -137,7 +137,7 @@ class _Sink:
         self.head = b""
         self.progress = progress
 
-    def _write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if not data:
             return
         if len(self.head) < HEAD_BYTES:
@@ -150,15 +150,15 @@ class _Sink:
 
     def feed(self, data: memoryview) -> None:
         if not self.hold:
-            self._write(data)
+            self.write(data)
         elif len(data) >= self.hold:
-            self._write(self.carry)
-            self._write(data[: len(data) - self.hold])
+            self.write(self.carry)
+            self.write(data[: len(data) - self.hold])
             self.carry = bytes(data[len(data) - self.hold :])
         else:
             self.carry += bytes(data)
             if len(self.carry) > self.hold:
-                self._write(self.carry[: -self.hold])
+                self.write(self.carry[: -self.hold])
                 self.carry = self.carry[-self.hold :]
         if self.progress is not None:
             self.progress(self.size)
@@ -222,7 +222,7 @@ def decrypt_content(
         except ValueError:  # not a whole number of blocks
             raise decryption_failed() from None
         sink.carry = b""
-        sink._write(_unpad(last, params.cipher.block_size))
+        sink.write(_unpad(last, params.cipher.block_size))
     else:
         tag = _read_auth_trailer(r, seq)
         try:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from asn1crypto import cms, core, ocsp
 from asn1crypto import tsp as asn1_tsp
 from asn1crypto import x509 as asn1_x509
-
 from sceau.formats import cmsutil, ltv
 from sceau.formats.options import Level, SignOptions
 from sceau.formats.signer import TokenKey

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+# Importing pyHanko registers the CAdES attribute types (signing_certificate_v2...) with asn1crypto.
+import pyhanko.sign.general  # noqa: F401
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-
-# Importing pyHanko registers the CAdES attribute types (signing_certificate_v2...) with asn1crypto.
-import pyhanko.sign.general  # noqa: F401
 from sceau.tokens.base import Digest
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -82,10 +81,7 @@ def find_signer_cert(
     """The certificate a SignerIdentifier names, among the embedded ones."""
     for cert in certificates:
         if sid.name == "issuer_and_serial_number":
-            if (
-                cert.issuer == sid.chosen["issuer"]
-                and cert.serial_number == sid.chosen["serial_number"].native
-            ):
+            if cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native:
                 return cert
         elif cert.key_identifier == sid.chosen.native:
             return cert
@@ -109,3 +105,9 @@ def embedded_certificates(signed_data: cms.SignedData) -> list[asn1_x509.Certifi
 
 def digest_algorithm_id(digest: Digest) -> algos.DigestAlgorithm:
     return algos.DigestAlgorithm({"algorithm": digest.value})
+
+
+def asn1_from_crypto(cert: x509.Certificate) -> asn1_x509.Certificate:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))

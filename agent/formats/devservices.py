@@ -23,7 +23,6 @@ from asn1crypto import tsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-
 from sceau.devpki import DevPki
 
 TSA_CONFIG = """
@@ -87,9 +86,7 @@ class DevServices:
         self.pki = pki
         conf = self._dir / "tsa.cnf"
         (self._dir / "tsaserial").write_text("01\n")
-        conf.write_text(
-            TSA_CONFIG.format(dir=self._dir, cert=pki["tsa"].cert, key=pki["tsa"].key_pem, chain=pki.chain)
-        )
+        conf.write_text(TSA_CONFIG.format(dir=self._dir, cert=pki["tsa"].cert, key=pki["tsa"].key_pem, chain=pki.chain))
 
     # -- HTTP handlers -----------------------------------------------------------------------
     def _count(self, name: str) -> None:
@@ -116,8 +113,9 @@ class DevServices:
             return web.Response(body=b"\x30\x03garbage", content_type="application/timestamp-reply")
         if mode == "rejected":
             # TimeStampResp { status { status rejection(2) } } without a token.
-            return web.Response(body=bytes.fromhex("3005300302010 2".replace(" ", "")),
-                                content_type="application/timestamp-reply")
+            return web.Response(
+                body=bytes.fromhex("3005300302010 2".replace(" ", "")), content_type="application/timestamp-reply"
+            )
         if mode == "wrong":
             req = tsp.TimeStampReq.load(body)
             other = tsp.TimeStampReq(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-
 from sceau.errors import InvalidInput
 from sceau.i18n import _
 
@@ -29,8 +29,11 @@ class ValidationData:
     ocsps: list[bytes] = field(default_factory=list)
 
     def merge(self, other: ValidationData) -> None:
-        for mine, theirs in ((self.certificates, other.certificates), (self.crls, other.crls),
-                             (self.ocsps, other.ocsps)):
+        for mine, theirs in (
+            (self.certificates, other.certificates),
+            (self.crls, other.crls),
+            (self.ocsps, other.ocsps),
+        ):
             for item in theirs:
                 if item not in mine:
                     mine.append(item)
@@ -38,6 +41,12 @@ class ValidationData:
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+async def close_backend(backend: AIOHttpFetcherBackend | None) -> None:
+    """Close the fetchers' HTTP session (pyHanko leaves that to the caller)."""
+    if backend is not None:
+        await backend.close()  # type: ignore[no-untyped-call]
 
 
 def load_anchors(paths: Sequence[str]) -> list[x509.Certificate]:
@@ -100,7 +109,7 @@ async def collect(
             )
         ) from None
     finally:
-        await backend.close()
+        await close_backend(backend)
     data = ValidationData()
     for cert in path:
         der = cert.dump()
@@ -111,3 +120,26 @@ async def collect(
     if not data.crls and not data.ocsps:
         raise InvalidInput(_("B-LT needs revocation information, and none could be obtained."))
     return data
+
+
+def build_chain(leaf: x509.Certificate, pool: Sequence[x509.Certificate], limit: int = 8) -> list[x509.Certificate]:
+    """Issuers of `leaf` found in `pool` (token certificates, configured anchors), leaf excluded.
+
+    Tokens often hold only the end-entity certificate; the signature should still carry the
+    intermediate so verifiers can build the path.
+    """
+    chain: list[x509.Certificate] = []
+    current = leaf
+    for _step in range(limit):
+        if current.issuer == current.subject:
+            break
+        issuer = next((c for c in pool if c.subject == current.issuer and c not in chain and c != current), None)
+        if issuer is None:
+            break
+        try:
+            current.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature):
+            break
+        chain.append(issuer)
+        current = issuer
+    return chain

@@ -5,24 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 from cryptography import x509
-
 from sceau.errors import BadRequest
+from sceau.formats.kinds import Level
 from sceau.formats.tsp import TsaClient
 from sceau.i18n import _
 from sceau.tokens.base import Digest
 
-
-class Level(StrEnum):
-    B_B = "B-B"
-    B_T = "B-T"
-    B_LT = "B-LT"
-
-    @property
-    def timestamped(self) -> bool:
-        return self is not Level.B_B
+__all__ = ["Level", "SignOptions"]
 
 
 @dataclass

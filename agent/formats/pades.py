@@ -15,11 +15,12 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
+from pyhanko.sign.general import SigningError
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-
 from sceau.errors import InvalidInput
 from sceau.formats import ltv
+from sceau.formats.ltv import close_backend
 from sceau.formats.options import Level, SignOptions
 from sceau.formats.signer import PyHankoTokenSigner, TokenKey
 from sceau.formats.tsp import PyHankoTimeStamper
@@ -48,7 +49,7 @@ class PadesOptions:
 
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
     """An incremental writer over `data`, refusing corrupt and encrypted files clearly."""
-    if not data.lstrip()[:5].startswith(b"%PDF-"):
+    if not data[:1024].lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidInput(_("The document is not a PDF file."))
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
@@ -136,9 +137,8 @@ async def sign_pdf(data: bytes, key: TokenKey, options: SignOptions, pades: Pade
         await pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=params)
     except (PdfError, KeyError, TypeError) as exc:
         raise InvalidInput(_("The PDF file could not be signed: {err}").format(err=str(exc)[:160])) from None
-    except signers.SigningError as exc:
+    except SigningError as exc:
         raise InvalidInput(_("The PDF file could not be signed: {err}").format(err=str(exc)[:160])) from None
     finally:
-        if backend is not None:
-            await backend.close()
+        await close_backend(backend)
     return out.getvalue()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lxml import etree
-
 from sceau.errors import InvalidInput
 from sceau.formats import xmldsig, xmlsafe
 from sceau.formats.options import SignOptions
@@ -176,7 +175,8 @@ async def sign_pes(data: bytes, key: TokenKey, options: SignOptions, pes: PesOpt
             sig_id=f"{target_id or 'PES'}-SIG-{xmldsig.new_id('S')[2:14]}",
         )
         await finish_signature(sig, key, options)
-        blob: bytes = etree.tostring(sig, encoding=encoding, xml_declaration=False)
+        blob = etree.tostring(sig, encoding=encoding, xml_declaration=False)
+        assert isinstance(blob, bytes)
         inserts.append((offsets[all_of_kind.index(target)], blob))
     out = bytearray(data)
     for offset, blob in sorted(inserts, reverse=True):

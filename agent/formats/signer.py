@@ -165,11 +165,13 @@ def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
-class PyHankoTokenSigner(_PyHankoSigner):  # type: ignore[misc]  # pyHanko is untyped here
+class PyHankoTokenSigner(_PyHankoSigner):
     """pyHanko's Signer with the token doing the one raw signature (PAdES)."""
 
     def __init__(self, key: TokenKey, digest: Digest, *, embed_roots: bool = True) -> None:
-        registry = SimpleCertificateStore.from_certs([to_asn1_cert(c) for c in key.chain])
+        registry = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [to_asn1_cert(c) for c in key.chain]
+        )
         super().__init__(
             prefer_pss=key.sign_scheme is SignScheme.RSA_PSS,
             embed_roots=embed_roots,

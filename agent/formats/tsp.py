@@ -18,7 +18,6 @@ from asn1crypto import cms, tsp
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps.api import TimeStamper
-
 from sceau.errors import BadRequest, InvalidInput, SceauError
 from sceau.formats import cmsutil
 from sceau.i18n import _
@@ -40,9 +39,10 @@ async def http_post(url: str, body: bytes, timeout: float) -> bytes:
     """POST an RFC 3161 query (the only network call of the formats package)."""
     headers = {"Content-Type": "application/timestamp-query", "Accept": "application/timestamp-reply"}
     client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session, session.post(
-        url, data=body, headers=headers
-    ) as resp:
+    async with (
+        aiohttp.ClientSession(timeout=client_timeout) as session,
+        session.post(url, data=body, headers=headers) as resp,
+    ):
         if resp.status != 200:
             raise TimestampError(_("The time-stamp server answered HTTP {status}.").format(status=resp.status))
         data = await resp.content.read(MAX_RESPONSE + 1)
@@ -74,9 +74,7 @@ def validate_url(url: str) -> str:
 class TsaClient:
     """Talks to one time-stamp authority."""
 
-    def __init__(
-        self, url: str, *, timeout: float = 20.0, retries: int = 2, transport: Transport = http_post
-    ) -> None:
+    def __init__(self, url: str, *, timeout: float = 20.0, retries: int = 2, transport: Transport = http_post) -> None:
         self.url = validate_url(url)
         self.timeout = timeout
         self.retries = retries
@@ -107,9 +105,7 @@ class TsaClient:
                 await asyncio.sleep(0.2 * (attempt + 1))
         if isinstance(last, TimestampError):
             raise last
-        raise TimestampError(
-            _("The time-stamp server {url} could not be reached.").format(url=self.url)
-        ) from None
+        raise TimestampError(_("The time-stamp server {url} could not be reached.").format(url=self.url)) from None
 
     async def timestamp(self, message_digest: bytes, digest: Digest) -> Timestamp:
         """A verified time-stamp token over `message_digest`."""
@@ -186,11 +182,11 @@ def check_token(token: cms.ContentInfo, message_digest: bytes, digest: Digest | 
     return Timestamp(token=token, time=gen_time, tsa_certificate=cert)
 
 
-class PyHankoTimeStamper(TimeStamper):  # type: ignore[misc]  # pyHanko is untyped here
+class PyHankoTimeStamper(TimeStamper):
     """pyHanko's TimeStamper going through our client, so PAdES gets the same checks."""
 
     def __init__(self, client: TsaClient) -> None:
-        super().__init__(include_nonce=True)
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
         self.client = client
 
     async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:

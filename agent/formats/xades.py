@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from cryptography import x509
 from lxml import etree
-
 from sceau.formats import ltv, xmldsig
 from sceau.formats.options import Level, SignOptions
 from sceau.formats.signer import TokenKey
@@ -43,9 +42,7 @@ def reference_uri(name: str) -> str:
     return quote(name, safe="")
 
 
-async def sign_detached(
-    data: bytes, name: str, mime_type: str, key: TokenKey, options: SignOptions
-) -> bytes:
+async def sign_detached(data: bytes, name: str, mime_type: str, key: TokenKey, options: SignOptions) -> bytes:
     """A detached XAdES signature of `data` (file `name`), as UTF-8 XML bytes."""
     options.check()
     sig_id = xmldsig.new_id("S")

@@ -21,7 +21,6 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-
 from sceau.errors import Unsupported
 from sceau.i18n import _
 from sceau.tokens.base import Digest, SignScheme

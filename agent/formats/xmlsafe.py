@@ -51,7 +51,7 @@ def parse_xml(data: bytes, *, max_size: int = DEFAULT_MAX_XML) -> etree._Element
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(_("The XML document is not well-formed: {err}").format(err=str(exc)[:200])) from None
     tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
         raise InvalidInput(_("XML documents with a DTD or entity declarations are refused."))
     for _node in root.iter(etree.Entity):
         raise InvalidInput(_("XML documents with a DTD or entity declarations are refused."))

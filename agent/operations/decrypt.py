@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from sceau.crypto import cms_decrypt, zipinfo
+from sceau.crypto import armor, cms_decrypt, zipinfo
 from sceau.crypto.atomic import AtomicOutput
 from sceau.crypto.recipients import (
     RecipientMatch,
@@ -33,7 +35,7 @@ from sceau.crypto.recipients import (
     match_recipients,
     recover_key,
 )
-from sceau.errors import BadRequest, NotARecipient, NoToken, SceauError
+from sceau.errors import BadRequest, InvalidInput, NotARecipient, NoToken, SceauError, UserCancelled
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
@@ -44,6 +46,8 @@ from sceau.transfers import store_for
 from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
 
 log = logging.getLogger(__name__)
+
+MAX_INNER_VERIFY = 64 << 20  # the verifier holds the file in memory; bigger signed bids are reported only
 
 UNWRAP_KEY_DETAIL = (
     "The site asks for the decryption key of this bid itself, not for the decrypted file. "
@@ -84,8 +88,9 @@ async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: 
         matches = match_recipients(env.recipients, entries)
     if not matches:
         who = "; ".join(
-            d.get("issuer", "")
-            + (" n° " + d["serialNumber"] if "serialNumber" in d else d.get("subjectKeyIdentifier", ""))
+            _("{issuer}, serial {serial}").format(issuer=d["issuer"], serial=d["serialNumber"])
+            if "serialNumber" in d
+            else _("key identifier {ski}").format(ski=d.get("subjectKeyIdentifier", "?"))
             for d in describe_recipients(env.recipients, 5)
         )
         raise NotARecipient(
@@ -94,27 +99,35 @@ async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: 
     return _pick(matches, handle)
 
 
-def _verify_inner(path: Path) -> dict[str, Any]:
-    """Report on an inner SignedData: verified by `sceau.formats.verify` when it offers a CMS verifier."""
+async def _verify_inner(ctx: OperationContext, path: Path, size: int, name: str) -> dict[str, Any]:
+    """Verify an inner SignedData with `sceau.formats.verify` (in memory, so only up to MAX_INNER_VERIFY)."""
+    if size > MAX_INNER_VERIFY:
+        return {
+            "present": True,
+            "verified": False,
+            "message": _("The bid is signed; the signature was not verified (file too large)."),
+        }
     try:
-        verify = importlib.import_module("sceau.formats.verify")
+        verify = importlib.import_module("sceau.formats.verify")  # heavy (pyHanko): only when needed
+        from cryptography import x509
+
+        anchors = [c for p in ctx.config.trust_anchors for c in x509.load_pem_x509_certificates(Path(p).read_bytes())]
+        data = await ctx.blocking(path.read_bytes)
+        opts = verify.VerifyOptions(anchors=anchors)
+        # We know it is CMS: call the CAdES verifier directly (format sniffing could mistake a
+        # signed PDF's embedded "%PDF-" for a PDF file).
+        report = verify.VerifyReport(name=name, format="cades", offline=True, anchors_configured=bool(anchors))
+        try:
+            report.signatures = await verify.verify_cades(data, opts)
+        except InvalidInput as exc:
+            report.error = exc.message
+        return {"present": True, "verified": True, "valid": bool(report.valid), "report": report.to_json()}
     except ImportError:
-        verify = None
-    fn = None
-    for name in ("verify_cms_file", "verify_cades_file", "verify_file"):
-        fn = getattr(verify, name, None) if verify is not None else None
-        if callable(fn):
-            break
-    if fn is None:
         return {
             "present": True,
             "verified": False,
             "message": _("The bid is signed; the signature was not verified (no verifier available)."),
         }
-    try:
-        report = fn(path)
-        to_json = getattr(report, "to_json", None)
-        return {"present": True, "verified": True, "report": to_json() if callable(to_json) else report}
     except SceauError as exc:
         return {"present": True, "verified": False, "message": exc.message}
     except Exception:  # a verifier bug must not lose the opened bid
@@ -124,9 +137,7 @@ def _verify_inner(path: Path) -> dict[str, Any]:
 
 def _inspect(path: Path, head: bytes, job: DecryptJob) -> dict[str, Any]:
     out: dict[str, Any] = {"signed": None, "zip": None}
-    if cms_decrypt.is_signed_data(head):
-        out["signed"] = _verify_inner(path)
-    elif zipinfo.is_zip(head):
+    if zipinfo.is_zip(head):
         try:
             out["zip"] = zipinfo.list_zip(path)
         except SceauError as exc:
@@ -141,7 +152,12 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
     loop = asyncio.get_running_loop()
     stream: BinaryIO = await ctx.blocking(lambda: open(job.source, "rb"))  # noqa: SIM115 - closed below
     try:
-        env = await ctx.blocking(lambda: cms_decrypt.read_envelope(stream, job.size))
+
+        def parse() -> cms_decrypt.Envelope:
+            ber, armored = armor.open_bid(stream)  # PEM / S/MIME text is decoded on the fly
+            return cms_decrypt.read_envelope(ber, None if armored else job.size)
+
+        env = await ctx.blocking(parse)
         match = await _find_match(ctx, env, job.certificate)
         entry = match.entry
         kind = OperationKind.UNWRAP_KEY if job.unwrap_key else OperationKind.DECRYPT
@@ -178,11 +194,14 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             store = store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
             target = store.new_output_path()
         last = [0]
+        stop = threading.Event()  # the request was cancelled (timeout, closed connection)
 
         async def _emit(event: JSON) -> None:
             await ctx.emit(event)
 
         def progress(done: int) -> None:
+            if stop.is_set():  # abandon: AtomicOutput removes the partial plaintext
+                raise UserCancelled(_("The operation was cancelled."))
             if done - last[0] >= 16 << 20:
                 last[0] = done
                 asyncio.run_coroutine_threadsafe(_emit({"progress": done, "total": job.size}), loop)
@@ -193,8 +212,19 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
                 out.commit()
             return result
 
-        result = await ctx.blocking(work)
+        worker = asyncio.ensure_future(ctx.blocking(work))
+        try:
+            result = await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            # Stop the worker, wait for it, and keep nothing: a cancelled request leaves no plaintext.
+            stop.set()
+            with contextlib.suppress(BaseException):
+                await worker
+            target.unlink(missing_ok=True)
+            raise
         extra = await ctx.blocking(lambda: _inspect(target, result.head, job))
+        if cms_decrypt.is_signed_data(result.head):
+            extra["signed"] = await _verify_inner(ctx, target, result.size, job.name.removesuffix(".p7m"))
         report: JSON = {"opened": True, **base, "size": result.size, **extra}
         if store is not None:
             report["plaintext"] = await ctx.blocking(

@@ -191,11 +191,11 @@ async function rememberDenial(origin, kind) {
 }
 
 async function isGranted(origin, kind) {
-  if (!grantCache.has(origin)) {
-    const resp = await callAgent(C.SITE_LIST, { origin });
-    if (!resp.ok) return false;
-    grantCache.set(origin, new Set(resp.result.grants.map((g) => g.operation)));
-  }
+  if (grantCache.get(origin)?.has(kind)) return true;
+  // Not known here: the agent's store is the reference (the tray or another browser may have granted).
+  const resp = await callAgent(C.SITE_LIST, { origin });
+  if (!resp.ok) return false;
+  grantCache.set(origin, new Set(resp.result.grants.map((g) => g.operation)));
   return grantCache.get(origin).has(kind);
 }
 

@@ -34,6 +34,8 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   ],
   "keyCommands": [
     "authenticate",
+    "decrypt",
+    "sign-documents",
     "sign-hash"
   ],
   "listRoleKinds": {
@@ -56,10 +58,16 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   ],
   "permissions": {
     "authenticate": "authenticate",
+    "decrypt": "decrypt",
+    "encrypt": "encrypt",
+    "fetch-chunk": null,
     "hello": null,
     "list-certificates": "list",
+    "sign-documents": "sign",
     "sign-hash": "sign",
-    "subscribe": null
+    "subscribe": null,
+    "upload-chunk": null,
+    "verify": null
   },
   "protocolVersion": 1,
   "roles": [

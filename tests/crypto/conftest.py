@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sceau import devpki
 from sceau.config import Config
 from sceau.devpki import DevPki
@@ -33,10 +32,7 @@ def pkcs12_manager(pki: DevPki, names: Sequence[str] = ENC_NAMES) -> TokenManage
 @pytest.fixture(params=["pkcs12", "pkcs11"])
 def manager(request: pytest.FixtureRequest, pki: DevPki, softhsm_module: str) -> Iterator[TokenManager]:
     """Every encryption key of the dev PKI, as PKCS#12 files or on the SoftHSM2 token."""
-    if request.param == "pkcs12":
-        m = pkcs12_manager(pki)
-    else:
-        m = TokenManager([Pkcs11Backend([softhsm_module])])
+    m = pkcs12_manager(pki) if request.param == "pkcs12" else TokenManager([Pkcs11Backend([softhsm_module])])
     yield m
     m.close()
 
@@ -59,8 +55,22 @@ def openssl_encrypt(src: Path, dst: Path, certs: Sequence[str], *args: str) -> N
 
 def openssl_decrypt(src: Path, dst: Path, cert: str, key: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        ["openssl", "cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(src), "-recip", cert,
-         "-inkey", key, "-out", str(dst)],
+        [
+            "openssl",
+            "cms",
+            "-decrypt",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(src),
+            "-recip",
+            cert,
+            "-inkey",
+            key,
+            "-out",
+            str(dst),
+        ],
         capture_output=True,
     )
 
@@ -77,8 +87,9 @@ def run_decrypt(
     executor = TokenExecutor()
 
     async def go() -> dict[str, Any]:
-        ctx = OperationContext(origin="https://marches.example.fr", ui=ui, tokens=manager, config=Config(),
-                               executor=executor)
+        ctx = OperationContext(
+            origin="https://marches.example.fr", ui=ui, tokens=manager, config=Config(), executor=executor
+        )
         return await decrypt_file(
             ctx, DecryptJob(src, src.name, src.stat().st_size, sha256_file(src), output=dst, **job)
         )

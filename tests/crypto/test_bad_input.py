@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
-
 from sceau.crypto.cms_encrypt import EncryptOptions, encrypt_stream
 from sceau.devpki import DevPki
 from sceau.errors import InvalidInput, NotARecipient, SceauError, TooLarge, Unsupported
@@ -28,13 +27,21 @@ def p12(pki: DevPki) -> TokenManager:
 
 def _encrypt(pki: DevPki, plaintext: Path, dst: Path, cipher: str = "aes-256-cbc", size: bool = True) -> bytes:
     with open(plaintext, "rb") as src, open(dst, "wb") as out:
-        encrypt_stream(src, out, [pki.cert("enc-rsa2048")], size=plaintext.stat().st_size if size else None,
-                       options=EncryptOptions(cipher))
+        encrypt_stream(
+            src,
+            out,
+            [pki.cert("enc-rsa2048")],
+            size=plaintext.stat().st_size if size else None,
+            options=EncryptOptions(cipher),
+        )
     return dst.read_bytes()
 
 
 def _expect(
-    decrypt: Callable[..., dict[str, Any]], manager: TokenManager, data: bytes, tmp_path: Path,
+    decrypt: Callable[..., dict[str, Any]],
+    manager: TokenManager,
+    data: bytes,
+    tmp_path: Path,
     error: type[SceauError] = InvalidInput,
 ) -> SceauError:
     src = tmp_path / "bad.p7m"
@@ -54,8 +61,9 @@ def _ct_offset(data: bytes, plain_len: int) -> int:
 
 
 @pytest.mark.parametrize("cut", [10, 400, 5000, -17, -1])
-def test_truncated(cut: int, pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                   decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_truncated(
+    cut: int, pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = _encrypt(pki, plaintext, tmp_path / "a.p7m")
     _expect(decrypt, p12, data[:cut], tmp_path)
 
@@ -63,8 +71,16 @@ def test_truncated(cut: int, pki: DevPki, p12: TokenManager, plaintext: Path, tm
 @pytest.mark.parametrize("size", [True, False], ids=["der", "ber"])
 @pytest.mark.parametrize("cipher", ["aes-256-cbc", "aes-256-gcm"])
 @pytest.mark.parametrize("where", ["ciphertext-start", "ciphertext-end", "last-byte"])
-def test_flipped_bytes(where: str, cipher: str, size: bool, pki: DevPki, p12: TokenManager,
-                       plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_flipped_bytes(
+    where: str,
+    cipher: str,
+    size: bool,
+    pki: DevPki,
+    p12: TokenManager,
+    plaintext: Path,
+    tmp_path: Path,
+    decrypt: Callable[..., dict[str, Any]],
+) -> None:
     """GCM: any flipped bit is refused. CBC has no integrity (RFC 5652): only padding damage is detectable,
     elsewhere the plaintext comes out garbled — which is why signed bids and GCM matter."""
     data = bytearray(_encrypt(pki, plaintext, tmp_path / "a.p7m", cipher, size))
@@ -86,8 +102,9 @@ def test_flipped_bytes(where: str, cipher: str, size: bool, pki: DevPki, p12: To
         assert (tmp_path / "garbled").read_bytes() != plaintext.read_bytes()
 
 
-def test_wrong_padding_same_error_as_wrong_key(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                                               decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_wrong_padding_same_error_as_wrong_key(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = bytearray(_encrypt(pki, plaintext, tmp_path / "a.p7m"))
     data[-17] ^= 0x80  # the second-to-last block: garbles the padding of the last one
     pad_err = _expect(decrypt, p12, bytes(data), tmp_path)
@@ -102,16 +119,18 @@ def test_wrong_padding_same_error_as_wrong_key(pki: DevPki, p12: TokenManager, p
     assert pad_err.message == key_err.message == DECRYPTION_FAILED
 
 
-def test_gcm_tag_checked_before_anything_is_kept(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                                                 decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_gcm_tag_checked_before_anything_is_kept(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = bytearray(_encrypt(pki, plaintext, tmp_path / "a.p7m", "aes-256-gcm"))
     data[-1] ^= 0xFF  # the tag
     err = _expect(decrypt, p12, bytes(data), tmp_path)
     assert err.message == DECRYPTION_FAILED
 
 
-def test_flipped_header_byte(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                             decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_flipped_header_byte(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = bytearray(_encrypt(pki, plaintext, tmp_path / "a.p7m"))
     for pos in (0, 1, 6, 20):
         bad = bytearray(data)
@@ -123,8 +142,9 @@ def test_flipped_header_byte(pki: DevPki, p12: TokenManager, plaintext: Path, tm
         assert not (tmp_path / f"x{pos}.out").exists()
 
 
-def test_unknown_content_algorithm(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                                   decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_unknown_content_algorithm(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = _encrypt(pki, plaintext, tmp_path / "a.p7m")
     aes256cbc = bytes.fromhex("0609608648016503040102a")[:-1] if False else bytes.fromhex("060960864801650304012a")
     assert aes256cbc in data
@@ -132,8 +152,9 @@ def test_unknown_content_algorithm(pki: DevPki, p12: TokenManager, plaintext: Pa
     _expect(decrypt, p12, data, tmp_path, Unsupported)
 
 
-def test_unknown_key_transport(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                               decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_unknown_key_transport(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = _encrypt(pki, plaintext, tmp_path / "a.p7m")
     rsa = bytes.fromhex("06092a864886f70d010101")
     data = data.replace(rsa, bytes.fromhex("06092a864886f70d01010c"), 1)
@@ -144,8 +165,9 @@ def test_absurd_length(p12: TokenManager, tmp_path: Path, decrypt: Callable[...,
     _expect(decrypt, p12, b"\x30\x88\x7f\xff\xff\xff\xff\xff\xff\xff" + b"\x06\x09" + b"\x00" * 40, tmp_path)
 
 
-def test_nested_indefinite_content(pki: DevPki, p12: TokenManager, tmp_path: Path,
-                                   decrypt: Callable[..., dict[str, Any]], plaintext: Path) -> None:
+def test_nested_indefinite_content(
+    pki: DevPki, p12: TokenManager, tmp_path: Path, decrypt: Callable[..., dict[str, Any]], plaintext: Path
+) -> None:
     """Ciphertext split in nested constructed OCTET STRINGs (legal BER) decrypts; unterminated ones do not."""
     data = _encrypt(pki, plaintext, tmp_path / "a.p7m", size=False)
     start = data.index(b"\xa0\x80\x04")  # encryptedContent [0] constructed, indefinite
@@ -159,8 +181,7 @@ def test_nested_indefinite_content(pki: DevPki, p12: TokenManager, tmp_path: Pat
     _expect(decrypt, p12, data[: start + 2] + b"\x24\x80" * 200 + chunks, tmp_path)
 
 
-def test_empty_content(pki: DevPki, p12: TokenManager, tmp_path: Path,
-                       decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_empty_content(pki: DevPki, p12: TokenManager, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     data = _encrypt(pki, empty, tmp_path / "a.p7m")
@@ -175,16 +196,18 @@ def test_empty_content(pki: DevPki, p12: TokenManager, tmp_path: Path,
     _expect(decrypt, p12, b"", tmp_path)
 
 
-def test_not_a_recipient(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                         decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_not_a_recipient(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     bid = tmp_path / "a.p7m"
     openssl_encrypt(plaintext, bid, [pki["sign-rsa2048"].cert])  # not one of our encryption keys
     err = _expect(decrypt, p12, bid.read_bytes(), tmp_path, NotARecipient)
     assert err.code is ErrorCode.NOT_A_RECIPIENT
 
 
-def test_ten_thousand_recipients(pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path,
-                                 decrypt: Callable[..., dict[str, Any]]) -> None:
+def test_ten_thousand_recipients(
+    pki: DevPki, p12: TokenManager, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
     data = _encrypt(pki, plaintext, tmp_path / "a.p7m", size=False)
     ci = cms.ContentInfo.load(data)
     ri = ci["content"]["recipient_infos"][0].dump()
@@ -196,3 +219,54 @@ def test_ten_thousand_recipients(pki: DevPki, p12: TokenManager, plaintext: Path
     started = time.monotonic()
     _expect(decrypt, p12, crafted, tmp_path, TooLarge)
     assert time.monotonic() - started < 10
+
+
+def test_cancelled_decryption_leaves_nothing(pki: DevPki, p12: TokenManager, tmp_path: Path) -> None:
+    """A request cancelled mid-stream (timeout, page gone) stops the worker and removes the partial plaintext."""
+    import asyncio
+    import contextlib
+    import hashlib
+
+    from sceau import devpki
+    from sceau.config import Config
+    from sceau.operations.context import OperationContext
+    from sceau.operations.decrypt import DecryptJob, decrypt_file
+    from sceau.tokens.executor import TokenExecutor
+    from sceau.ui.headless import HeadlessUI
+
+    plain = tmp_path / "big.bin"
+    plain.write_bytes(b"\x5a" * (40 << 20))
+    bid = tmp_path / "big.p7m"
+    _encrypt(pki, plain, bid)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    executor = TokenExecutor()
+
+    async def go() -> None:
+        task: asyncio.Task[dict[str, Any]] | None = None
+        progress_seen = asyncio.Event()
+
+        async def emit(event: dict[str, Any]) -> None:
+            progress_seen.set()
+
+        ctx = OperationContext(
+            origin="https://a.fr",
+            ui=HeadlessUI(pin=devpki.USER_PIN, approve=True),
+            tokens=p12,
+            config=Config(),
+            executor=executor,
+            emit=emit,
+        )
+        job = DecryptJob(
+            bid, bid.name, bid.stat().st_size, hashlib.sha256(b"").hexdigest(), output=out_dir / "clair.bin"
+        )
+        task = asyncio.create_task(decrypt_file(ctx, job))
+        await asyncio.wait_for(progress_seen.wait(), 30)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.5)  # let the worker notice and clean up
+
+    asyncio.run(go())
+    executor.shutdown()
+    assert list(out_dir.iterdir()) == []

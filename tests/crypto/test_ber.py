@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sceau.crypto.ber import BerError, BerReader, iter_octets, walk
 
 
@@ -58,8 +57,9 @@ def decode(data: bytes) -> Node:
 leaves = st.builds(lambda d: Node(4, None, d), st.binary(max_size=300))
 trees = st.recursive(
     leaves,
-    lambda kids: st.builds(lambda t, c: Node(t, tuple(c)), st.sampled_from([0, 1, 2, 5, 30, 31, 100]),
-                           st.lists(kids, max_size=5)),
+    lambda kids: st.builds(
+        lambda t, c: Node(t, tuple(c)), st.sampled_from([0, 1, 2, 5, 30, 31, 100]), st.lists(kids, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -86,8 +86,9 @@ def encode_octets(node: Node, indefinite: list[bool]) -> bytes:
     if node.children is None:
         return b"\x04" + _len(len(node.data)) + node.data
     body = b"".join(encode_octets(c, indefinite) for c in node.children)
-    return b"\x24" + (b"\x80" + body + b"\x00\x00" if (indefinite.pop() if indefinite else False)
-                      else _len(len(body)) + body)
+    return b"\x24" + (
+        b"\x80" + body + b"\x00\x00" if (indefinite.pop() if indefinite else False) else _len(len(body)) + body
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-
 from sceau.crypto.cms_encrypt import EncryptOptions, encrypt_stream
 from sceau.devpki import DevPki
 from sceau.tokens.pkcs12 import Pkcs12Backend
@@ -38,7 +37,11 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_openssl_encrypt_sceau_decrypt(
-    case: str, manager: TokenManager, pki: DevPki, plaintext: Path, tmp_path: Path,
+    case: str,
+    manager: TokenManager,
+    pki: DevPki,
+    plaintext: Path,
+    tmp_path: Path,
     decrypt: Callable[..., dict[str, Any]],
 ) -> None:
     name, args, algorithm = CASES[case]
@@ -64,11 +67,17 @@ def test_sceau_encrypt_openssl_decrypt(
     names = ["enc-rsa2048", "enc-backup-rsa2048", "enc-ec256"]
     bid = tmp_path / "pli.p7m"
     with open(plaintext, "rb") as src, open(bid, "wb") as out:
-        encrypt_stream(src, out, [pki.cert(n) for n in names], size=plaintext.stat().st_size if sized else None,
-                       options=EncryptOptions(cipher, padding))
+        encrypt_stream(
+            src,
+            out,
+            [pki.cert(n) for n in names],
+            size=plaintext.stat().st_size if sized else None,
+            options=EncryptOptions(cipher, padding),
+        )
     if sized:  # definite lengths: strict DER parsers accept it
-        subprocess.run(["openssl", "asn1parse", "-inform", "DER", "-in", str(bid), "-strictpem"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["openssl", "asn1parse", "-inform", "DER", "-in", str(bid), "-strictpem"], check=False, capture_output=True
+        )
         assert bid.read_bytes()[:2] != b"\x30\x80"
     for n in names:
         got = tmp_path / f"{n}.out"
@@ -97,18 +106,24 @@ def test_p384_recipient(tmp_path: Path, pki: DevPki, plaintext: Path, decrypt: C
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Acheteur P-384")])
     now = datetime.now(UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.KeyUsage(False, False, False, False, True, False, False, False, False), critical=True)
         .sign(key, hashes.SHA384())
     )
     cert_pem, key_pem, p12 = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "k.p12"
     cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    p12.write_bytes(pkcs12.serialize_key_and_certificates(b"k", key, cert, None,
-                                                          serialization.BestAvailableEncryption(b"pw")))
+    key_pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(b"k", key, cert, None, serialization.BestAvailableEncryption(b"pw"))
+    )
     manager = TokenManager([Pkcs12Backend([p12], {p12: "pw"})])
     bid = tmp_path / "a.p7m"
     openssl_encrypt(plaintext, bid, [str(cert_pem)], "-aes-256-cbc")
@@ -120,3 +135,33 @@ def test_p384_recipient(tmp_path: Path, pki: DevPki, plaintext: Path, decrypt: C
         encrypt_stream(src, out, [cert], size=plaintext.stat().st_size)
     assert openssl_decrypt(bid2, tmp_path / "b.out", str(cert_pem), str(key_pem)).returncode == 0
     assert (tmp_path / "b.out").read_bytes() == plaintext.read_bytes()
+
+
+@pytest.mark.parametrize("form", ["SMIME", "PEM"])
+def test_text_armoured_bids(
+    form: str, pki: DevPki, plaintext: Path, tmp_path: Path, decrypt: Callable[..., dict[str, Any]]
+) -> None:
+    """openssl's default S/MIME output and PEM are decoded on the fly."""
+    from .conftest import pkcs12_manager
+
+    bid = tmp_path / "pli.txt"
+    subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes-256-cbc",
+            "-in",
+            str(plaintext),
+            "-outform",
+            form,
+            "-out",
+            str(bid),
+            pki["enc-rsa2048"].cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    decrypt(pkcs12_manager(pki), bid, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == plaintext.read_bytes()

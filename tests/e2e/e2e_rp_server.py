@@ -18,7 +18,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from sceau.relying_party import NonceStore
 
 LIB = Path(__file__).resolve().parents[2] / "extension" / "lib"
@@ -52,9 +51,7 @@ def self_signed(directory: Path) -> ssl.SSLContext:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -62,9 +59,7 @@ def self_signed(directory: Path) -> ssl.SSLContext:
     cert_path, key_path = directory / "rp-cert.pem", directory / "rp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_path, key_path)
@@ -74,7 +69,7 @@ def self_signed(directory: Path) -> ssl.SSLContext:
 class RelyingParty:
     """Runs the site in a background thread; `origin(i, host)` names one of its origins."""
 
-    def __init__(self, directory: Path, ports: int = 3) -> None:
+    def __init__(self, directory: Path, ports: int = 3, plain_ports: int = 0) -> None:
         self.nonces = NonceStore()
         self._ssl = self_signed(directory)
         self._loop = asyncio.new_event_loop()
@@ -82,6 +77,8 @@ class RelyingParty:
         self._runner: web.AppRunner | None = None
         self.ports: list[int] = []
         self._count = ports
+        self._plain = plain_ports
+        self.plain_ports: list[int] = []
 
     def _app(self) -> web.Application:
         app = web.Application()
@@ -115,9 +112,18 @@ class RelyingParty:
             server = site._server
             assert server is not None and server.sockets  # type: ignore[attr-defined]
             self.ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        for _ in range(self._plain):  # plain http, for the dev-mode (localhost) rules
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            server = site._server
+            assert server is not None and server.sockets  # type: ignore[attr-defined]
+            self.plain_ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     def origin(self, index: int = 0, host: str = "localhost") -> str:
         return f"https://{host}:{self.ports[index]}"
+
+    def http_origin(self, index: int = 0, host: str = "localhost") -> str:
+        return f"http://{host}:{self.plain_ports[index]}"
 
     def stop(self) -> None:
         if self._runner is not None:

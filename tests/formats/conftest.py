@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from sceau import devpki
 from sceau.devpki import DevPki
 from sceau.formats.devservices import DevServices
@@ -39,15 +38,37 @@ def _import_token() -> bool:
         return False
     env = dict(os.environ)
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", FORMATS_TOKEN, "--so-pin", devpki.SO_PIN,
-         "--pin", devpki.USER_PIN],
-        env=env, check=True, capture_output=True,
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            FORMATS_TOKEN,
+            "--so-pin",
+            devpki.SO_PIN,
+            "--pin",
+            devpki.USER_PIN,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     names = [n for n in _PKI.identities if _PKI[n].on_token and n.startswith("sign-")]
     subprocess.run(
-        [sys.executable, "-m", "sceau.devpki", str(_ROOT), "--import-into", FORMATS_TOKEN, "--pin",
-         devpki.USER_PIN, *[f"--name={n}" for n in names]],
-        env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "sceau.devpki",
+            str(_ROOT),
+            "--import-into",
+            FORMATS_TOKEN,
+            "--pin",
+            devpki.USER_PIN,
+            *[f"--name={n}" for n in names],
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     return True
 
@@ -79,6 +100,11 @@ def fpki() -> DevPki:
 
 
 @pytest.fixture
+def tsa_url(services: DevServices) -> str:
+    return services.tsa_url
+
+
+@pytest.fixture
 def tsa(services: DevServices) -> TsaClient:
     return TsaClient(services.tsa_url, timeout=10, retries=0)
 
@@ -103,7 +129,7 @@ def make_key(fpki: DevPki, formats_p11: Pkcs11Backend) -> Callable[[str, str], T
     """make_key(backend, identity) → TokenKey, backend "p12" or "p11"."""
 
     def make(backend: str, name: str) -> TokenKey:
-        chain = [fpki.cert("tsa")][:0] or _chain(fpki)
+        chain = _chain(fpki)
         token: Token
         if backend == "p12":
             token = Pkcs12Token(Path(fpki[name].p12), devpki.P12_PASSWORD)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-
 from sceau.devpki import DevPki
 from sceau.errors import BadRequest, InvalidInput
 from sceau.formats import cades
@@ -25,16 +24,47 @@ DOC = "Offre de prix — lot n°1 (BPU).\n".encode() * 50
 def openssl_cms_verify(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> bool:
     (tmp / "sig.p7s").write_bytes(sig)
     (tmp / "doc.bin").write_bytes(content)
-    res = run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp / "sig.p7s"),
-               "-content", str(tmp / "doc.bin"), "-CAfile", str(pki.root_ca), "-purpose", "any",
-               "-out", "/dev/null"])
+    res = run(
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp / "sig.p7s"),
+            "-content",
+            str(tmp / "doc.bin"),
+            "-CAfile",
+            str(pki.root_ca),
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ]
+    )
     return res.returncode == 0
 
 
 def openssl_ts_verify(pki: DevPki, token_der: bytes, imprint: bytes, tmp: Path) -> bool:
     (tmp / "tok.der").write_bytes(token_der)
-    res = run(["openssl", "ts", "-verify", "-token_in", "-in", str(tmp / "tok.der"), "-digest", imprint.hex(),
-               "-CAfile", str(pki.root_ca), "-untrusted", str(pki.chain)])
+    res = run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            str(tmp / "tok.der"),
+            "-digest",
+            imprint.hex(),
+            "-CAfile",
+            str(pki.root_ca),
+            "-untrusted",
+            str(pki.chain),
+        ]
+    )
     return res.returncode == 0 and "Verification: OK" in res.stdout
 
 
@@ -70,7 +100,11 @@ async def test_other_digests_and_pss(
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", KEYS)
 async def test_b_t_timestamp_verifies(
-    backend: str, name: str, make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient,
+    backend: str,
+    name: str,
+    make_key: Callable[[str, str], TokenKey],
+    fpki: DevPki,
+    tsa: TsaClient,
     tmp_path: Path,
 ) -> None:
     key = make_key(backend, name)
@@ -102,8 +136,12 @@ async def test_b_t_without_tsa_is_refused(make_key: Callable[[str, str], TokenKe
 
 @pytest.mark.parametrize(
     ("path", "error"),
-    [("tsa-500", TimestampError), ("tsa-garbage", InvalidInput), ("tsa-wrong", InvalidInput),
-     ("tsa-rejected", InvalidInput)],
+    [
+        ("tsa-500", TimestampError),
+        ("tsa-garbage", InvalidInput),
+        ("tsa-wrong", InvalidInput),
+        ("tsa-rejected", InvalidInput),
+    ],
 )
 async def test_bad_tsa_never_returns_b_b(
     path: str, error: type[Exception], make_key: Callable[[str, str], TokenKey], services: object

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
-from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
-
 from sceau import devpki
 from sceau.devpki import DevPki
 from sceau.errors import InvalidInput
@@ -63,10 +62,15 @@ async def pyhanko_valid(pki: DevPki, data: bytes, *, timestamped: bool = False) 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", KEYS)
-async def test_b_b(backend: str, name: str, make_key: Callable[[str, str], TokenKey], fpki: DevPki,
-                   tmp_path: Path) -> None:
-    signed = await pades.sign_pdf(make_pdf(), make_key(backend, name), SignOptions(),
-                                  pades.PadesOptions(reason="Signature de l'acte d'engagement", location="Orléans"))
+async def test_b_b(
+    backend: str, name: str, make_key: Callable[[str, str], TokenKey], fpki: DevPki, tmp_path: Path
+) -> None:
+    signed = await pades.sign_pdf(
+        make_pdf(),
+        make_key(backend, name),
+        SignOptions(),
+        pades.PadesOptions(reason="Signature de l'acte d'engagement", location="Orléans"),
+    )
     assert pdfsig_all_valid(signed, tmp_path, 1)
     assert await pyhanko_valid(fpki, signed)
     tampered = signed.replace(b"page 1", b"page 7", 1)
@@ -78,10 +82,14 @@ async def test_b_b(backend: str, name: str, make_key: Callable[[str, str], Token
 async def test_b_t_visible_then_second_signature(
     backend: str, make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient, tmp_path: Path
 ) -> None:
-    opts = pades.PadesOptions(reason="Signature de l'acte d'engagement", location="Saint-Aubin",
-                              visible=pades.VisibleSignature(page=-1, box=(40, 40, 300, 110)))
-    first = await pades.sign_pdf(make_pdf(2), make_key(backend, "sign-rsa2048"),
-                                 SignOptions(level=Level.B_T, tsa=tsa), opts)
+    opts = pades.PadesOptions(
+        reason="Signature de l'acte d'engagement",
+        location="Saint-Aubin",
+        visible=pades.VisibleSignature(page=-1, box=(40, 40, 300, 110)),
+    )
+    first = await pades.sign_pdf(
+        make_pdf(2), make_key(backend, "sign-rsa2048"), SignOptions(level=Level.B_T, tsa=tsa), opts
+    )
     assert await pyhanko_valid(fpki, first, timestamped=True)
     second = await pades.sign_pdf(first, make_key(backend, "sign-ec256"), SignOptions(level=Level.B_T, tsa=tsa))
     assert second.startswith(first)  # incremental update
@@ -89,24 +97,28 @@ async def test_b_t_visible_then_second_signature(
     assert await pyhanko_valid(fpki, second, timestamped=True)
 
 
-async def test_b_lt_dss(make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient,
-                        tmp_path: Path) -> None:
+async def test_b_lt_dss(make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient, tmp_path: Path) -> None:
     signed = await pades.sign_pdf(make_pdf(), make_key("p11", "sign-ec256"), SignOptions(level=Level.B_LT, tsa=tsa))
     assert pdfsig_all_valid(signed, tmp_path, 1)
     reader = PdfFileReader(io.BytesIO(signed))
     assert "/DSS" in reader.root
     # Offline, revocation required: only what the DSS holds can satisfy the validator.
     dss = DocumentSecurityStore.read_dss(reader)
-    vc = dss.as_validation_context({"trust_roots": [_root(fpki)], "allow_fetching": False,
-                                    "revocation_mode": "hard-fail"})
+    vc = dss.as_validation_context(
+        {"trust_roots": [_root(fpki)], "allow_fetching": False, "revocation_mode": "hard-fail"}
+    )
     status = await async_validate_pdf_signature(reader.embedded_signatures[0], vc, key_usage_settings=KU)
     assert status.intact and status.valid and status.trusted
     assert dss.crls or dss.ocsps
 
 
 async def test_certification(make_key: Callable[[str, str], TokenKey], fpki: DevPki, tmp_path: Path) -> None:
-    signed = await pades.sign_pdf(make_pdf(), make_key("p12", "sign-rsa2048"), SignOptions(),
-                                  pades.PadesOptions(certify=True, docmdp="no-changes"))
+    signed = await pades.sign_pdf(
+        make_pdf(),
+        make_key("p12", "sign-rsa2048"),
+        SignOptions(),
+        pades.PadesOptions(certify=True, docmdp="no-changes"),
+    )
     assert pdfsig_all_valid(signed, tmp_path, 1)
     assert await pyhanko_valid(fpki, signed)
     with pytest.raises(InvalidInput):
@@ -120,8 +132,12 @@ async def test_existing_pyhanko_signature_stays_valid(
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     out = io.BytesIO()
-    await signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(make_pdf())),
-                                 signers.PdfSignatureMetadata(field_name="Existante"), simple, output=out)
+    await signers.async_sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(make_pdf())),
+        signers.PdfSignatureMetadata(field_name="Existante"),
+        simple,
+        output=out,
+    )
     ours = await pades.sign_pdf(out.getvalue(), make_key("p11", "sign-rsa2048"), SignOptions())
     assert pdfsig_all_valid(ours, tmp_path, 2)
     assert await pyhanko_valid(fpki, ours)
@@ -137,5 +153,5 @@ async def test_corrupt_pdf(data: bytes, make_key: Callable[[str, str], TokenKey]
 
 
 async def test_encrypted_pdf(make_key: Callable[[str, str], TokenKey]) -> None:
-    with pytest.raises(InvalidInput, match="encrypted|chiffré"):
+    with pytest.raises(InvalidInput, match=r"encrypted|chiffré"):
         await pades.sign_pdf(make_encrypted_pdf(), make_key("p12", "sign-rsa2048"), SignOptions())

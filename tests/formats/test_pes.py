@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-
 from sceau.devpki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import pes, xmldsig, xmlsafe
@@ -37,10 +36,10 @@ def make_pes(bordereaux: int = 2, ids: list[str | None] | None = None) -> bytes:
     text = (
         '<?xml version="1.0" encoding="ISO-8859-1"?>\r\n'
         f'<n:PES_Aller xmlns:n="{PES_NS}" xmlns:xad="http://uri.etsi.org/01903/v1.2.2#">\r\n'
-        '  <!-- généré par la suite de tests -->\r\n'
+        "  <!-- généré par la suite de tests -->\r\n"
         '  <EnTetePES><DteStr V="2026-11-23"/><IdPost V="012345"/><LibelleColBud V="COMMUNE DE SAINT-AUBIN"/>'
         "</EnTetePES>\r\n"
-        '  <PES_DepenseAller>\r\n' + "".join(parts) + "  </PES_DepenseAller>\r\n</n:PES_Aller>\r\n"
+        "  <PES_DepenseAller>\r\n" + "".join(parts) + "  </PES_DepenseAller>\r\n</n:PES_Aller>\r\n"
     )
     return text.replace("—", "-").encode("iso-8859-1")
 
@@ -49,10 +48,26 @@ def xmlsec_verify(pki: DevPki, data: bytes, sig_id: str, tmp: Path) -> bool:
     (tmp / "pes.xml").write_bytes(data)
     empty = tmp / "empty"
     empty.mkdir(exist_ok=True)
-    res = run(["xmlsec1", "--verify", "--id-attr:Id", "Bordereau", "--id-attr:Id",
-               f"{xmldsig.XADES122}:SignedProperties", "--id-attr:Id", f"{xmldsig.DS}:Signature",
-               "--node-id", sig_id, "--trusted-pem", str(pki.root_ca), "--untrusted-pem", str(pki.intermediate_ca),
-               str(tmp / "pes.xml")], cwd=empty)
+    res = run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--id-attr:Id",
+            "Bordereau",
+            "--id-attr:Id",
+            f"{xmldsig.XADES122}:SignedProperties",
+            "--id-attr:Id",
+            f"{xmldsig.DS}:Signature",
+            "--node-id",
+            sig_id,
+            "--trusted-pem",
+            str(pki.root_ca),
+            "--untrusted-pem",
+            str(pki.intermediate_ca),
+            str(tmp / "pes.xml"),
+        ],
+        cwd=empty,
+    )
     return res.returncode == 0
 
 
@@ -108,8 +123,9 @@ async def test_second_signer_signs_whole_file(
 
 
 async def test_selected_bordereau_only(make_key: Callable[[str, str], TokenKey], fpki: DevPki, tmp_path: Path) -> None:
-    signed = await pes.sign_pes(make_pes(3), make_key("p12", "sign-rsa2048"), SignOptions(),
-                                pes.PesOptions(bordereaux=["BORD2"]))
+    signed = await pes.sign_pes(
+        make_pes(3), make_key("p12", "sign-rsa2048"), SignOptions(), pes.PesOptions(bordereaux=["BORD2"])
+    )
     root = etree.fromstring(signed)
     sigs = list(root.iter(f"{{{xmldsig.DS}}}Signature"))
     assert len(sigs) == 1 and sigs[0].getparent().get("Id") == "BORD2"  # type: ignore[union-attr]

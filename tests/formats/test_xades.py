@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-
 from sceau.devpki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import xades, xmldsig, xmlsafe
@@ -32,10 +31,22 @@ def xmlsec_verify(pki: DevPki, sig: bytes, doc_name: str, doc: bytes, tmp: Path)
     (data_dir / "sig.xml").write_bytes(sig)
     empty = tmp / "empty"
     empty.mkdir(exist_ok=True)
-    res = run(["xmlsec1", "--verify", "--id-attr:Id", f"{xmldsig.XADES132}:SignedProperties",
-               f"--url-map:{doc_name}", str(data_dir / "doc.bin"),
-               "--trusted-pem", str(pki.root_ca), "--untrusted-pem", str(pki.intermediate_ca),
-               str(data_dir / "sig.xml")], cwd=empty)
+    res = run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--id-attr:Id",
+            f"{xmldsig.XADES132}:SignedProperties",
+            f"--url-map:{doc_name}",
+            str(data_dir / "doc.bin"),
+            "--trusted-pem",
+            str(pki.root_ca),
+            "--untrusted-pem",
+            str(pki.intermediate_ca),
+            str(data_dir / "sig.xml"),
+        ],
+        cwd=empty,
+    )
     return res.returncode == 0
 
 

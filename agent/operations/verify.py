@@ -1,0 +1,79 @@
+"""`verify`: a signed file (and, for detached signatures, the document) → report JSON + text.
+
+args:   {"document": {"data": "<base64>"} | {"transfer": "<id>"}, "name": "Acte.pdf - Signature 1.xml",
+         "detached": {"data"|"transfer"} (optional), "detachedName": "Acte.pdf", "language": "fr"|"en"}
+result: the report (`sceau.formats.report.VerifyReport.to_json`): valid, format, signatures[], text.
+
+No key is used. Verification from a page is always offline (the agent does not fetch URLs named
+in a file a page sent); revocation data embedded in the file is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sceau.errors import BadRequest
+from sceau.formats import naming
+from sceau.i18n import _
+from sceau.operations.base import JSON, Operation
+from sceau.operations.context import OperationContext
+from sceau.operations.transfer import resolve_document
+from sceau.protocol.codes import Command
+from sceau.protocol.messages import arg_choice, arg_str
+from sceau.transfers import Transfer, TransferStore
+
+
+@dataclass(frozen=True)
+class Params:
+    document: Mapping[str, Any]
+    name: str
+    detached: Mapping[str, Any] | None
+    detached_name: str
+    language: str | None
+
+
+class Verify(Operation):
+    command: ClassVar[Command] = Command.VERIFY
+    uses_key: ClassVar[bool] = False
+
+    def parse(self, args: Mapping[str, Any]) -> Params:
+        a = dict(args)
+        doc = a.get("document")
+        if not isinstance(doc, Mapping):
+            raise BadRequest(_("'{what}' must be an object.").format(what="document"))
+        detached = a.get("detached")
+        if detached is not None and not isinstance(detached, Mapping):
+            raise BadRequest(_("'{what}' must be an object.").format(what="detached"))
+        name = arg_str(a, "name", required=False, max_len=255) or "document"
+        detached_name = arg_str(a, "detachedName", required=False, max_len=255)
+        try:
+            name = naming.safe_name(name)
+            detached_name = naming.safe_name(detached_name) if detached_name else ""
+        except Exception:
+            raise BadRequest(_("Invalid document name.")) from None
+        return Params(doc, name, detached, detached_name, arg_choice(a, "language", {"fr", "en"}))
+
+    async def run(self, ctx: OperationContext, params: Params) -> JSON:
+        from sceau.formats.ltv import load_anchors  # heavy libraries load on first use
+        from sceau.formats.verify import VerifyOptions, verify_bytes
+
+        held: list[tuple[TransferStore, Transfer]] = []
+        try:
+            held.append(await resolve_document(ctx, params.document, params.name))
+            data = await ctx.blocking(held[0][1].path.read_bytes)
+            detached = None
+            if params.detached is not None:
+                held.append(await resolve_document(ctx, params.detached, params.detached_name))
+                detached = await ctx.blocking(held[1][1].path.read_bytes)
+            anchors = [c for c in load_anchors(ctx.config.trust_anchors) if c.issuer == c.subject]
+            opts = VerifyOptions(anchors=anchors, online=False, detached=detached, detached_name=params.detached_name)
+            report = await verify_bytes(data, params.name, opts)
+            return report.to_json(params.language)
+        finally:
+            for store, transfer in held:
+                store.release(transfer.id)
+
+
+OPERATION = Verify()

@@ -1,0 +1,1 @@
+"""Examples shipped with Sceau: the demo procurement platform (`examples.platform`)."""

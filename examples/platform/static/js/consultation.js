@@ -1,0 +1,3 @@
+import { checkSceau } from "./common.js";
+
+await checkSceau();
