@@ -36,7 +36,6 @@ def ensure_demo_token(root: Path) -> devpki.DevPki:
 
 async def _round_trip(pki: devpki.DevPki, origin: str) -> int:
     from cryptography import x509
-
     from sceau.app import Agent
     from sceau.relying_party import AuthTokenValidator, NonceStore
     from sceau.tokens.pkcs11 import Pkcs11Backend
@@ -48,8 +47,9 @@ async def _round_trip(pki: devpki.DevPki, origin: str) -> int:
     ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
     agent = Agent(Config(dev_mode=True), TokenManager([Pkcs11Backend([module])], token_label=devpki.TOKEN_LABEL), ui)
     try:
-        listed = await agent.handle({"v": 1, "id": str(uuid.uuid4()), "cmd": "list-certificates",
-                                     "args": {"role": "auth"}, "origin": origin})
+        listed = await agent.handle(
+            {"v": 1, "id": str(uuid.uuid4()), "cmd": "list-certificates", "args": {"role": "auth"}, "origin": origin}
+        )
         if not listed["ok"]:
             print(listed["error"])
             return 1
@@ -60,8 +60,15 @@ async def _round_trip(pki: devpki.DevPki, origin: str) -> int:
         nonce = nonces.issue()
         chosen = next(c for c in listed["result"]["certificates"] if c["valid"])
         print(_("The platform {origin} issues the challenge {nonce}").format(origin=origin, nonce=nonce))
-        resp = await agent.handle({"v": 1, "id": str(uuid.uuid4()), "cmd": "authenticate",
-                                   "args": {"nonce": nonce, "certificate": chosen["id"]}, "origin": origin})
+        resp = await agent.handle(
+            {
+                "v": 1,
+                "id": str(uuid.uuid4()),
+                "cmd": "authenticate",
+                "args": {"nonce": nonce, "certificate": chosen["id"]},
+                "origin": origin,
+            }
+        )
         if not resp["ok"]:
             print(resp["error"])
             return 1
@@ -71,8 +78,11 @@ async def _round_trip(pki: devpki.DevPki, origin: str) -> int:
         inter = [x509.load_pem_x509_certificate(pki.intermediate_ca.read_bytes())]
         validator = AuthTokenValidator(origin, anchors, intermediates=inter, nonces=nonces)
         user = validator.validate(token, nonce)
-        print(_("The platform validated the token: {cn} ({org}, {oi}).").format(
-            cn=user.common_name, org=user.organization, oi=user.organization_identifier))
+        print(
+            _("The platform validated the token: {cn} ({org}, {oi}).").format(
+                cn=user.common_name, org=user.organization, oi=user.organization_identifier
+            )
+        )
         return 0
     finally:
         agent.close()
@@ -83,7 +93,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = config_mod.load(getattr(args, "config", None))
     pki = ensure_demo_token(Path(args.dir) if args.dir else demo_dir(cfg))
-    print(_("Demo token: label '{label}', PIN {pin} (demo only).").format(label=devpki.TOKEN_LABEL, pin=devpki.USER_PIN))
+    print(
+        _("Demo token: label '{label}', PIN {pin} (demo only).").format(label=devpki.TOKEN_LABEL, pin=devpki.USER_PIN)
+    )
     code = asyncio.run(_round_trip(pki, args.origin))
     if code or not args.serve:
         return code
@@ -91,7 +103,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if serve is None:
         print(_("The demo platform is not available in this installation."))
         return 0
-    return int(serve(pki=pki, port=args.port, walkthrough=args.walkthrough, open_browser=not args.no_browser))
+    return int(
+        serve(pki=pki, port=args.port, walkthrough=args.walkthrough, open_browser=not args.no_browser, https=args.https)
+    )
 
 
 def _platform_serve() -> Any:
@@ -124,5 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=_("with --serve: run the scripted walkthrough in Chromium (always done without a display)"),
     )
     p.add_argument("--no-browser", action="store_true", help=_("with --serve: do not open a browser"))
+    p.add_argument(
+        "--https", action="store_true", help=_("with --serve: https with a localhost certificate from the demo PKI")
+    )
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_demo)

@@ -142,7 +142,7 @@ class AgentLink:
     def recv(self, size: int = 256 * 1024) -> bytes:
         if isinstance(self._sock, socket.socket):
             return self._sock.recv(size)
-        return bytes(self._sock.read1(size))  # pragma: no cover - Windows
+        return bytes(self._sock.read(size) or b"")  # pragma: no cover - Windows: one ReadFile
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -291,7 +291,7 @@ class IpcServer:
 
     async def _accept_pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # pragma: no cover - Windows
-        handle = writer.get_extra_info("pipe_handle") or getattr(writer.transport, "_sock", None)
+        handle = writer.get_extra_info("pipe")  # windows_utils.PipeHandle of this instance
         if handle is not None and not _same_session_pipe_client(handle):
             log.warning("refused pipe client from another session")
             writer.close()

@@ -236,14 +236,14 @@ def build_picker(choice: CertificateChoice) -> Callable[[tk.Tk, Finish], tk.Topl
         for col, title, width in zip(columns, titles, widths, strict=True):
             tree.heading(col, text=title, anchor="w")
             tree.column(col, width=width, anchor="w")
-        first_ok = 0
+        first_ok: int | None = None  # preselect the first certificate that needs no warning
         for i, entry in enumerate(candidates):
             tree.insert("", "end", iid=str(i), values=presenter.candidate_columns(entry))
-            if not presenter.expiry_warning(entry) and not first_ok:
+            if first_ok is None and not presenter.expiry_warning(entry):
                 first_ok = i
         tree.pack(fill="x")
-        tree.selection_set(str(first_ok))
-        tree.focus(str(first_ok))
+        tree.selection_set(str(first_ok or 0))
+        tree.focus(str(first_ok or 0))
         tree.bind("<Double-1>", lambda _e: choose())
         _buttons(body, (_("Cancel"), cancel), (_("Choose"), choose))
         win.bind("<Return>", lambda _e: choose())
@@ -284,6 +284,10 @@ class TkUserInterface(UserInterface):
         arm_delay_s: float = 0.6,
         notifier: Callable[[str], None] | None = None,
     ) -> None:
+        # Tcl does not survive its thread being torn down and restarted in one process (the
+        # notifier hangs), so a GuiThread normally lives as long as the process; close() only
+        # ends the one we created ourselves.
+        self._owns_gui = gui is None
         self.gui = gui or GuiThread()
         self.timeout_s = timeout_s
         self.arm_delay_s = arm_delay_s
@@ -331,4 +335,5 @@ class TkUserInterface(UserInterface):
         return self.gui.call(collect)
 
     def close(self) -> None:
-        self.gui.close()
+        if self._owns_gui:
+            self.gui.close()

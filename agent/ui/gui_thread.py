@@ -12,6 +12,7 @@ event, which Tcl marshals to the owner thread. No periodic timer runs while idle
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -147,6 +148,14 @@ class GuiThread:
     # -- GUI thread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # Tcl objects must die in the thread that made them: collect the widget/closure
+            # cycles here, not later in whichever thread the garbage collector happens to run.
+            gc.collect()
+
+    def _loop(self) -> None:
         try:
             import tkinter as tk
             from tkinter import ttk

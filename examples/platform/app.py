@@ -13,28 +13,27 @@ from string import Template
 from typing import Any
 
 from aiohttp import web
+from sceau.devpki import DevPki
+from sceau.relying_party import AuthTokenError
 
 from examples.platform import procedures, samples
 from examples.platform.state import MAX_BODY, SESSION_COOKIE, STATE_KEY, Platform, User
-from sceau.devpki import DevPki
-from sceau.relying_party import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"
 TEMPLATES = HERE / "templates"
 
-# path, template, title, needs login
-PAGES: tuple[tuple[str, str, str, bool], ...] = (
-    ("/", "accueil", "Accueil", False),
-    ("/connexion", "connexion", "Connexion par certificat", False),
-    ("/consultation", "consultation", "Consultation (DCE)", False),
-    ("/depot", "depot", "Dépôt d'une offre", True),
-    ("/ouverture", "ouverture", "Ouverture des plis", True),
-    ("/attribution", "attribution", "Signature de l'attribution", True),
-    ("/actes", "actes", "Transmission ACTES", True),
-    ("/helios", "helios", "Hélios (PES)", True),
+# path, template, title, menu label, needs login
+PAGES: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("/", "accueil", "Accueil", "Accueil", False),
+    ("/connexion", "connexion", "Connexion par certificat", "Connexion", False),
+    ("/consultation", "consultation", "Consultation (DCE)", "Consultation", False),
+    ("/depot", "depot", "Dépôt d'une offre", "Dépôt d'une offre", True),
+    ("/ouverture", "ouverture", "Ouverture des plis", "Ouverture des plis", True),
+    ("/attribution", "attribution", "Signature de l'attribution", "Attribution", True),
+    ("/actes", "actes", "Transmission ACTES", "ACTES", True),
+    ("/helios", "helios", "Hélios (PES)", "Hélios", True),
 )
-NAV = [p for p in PAGES if p[0] != "/"]
 SECURITY_HEADERS = {
     # Everything is served locally: no CDN, no inline script.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
@@ -50,8 +49,9 @@ def platform(request: web.Request) -> Platform:
 def _header(user: User | None) -> str:
     if user is None:
         return '<a class="login" href="/connexion">Se connecter</a>'
+    who = f"<strong>{html.escape(user.name)}</strong> — {html.escape(user.organisation)}"
     return (
-        f'<span class="who"><strong>{html.escape(user.name)}</strong> — {html.escape(user.organisation)} '
+        f'<span class="who" title="{html.escape(user.certificate_subject)}">{who} '
         f'<span class="siren">SIREN {html.escape(user.siren)}</span></span>'
         '<form method="post" action="/deconnexion"><button class="link" type="submit">Se déconnecter</button></form>'
     )
@@ -61,7 +61,7 @@ def render(request: web.Request, template: str, title: str) -> web.Response:
     user = platform(request).user_of(request)
     nav = "".join(
         f'<a href="{path}"{" class=active" if path == request.path else ""}>{html.escape(label)}</a>'
-        for path, _t, label, _l in NAV
+        for path, _t, _title, label, _l in PAGES
     )
     body = Template((TEMPLATES / f"{template}.html").read_text(encoding="utf-8")).safe_substitute(
         consultation=html.escape(samples.CONSULTATION),
@@ -69,7 +69,11 @@ def render(request: web.Request, template: str, title: str) -> web.Response:
         buyer=html.escape(samples.BUYER),
     )
     page = Template((TEMPLATES / "layout.html").read_text(encoding="utf-8")).substitute(
-        title=html.escape(title), nav=nav, header=_header(user), body=body, page=template,
+        title=html.escape(title),
+        nav=nav,
+        header=_header(user),
+        body=body,
+        page=template,
         user=html.escape("1" if user else "0"),
     )
     return web.Response(text=page, content_type="text/html", headers=SECURITY_HEADERS)
@@ -137,8 +141,7 @@ def _lib_file(name: str, content_type: str) -> Any:
         path = EXTENSION_LIB / name
         if not path.is_file():
             raise web.HTTPNotFound(text=f"{name} absent : l'extension Sceau n'est pas dans ce dépôt.")
-        return web.Response(body=path.read_bytes(), content_type=content_type,
-                            headers={"Cache-Control": "no-cache"})
+        return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "no-cache"})
 
     return handler
 
@@ -162,7 +165,7 @@ def create_app(pki: DevPki, *, origin: str, storage: Path) -> web.Application:
     """The platform for `origin` (as the browser sees it, e.g. http://localhost:8080)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
     app[STATE_KEY] = Platform.from_pki(pki, origin, storage)
-    for path, template, title, needs_login in PAGES:
+    for path, template, title, _label, needs_login in PAGES:
         app.router.add_get(path, _page(template, title, needs_login))
     app.router.add_post("/deconnexion", logout)
     app.router.add_post("/api/defi", challenge)

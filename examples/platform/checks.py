@@ -9,89 +9,44 @@ Each function returns a `SignatureReport`; a signature that does not verify is a
 
 from __future__ import annotations
 
-import base64
 import io
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from lxml import etree
 
-from sceau.errors import SceauError
-from sceau.formats import xmldsig, xmlsafe
+from examples.platform.reports import (
+    Rejected,
+    SignatureReport,
+    Trust,
+    name_parts,
+    run_tool,
+    sceau_opinion,
+    tool_message,
+)
+from examples.platform.xmlchecks import verify_pes, verify_xades_detached
 
-TOOL_TIMEOUT_S = 60
+__all__ = [
+    "EnvelopeInfo",
+    "Rejected",
+    "SignatureReport",
+    "Trust",
+    "check_enveloped",
+    "inspect_opened",
+    "verify_cades_detached",
+    "verify_pades",
+    "verify_pes",
+    "verify_xades_detached",
+]
 MAX_ZIP_ENTRIES = 200
 MAX_ZIP_TOTAL = 256 << 20
-
-
-class Rejected(Exception):
-    """The submitted file is refused; the message is shown to the user (French)."""
-
-
-@dataclass(frozen=True)
-class Trust:
-    """Trust anchors of the platform (the demo PKI): PEM files for the tools, objects for Python."""
-
-    root_pem: Path
-    intermediates_pem: Path
-
-    def anchors(self) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates(self.root_pem.read_bytes())
-
-    def intermediates(self) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates(self.intermediates_pem.read_bytes())
-
-
-@dataclass
-class SignatureReport:
-    document: str
-    format: str
-    valid: bool
-    tool: str
-    signer: str = ""
-    organisation: str = ""
-    signing_time: str = ""
-    details: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "document": self.document,
-            "format": self.format,
-            "valid": self.valid,
-            "tool": self.tool,
-            "signer": self.signer,
-            "organisation": self.organisation,
-            "signingTime": self.signing_time,
-            "details": self.details,
-        }
-
-
-def _name_parts(subject: x509.Name) -> tuple[str, str]:
-    def first(oid: x509.ObjectIdentifier) -> str:
-        attrs = subject.get_attributes_for_oid(oid)
-        value = attrs[0].value if attrs else ""
-        return value if isinstance(value, str) else value.decode("utf-8", "replace")
-
-    return first(x509.NameOID.COMMON_NAME), first(x509.NameOID.ORGANIZATION_NAME)
-
-
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
-
-
-def _tool_message(res: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (res.stderr + res.stdout).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else f"code {res.returncode}"
 
 
 # ---- deposit: EnvelopedData addressed to both recipients -------------------------------------------
@@ -182,138 +137,41 @@ def verify_cades_detached(sig: bytes, data: bytes, name: str, trust: Trust) -> S
     report = SignatureReport(name, "CAdES détachée", False, "openssl cms -verify")
     cert, when = _cms_signer(sig)
     if cert is not None:
-        report.signer, report.organisation = _name_parts(cert.subject)
+        report.signer, report.organisation = name_parts(cert.subject)
     report.signing_time = when
     with tempfile.TemporaryDirectory(prefix="sceau-demo-") as tmp:
         d = Path(tmp)
         (d / "sig.p7s").write_bytes(sig)
         (d / "data.bin").write_bytes(data)
         (d / "ca.pem").write_bytes(trust.root_pem.read_bytes() + b"\n" + trust.intermediates_pem.read_bytes())
-        res = _run(
-            ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s", "-content", "data.bin",
-             # openssl 3.0 `cms` has no -untrusted and -certfile does not feed chain building:
-             # the CA file holds the root and the intermediates.
-             "-CAfile", str(d / "ca.pem"), "-purpose", "any",
-             "-out", "/dev/null"],
+        res = run_tool(
+            [
+                "openssl",
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                "sig.p7s",
+                "-content",
+                "data.bin",
+                # openssl 3.0 `cms` has no -untrusted and -certfile does not feed chain building:
+                # the CA file holds the root and the intermediates.
+                "-CAfile",
+                str(d / "ca.pem"),
+                "-purpose",
+                "any",
+                "-out",
+                "/dev/null",
+            ],
             d,
         )
     report.valid = res.returncode == 0
     report.details.append(
-        "Signature et chaîne de certification vérifiées." if report.valid else f"Refusée : {_tool_message(res)}"
+        "Signature et chaîne de certification vérifiées." if report.valid else f"Refusée : {tool_message(res)}"
     )
     return report
-
-
-# ---- XML signatures (XAdES detached, PES) ----------------------------------------------------------
-
-
-def _x509_of(sig_el: etree._Element) -> x509.Certificate | None:
-    el = sig_el.find(f".//{{{xmldsig.DS}}}X509Certificate")
-    if el is None or not el.text:
-        return None
-    try:
-        return x509.load_der_x509_certificate(base64.b64decode("".join(el.text.split())))
-    except ValueError:
-        return None
-
-
-def _fill_signer(report: SignatureReport, sig_el: etree._Element) -> None:
-    cert = _x509_of(sig_el)
-    if cert is not None:
-        report.signer, report.organisation = _name_parts(cert.subject)
-    when = sig_el.find(".//{*}SigningTime")
-    if when is not None and when.text:
-        report.signing_time = when.text.strip()
-
-
-def _parse(data: bytes) -> etree._Element:
-    try:
-        return xmlsafe.parse_xml(data).getroot()
-    except SceauError as exc:
-        raise Rejected(f"XML refusé : {exc.message}") from None
-
-
-def verify_xades_detached(sig: bytes, data: bytes, name: str, trust: Trust) -> SignatureReport:
-    report = SignatureReport(name, "XAdES détachée", False, "xmlsec1 --verify")
-    root = _parse(sig)
-    sig_el = root if etree.QName(root).localname == "Signature" else root.find(f".//{{{xmldsig.DS}}}Signature")
-    if sig_el is None:
-        report.details.append("Aucune signature XML dans le fichier.")
-        return report
-    _fill_signer(report, sig_el)
-    uris = [
-        ref.get("URI", "")
-        for ref in sig_el.iter(f"{{{xmldsig.DS}}}Reference")
-        if not ref.get("URI", "").startswith("#") and ref.get("Type") != xmldsig.SIGNED_PROPS_TYPE
-    ]
-    if len(uris) != 1:
-        report.details.append("La signature doit référencer exactement un document détaché.")
-        return report
-    with tempfile.TemporaryDirectory(prefix="sceau-demo-") as tmp:
-        d = Path(tmp)
-        (d / "empty").mkdir()
-        (d / "sig.xml").write_bytes(sig)
-        (d / "doc.bin").write_bytes(data)
-        res = _run(
-            ["xmlsec1", "--verify", "--id-attr:Id", f"{xmldsig.XADES132}:SignedProperties",
-             f"--url-map:{unquote(uris[0])}", str(d / "doc.bin"), "--trusted-pem", str(trust.root_pem),
-             "--untrusted-pem", str(trust.intermediates_pem), str(d / "sig.xml")],
-            d / "empty",
-        )
-    report.valid = res.returncode == 0
-    report.details.append(
-        f"Document « {unquote(uris[0])} » et certificat vérifiés." if report.valid
-        else f"Refusée : {_tool_message(res)}"
-    )
-    return report
-
-
-def verify_pes(data: bytes, trust: Trust) -> list[SignatureReport]:
-    """One report per ds:Signature of a PES_Aller (enveloped in a Bordereau or in the whole file)."""
-    root = _parse(data)
-    if etree.QName(root).localname != "PES_Aller":
-        raise Rejected("Ce fichier n'est pas un PES_Aller.")
-    reports: list[SignatureReport] = []
-    signatures = list(root.iter(f"{{{xmldsig.DS}}}Signature"))
-    bordereaux = [el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "Bordereau"]
-    with tempfile.TemporaryDirectory(prefix="sceau-demo-") as tmp:
-        d = Path(tmp)
-        (d / "empty").mkdir()
-        (d / "pes.xml").write_bytes(data)
-        for sig_el in signatures:
-            parent = sig_el.getparent()
-            assert parent is not None
-            target = parent.get("Id") or etree.QName(parent).localname
-            report = SignatureReport(f"{etree.QName(parent).localname} {target}", "PES (XAdES-EPES)", False, "xmlsec1")
-            _fill_signer(report, sig_el)
-            refs = [r.get("URI", "") for r in sig_el.iter(f"{{{xmldsig.DS}}}Reference")]
-            sig_id = sig_el.get("Id", "")
-            if not sig_id:
-                report.details.append("Signature sans attribut Id : impossible de la désigner.")
-            elif parent is not root and f"#{parent.get('Id')}" not in refs:
-                report.details.append("La signature ne couvre pas le bordereau qui la contient.")
-            else:
-                res = _run(
-                    ["xmlsec1", "--verify", "--id-attr:Id", "Bordereau", "--id-attr:Id",
-                     f"{xmldsig.XADES122}:SignedProperties", "--id-attr:Id", f"{xmldsig.DS}:Signature",
-                     "--node-id", sig_id, "--trusted-pem", str(trust.root_pem),
-                     "--untrusted-pem", str(trust.intermediates_pem), str(d / "pes.xml")],
-                    d / "empty",
-                )
-                report.valid = res.returncode == 0
-                report.details.append(
-                    "Signature enveloppée vérifiée." if report.valid else f"Refusée : {_tool_message(res)}"
-                )
-            reports.append(report)
-    unsigned = [b.get("Id", "?") for b in bordereaux if b.find(f"{{{xmldsig.DS}}}Signature") is None]
-    whole = any(s.getparent() is root for s in signatures)
-    if unsigned and not whole:
-        reports.append(
-            SignatureReport(f"Bordereaux {', '.join(unsigned)}", "PES", False, "-", details=["Bordereau non signé."])
-        )
-    if not signatures:
-        raise Rejected("Le PES_Aller ne porte aucune signature.")
-    return reports
 
 
 # ---- PAdES -------------------------------------------------------------------------------------------
@@ -349,7 +207,7 @@ def verify_pades(pdf: bytes, name: str, trust: Trust) -> list[SignatureReport]:
             reports.append(report)
             continue
         cert = x509.load_der_x509_certificate(status.signing_cert.dump())
-        report.signer, report.organisation = _name_parts(cert.subject)
+        report.signer, report.organisation = name_parts(cert.subject)
         if status.signer_reported_dt is not None:
             report.signing_time = status.signer_reported_dt.isoformat()
         report.valid = bool(status.bottom_line)
@@ -379,10 +237,12 @@ def inspect_opened(zip_bytes: bytes, trust: Trust) -> tuple[list[dict[str, Any]]
     if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
         raise Rejected("Archive trop volumineuse pour la démonstration.")
     files: dict[str, bytes] = {}
+    budget = MAX_ZIP_TOTAL
     for info in infos:
-        with zf.open(info) as fh:  # bounded read: file_size may lie
-            data = fh.read(MAX_ZIP_TOTAL + 1)
-        if len(data) > MAX_ZIP_TOTAL:
+        with zf.open(info) as fh:  # bounded read: the declared sizes may lie (zip bombs)
+            data = fh.read(budget + 1)
+        budget -= len(data)
+        if budget < 0:
             raise Rejected("Archive trop volumineuse pour la démonstration.")
         files[info.filename] = data
     listing = [{"name": n, "size": len(b)} for n, b in files.items()]
@@ -393,8 +253,9 @@ def inspect_opened(zip_bytes: bytes, trust: Trust) -> tuple[list[dict[str, Any]]
         doc_name = sig_name.rsplit(" - Signature ", 1)[0]
         if doc_name not in files:
             reports.append(SignatureReport(sig_name, "?", False, "-", details=["Document signé absent du pli."]))
-        elif sig_name.endswith(".p7s"):
-            reports.append(verify_cades_detached(sig, files[doc_name], doc_name, trust))
         else:
-            reports.append(verify_xades_detached(sig, files[doc_name], doc_name, trust))
+            verify = verify_cades_detached if sig_name.endswith(".p7s") else verify_xades_detached
+            report = verify(sig, files[doc_name], doc_name, trust)
+            report.details.append(sceau_opinion(sig, doc_name, trust, files[doc_name]))
+            reports.append(report)
     return listing, reports

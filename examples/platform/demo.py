@@ -18,10 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from examples.platform.server import PlatformServer
 from sceau import devpki
 from sceau.config import Config
+from sceau.i18n import _
 from sceau.transports.ipc import read_agent_pid, socket_path
+
+from examples.platform.server import PlatformServer
+from examples.platform.tls import localhost_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "extension"
@@ -41,7 +44,9 @@ def dialogs_available() -> bool:
     if not has_display():
         return False
     try:
-        return importlib.util.find_spec("sceau.ui.dialogs") is not None and importlib.util.find_spec("tkinter") is not None
+        return (
+            importlib.util.find_spec("sceau.ui.dialogs") is not None and importlib.util.find_spec("tkinter") is not None
+        )
     except (ImportError, ValueError):
         return False
 
@@ -67,7 +72,7 @@ class DemoBridge:
     headless: bool
 
     @classmethod
-    def prepare(cls, root: Path, pki: devpki.DevPki, *, headless: bool) -> DemoBridge:
+    def prepare(cls, root: Path, pki: devpki.DevPki, *, headless: bool, dev_mode: bool = True) -> DemoBridge:
         module = devpki.find_softhsm_module()
         if module is None:
             raise FileNotFoundError("SoftHSM2 is missing (apt-get install softhsm2)")
@@ -77,7 +82,8 @@ class DemoBridge:
         (root / "cfg" / "sceau" / "config.toml").write_text(
             f'pkcs11_modules = ["{module}"]\n'
             "disable_module_discovery = true\n"
-            "dev_mode = true\n"
+            f"dev_mode = {'true' if dev_mode else 'false'}\n"  # http://localhost needs it, https does not
+            'language = "fr"\n'  # a French platform: the agent's dialogs in French too
             f'data_dir = "{root / "data"}"\n'
             f'runtime_dir = "{root / "run"}"\n',
             encoding="utf-8",
@@ -90,7 +96,7 @@ class DemoBridge:
             SCEAU_AGENT_ARGS=agent_args,  # the native host restarts the agent with these
             **({PIN_ENV: devpki.USER_PIN} if headless else {}),
         )
-        config = Config(runtime_dir=str(root / "run"), data_dir=str(root / "data"), dev_mode=True)
+        config = Config(runtime_dir=str(root / "run"), data_dir=str(root / "data"), dev_mode=dev_mode)
         return cls(root, env, config, headless)
 
     def start_agent(self, timeout: float = 20.0) -> subprocess.Popen[bytes] | None:
@@ -99,7 +105,10 @@ class DemoBridge:
         args = HEADLESS_AGENT_ARGS.split() if self.headless else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "sceau.cli_agent", "agent", *args],
-            env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -132,8 +141,16 @@ def install_manifest(profile: Path) -> Path:
     return write_manifest(profile / "NativeMessagingHosts", "chromium", host_launcher())
 
 
-def chromium_args(extension: Path = EXTENSION) -> list[str]:
-    return [f"--disable-extensions-except={extension}", f"--load-extension={extension}", *CHROMIUM_QUIET, "--lang=fr"]
+def chromium_args(extension: Path = EXTENSION, *, trusted_spki: str = "") -> list[str]:
+    """Flags of the demo's browser; `trusted_spki`: the demo server's key, accepted without a CA."""
+    args = [f"--disable-extensions-except={extension}", f"--load-extension={extension}", *CHROMIUM_QUIET, "--lang=fr"]
+    if trusted_spki:
+        args.append(f"--ignore-certificate-errors-spki-list={trusted_spki}")
+    return args
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve(
@@ -143,6 +160,7 @@ def serve(
     walkthrough: bool = False,
     open_browser: bool = True,
     root: Path | None = None,
+    https: bool = False,
 ) -> int:
     """Run the whole demo; returns a process exit code."""
     root = root or pki.root / "platform"
@@ -150,38 +168,58 @@ def serve(
     display = has_display()
     scripted = walkthrough or (open_browser and not display)
     headless_agent = scripted or not dialogs_available()
-    server = PlatformServer(pki, port, root / "plis")
-    server.start()
-    print(f"Plateforme de démonstration : {server.origin}/")
-    bridge = DemoBridge.prepare(root, pki, headless=headless_agent)
-    if headless_agent:
-        reason = "parcours scripté" if scripted else "pas d'affichage ou interface graphique absente"
-        print(
-            f"Agent Sceau en mode sans interface ({reason}) : chaque opération est approuvée automatiquement "
-            f"avec le code PIN de démonstration {devpki.USER_PIN}. Ne jamais utiliser ce mode avec une vraie carte."
-        )
-    else:
-        print("Agent Sceau avec ses fenêtres de confirmation : code PIN de démonstration " + devpki.USER_PIN)
-    agent = bridge.start_agent()
-    if agent is None:
-        print("Un agent Sceau sert déjà ce répertoire de démonstration : il est réutilisé.")
-    profile = root / "chromium-profile"
-    install_manifest(profile)
+    tls = localhost_certificate(pki, root / "tls") if https else None
+    server = PlatformServer(pki, port, root / "plis", tls=tls)
     try:
+        server.start()
+    except OSError as exc:
+        print(_("The demo platform cannot listen on port {port}: {err}").format(port=port, err=exc.strerror))
+        server.stop()
+        return 1
+    agent: subprocess.Popen[bytes] | None = None
+    browser: subprocess.Popen[bytes] | None = None
+    bridge = DemoBridge.prepare(root, pki, headless=headless_agent, dev_mode=not https)
+    browser_args = chromium_args(trusted_spki=tls.spki_sha256 if tls else "")
+    try:
+        print(_("Demo platform: {url}").format(url=f"{server.origin}/"))
+        if headless_agent:
+            reason = _("scripted walkthrough") if scripted else _("no display or no desktop interface")
+            print(
+                _(
+                    "Sceau agent WITHOUT dialogs ({reason}): every operation is approved automatically with the "
+                    "demo PIN {pin}. Never use this mode with a real card."
+                ).format(reason=reason, pin=devpki.USER_PIN)
+            )
+        else:
+            print(_("Sceau agent with its confirmation dialogs: demo PIN {pin}.").format(pin=devpki.USER_PIN))
+        agent = bridge.start_agent()
+        if agent is None:
+            print(_("A Sceau agent already serves this demo directory: reusing it."))
+        profile = root / "chromium-profile"
+        install_manifest(profile)
         if scripted:
             from examples.platform.walkthrough import run_walkthrough
 
-            return run_walkthrough(server.origin, profile, bridge.env, root / "screenshots", headless=not display)
-        if open_browser and Path(CHROMIUM).exists():
-            subprocess.Popen(
-                [CHROMIUM, f"--user-data-dir={profile}", *chromium_args(), f"{server.origin}/"],
-                env=bridge.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            return run_walkthrough(
+                server.origin, profile, bridge.env, root / "screenshots", headless=not display, args=browser_args
             )
-        print("Ctrl-C pour arrêter la démonstration.")
+        if open_browser and Path(CHROMIUM).exists():
+            # Chromium refuses to start as root with its sandbox (containers, CI).
+            no_sandbox = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+            browser = subprocess.Popen(
+                [CHROMIUM, f"--user-data-dir={profile}", *browser_args, *no_sandbox, f"{server.origin}/"],
+                env={**bridge.env, "LANGUAGE": "fr"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        print(_("Ctrl-C stops the demo."))
+        signal.signal(signal.SIGTERM, _stop)  # `kill` cleans up like Ctrl-C
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
         return 0
     finally:
+        if browser is not None and browser.poll() is None:
+            browser.terminate()
         bridge.stop_agent(agent)
         server.stop()

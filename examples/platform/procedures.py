@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from examples.platform import checks, samples
+from examples.platform.reports import sceau_opinion
 from examples.platform.state import STATE_KEY, Platform, User
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,6 +85,16 @@ def logged_in(buyer_only: bool = False) -> Callable[[Callable[[web.Request, Plat
     return wrap
 
 
+async def _with_opinion(
+    reports: list[checks.SignatureReport], data: bytes, name: str, state: Platform, detached: bytes | None = None
+) -> list[checks.SignatureReport]:
+    """Add Sceau's own verifier's verdict to the independent tool's reports (shown, not counted)."""
+    line = await asyncio.to_thread(sceau_opinion, data, name, state.trust, detached)
+    for report in reports:
+        report.details.append(line)
+    return reports
+
+
 def _reports(reports: list[checks.SignatureReport]) -> dict[str, Any]:
     return {"valid": bool(reports) and all(r.valid for r in reports), "reports": [r.to_json() for r in reports]}
 
@@ -108,13 +120,24 @@ async def document(request: web.Request) -> web.StreamResponse:
 
 async def recipients(request: web.Request) -> web.Response:
     state: Platform = request.app[STATE_KEY]
-    return web.json_response({
-        "recipients": [
-            {"label": label, "subject": cert.subject.rfc4514_string(),
-             "certificate": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()}
-            for label, cert in state.recipients
-        ]
-    })
+    return web.json_response(
+        {
+            "recipients": [
+                {
+                    "label": label,
+                    "subject": cert.subject.rfc4514_string(),
+                    "commonName": _cn(cert),
+                    "certificate": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
+                }
+                for label, cert in state.recipients
+            ]
+        }
+    )
+
+
+def _cn(cert: x509.Certificate) -> str:
+    attrs = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else ""
 
 
 # ---- deposit and opening ---------------------------------------------------------------------------
@@ -169,8 +192,13 @@ async def opened(request: web.Request, state: Platform, _user: User) -> dict[str
     pli = _pli(request, state)
     data = await request.read()
     files, reports = await asyncio.to_thread(checks.inspect_opened, data, state.trust)
-    return {"pli": pli.id, "files": files, "signatures": [r.to_json() for r in reports],
-            "signed": bool(reports), "valid": bool(reports) and all(r.valid for r in reports)}
+    return {
+        "pli": pli.id,
+        "files": files,
+        "signatures": [r.to_json() for r in reports],
+        "signed": bool(reports),
+        "valid": bool(reports) and all(r.valid for r in reports),
+    }
 
 
 # ---- signatures ------------------------------------------------------------------------------------
@@ -189,13 +217,12 @@ async def attribution(request: web.Request, state: Platform, _user: User) -> dic
             raise checks.Rejected("Signature mal formée.")
         fmt, data = item.get("format"), _b64(item.get("data"), "Signature")
         if fmt == "pades":
-            reports += await asyncio.to_thread(checks.verify_pades, data, "Acte d'engagement.pdf", state.trust)
-        elif fmt == "xades":
-            reports.append(await asyncio.to_thread(checks.verify_xades_detached, data, samples.bpu(), "BPU.csv",
-                                                   state.trust))
-        elif fmt == "cades":
-            reports.append(await asyncio.to_thread(checks.verify_cades_detached, data, samples.bpu(), "BPU.csv",
-                                                   state.trust))
+            found = await asyncio.to_thread(checks.verify_pades, data, "Acte d'engagement.pdf", state.trust)
+            reports += await _with_opinion(found, data, "Acte d'engagement.pdf", state)
+        elif fmt in ("xades", "cades"):
+            verify = checks.verify_xades_detached if fmt == "xades" else checks.verify_cades_detached
+            found = [await asyncio.to_thread(verify, data, samples.bpu(), "BPU.csv", state.trust)]
+            reports += await _with_opinion(found, data, "BPU.csv", state, samples.bpu())
         else:
             raise checks.Rejected("Format de signature inconnu.")
     return _reports(reports)
@@ -215,13 +242,14 @@ async def actes(request: web.Request, state: Platform, user: User) -> dict[str, 
         raise checks.Rejected("Numéro de l'acte : 1 à 15 caractères parmi A-Z, 0-9 et _.")
     if not 3 <= len(subject) <= 500:
         raise checks.Rejected("Objet de l'acte : 3 à 500 caractères.")
+    document = _b64(body.get("document"), "Acte")
     if body.get("format") == "cades":
-        pdf = _b64(body.get("document"), "Acte")
-        reports = [await asyncio.to_thread(checks.verify_cades_detached, _b64(body.get("signature"), "Signature"),
-                                           pdf, "acte.pdf", state.trust)]
+        signature = _b64(body.get("signature"), "Signature")
+        found = [await asyncio.to_thread(checks.verify_cades_detached, signature, document, "acte.pdf", state.trust)]
+        reports = await _with_opinion(found, signature, "acte.pdf", state, document)
     else:
-        reports = await asyncio.to_thread(checks.verify_pades, _b64(body.get("document"), "Acte"), "acte.pdf",
-                                          state.trust)
+        found = await asyncio.to_thread(checks.verify_pades, document, "acte.pdf", state.trust)
+        reports = await _with_opinion(found, document, "acte.pdf", state)
     result = _reports(reports)
     if result["valid"] and not any(r.organisation == user.organisation for r in reports):
         result["valid"] = False
@@ -241,7 +269,8 @@ async def actes(request: web.Request, state: Platform, user: User) -> dict[str, 
 @logged_in(buyer_only=True)
 async def helios(request: web.Request, state: Platform, _user: User) -> dict[str, Any]:
     data = await request.read()
-    return _reports(await asyncio.to_thread(checks.verify_pes, data, state.trust))
+    found = await asyncio.to_thread(checks.verify_pes, data, state.trust)
+    return _reports(await _with_opinion(found, data, "PES_Aller.xml", state))
 
 
 def add_routes(app: web.Application) -> None:

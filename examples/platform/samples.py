@@ -156,7 +156,7 @@ def pes_aller(*, when: datetime | None = None) -> bytes:
         f'<n:PES_Aller xmlns:n="{PES_NS}" xmlns:xad="http://uri.etsi.org/01903/v1.2.2#">\r\n'
         f'  <EnTetePES><DteStr V="{day}"/><IdPost V="049012"/><IdColl V="21490123400011"/>'
         '<CodCol V="123"/><CodBud V="00"/><LibelleColBud V="COMMUNE DE SAINT-AUBIN-SUR-LOIRE"/></EnTetePES>\r\n'
-        '  <PES_DepenseAller>\r\n'
+        "  <PES_DepenseAller>\r\n"
         '    <EnTeteDepense><IdVer V="2"/><InfoDematerialisee V="0"/></EnTeteDepense>\r\n'
         + "".join(bordereaux)
         + "  </PES_DepenseAller>\r\n</n:PES_Aller>\r\n"

@@ -1,4 +1,4 @@
-"""Run the platform on http://localhost:PORT in a background thread (the main thread drives a browser)."""
+"""Run the platform on http(s)://localhost:PORT in a background thread (the main thread drives a browser)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import threading
 from pathlib import Path
 
 from aiohttp import web
+from sceau.devpki import DevPki
 
 from examples.platform.app import create_app
-from sceau.devpki import DevPki
+from examples.platform.tls import ServerCertificate
 
 
 class PlatformServer:
     """`start()` binds localhost (IPv4 and IPv6 when present); port 0 picks a free port."""
 
-    def __init__(self, pki: DevPki, port: int, storage: Path, host: str = "localhost") -> None:
+    def __init__(
+        self, pki: DevPki, port: int, storage: Path, host: str = "localhost", tls: ServerCertificate | None = None
+    ) -> None:
         self.pki = pki
+        self.tls = tls
         self.requested_port = port
         self.storage = storage
         self.host = host
@@ -27,7 +31,7 @@ class PlatformServer:
 
     @property
     def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -42,13 +46,14 @@ class PlatformServer:
         app = create_app(self.pki, origin=self.origin, storage=self.storage)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        ssl_context = self.tls.context() if self.tls else None
+        await web.SockSite(self._runner, sock, ssl_context=ssl_context).start()
         if self.host == "localhost":
             try:  # browsers may resolve localhost to ::1 first
                 sock6 = socket.create_server(("::1", self.port), family=socket.AF_INET6)
             except OSError:
                 return
-            await web.SockSite(self._runner, sock6).start()
+            await web.SockSite(self._runner, sock6, ssl_context=ssl_context).start()
 
     def stop(self) -> None:
         if self._runner is not None:

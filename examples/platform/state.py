@@ -13,15 +13,20 @@ from typing import Any
 
 from aiohttp import web
 from cryptography import x509
+from sceau.devpki import COMMUNE, DevPki
+from sceau.relying_party import AuthTokenValidator, NonceStore, ValidatedUser
 
 from examples.platform import samples
 from examples.platform.checks import Trust
-from sceau.devpki import COMMUNE, DevPki
-from sceau.relying_party import AuthTokenValidator, NonceStore, ValidatedUser
 
 SESSION_COOKIE = "sceau_demo_session"
 MAX_BODY = 64 << 20  # bids of the demo; real platforms take gigabytes through resumable uploads
 STATE_KEY: web.AppKey[Platform] = web.AppKey("platform")
+READABLE_NAMES = {
+    x509.NameOID.SURNAME: "SN",
+    x509.NameOID.GIVEN_NAME: "GN",
+    x509.NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class Platform:
             user.organization,
             user.organization_identifier,
             user.algorithm,
-            user.certificate.subject.rfc4514_string(),
+            user.certificate.subject.rfc4514_string(READABLE_NAMES),
             now_iso(),
         )
         with self._lock:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sceau.i18n import _
+
 from examples.platform import samples
 from examples.platform.demo import CHROMIUM, chromium_args
 
@@ -90,7 +92,7 @@ class Walkthrough:
 
     def home(self) -> str:
         self.goto("/")
-        badge = self.page.inner_text("#sceau-status")
+        badge = str(self.page.inner_text("#sceau-status"))
         if "prêt" not in badge:
             raise AssertionError(badge)
         return badge
@@ -123,6 +125,9 @@ class Walkthrough:
         self.goto("/depot")
         self.choose_certificate(COMPANY_USER)
         self.page.set_input_files("#files", [str(f) for f in files])
+        chosen = self.page.evaluate("[...document.getElementById('files').files].map((f) => f.name)")
+        if len(chosen) != len(files):
+            raise AssertionError(f"file input holds {chosen}")
         self.page.check("#sign")
         self.page.click("#submit")
         ok, text = self.result_of("#receipt .result")
@@ -161,16 +166,18 @@ class Walkthrough:
         ok, text = self.result_of("#ar-result")
         if not ok:
             raise AssertionError(text[:300])
-        return "AR " + self.page.inner_text("#ar-result dd")
+        return f"AR {self.page.inner_text('#ar-result dd')}"
 
     def helios(self) -> str:
         self.goto("/helios")
         self.choose_certificate(BUYER_USER)
         self.page.click("#sign")
-        ok, text = self.result_of("#reports #verdict")
+        ok, _text = self.result_of("#reports #verdict")
         reports = self.page.query_selector_all("#reports .report.ok")
         if not ok:
-            raise AssertionError(" ".join(r.inner_text() for r in self.page.query_selector_all("#reports .report"))[:400])
+            raise AssertionError(
+                " ".join(r.inner_text() for r in self.page.query_selector_all("#reports .report"))[:400]
+            )
         return f"{len(reports)} bordereaux signés et vérifiés"
 
 
@@ -206,20 +213,34 @@ def sample_bid(directory: Path) -> list[Path]:
     return paths
 
 
-def run_walkthrough(origin: str, profile: Path, env: dict[str, str], shots: Path, *, headless: bool = True,
-                    full: bool = True) -> int:
+def run_walkthrough(
+    origin: str,
+    profile: Path,
+    env: dict[str, str],
+    shots: Path,
+    *,
+    headless: bool = True,
+    full: bool = True,
+    args: list[str] | None = None,
+) -> int:
     """Drive Chromium through the demo; 0 when every step passed. `full=False`: login + one signature."""
     from playwright.sync_api import sync_playwright
 
     shots.mkdir(parents=True, exist_ok=True)
-    print(f"Parcours de démonstration dans Chromium ({'sans affichage' if headless else 'visible'}) ; "
-          f"captures d'écran dans {shots}")
+    mode = _("headless") if headless else _("visible")
+    print(_("Demo walkthrough in Chromium ({mode}); screenshots in {path}").format(mode=mode, path=shots))
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="sceau-demo-bid-") as tmp:
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=headless, locale="fr-FR",
-            env={**env, "LANG": "fr_FR.UTF-8", "LANGUAGE": "fr"},
-            accept_downloads=True, viewport={"width": 1200, "height": 900},
-            args=[*chromium_args(), "--no-sandbox"],
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=headless,
+            locale="fr-FR",
+            # French UI through LANGUAGE: LANG=fr_FR.UTF-8 without that locale installed makes
+            # Chromium drop non-ASCII file names from file inputs.
+            env={**env, "LANGUAGE": "fr", "LANG": env.get("LANG") or "C.UTF-8"},
+            accept_downloads=True,
+            viewport={"width": 1200, "height": 900},
+            args=[*(args if args is not None else chromium_args()), "--no-sandbox"],
         )
         try:
             page = context.new_page()
@@ -245,9 +266,9 @@ def run_walkthrough(origin: str, profile: Path, env: dict[str, str], shots: Path
                 if not walk.run(name, shot, fn):
                     break
             for prompt in walk.prompts:
-                print(f"    (autorisation du site : {prompt})")
+                print("    " + _("(site permission: {prompt})").format(prompt=prompt))
         finally:
             context.close()
     passed = sum(r.ok for r in walk.results)
-    print(f"Parcours : {passed}/{len(steps)} étapes réussies.")
+    print(_("Walkthrough: {passed}/{total} steps passed.").format(passed=passed, total=len(steps)))
     return 0 if passed == len(steps) else 1

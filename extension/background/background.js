@@ -270,7 +270,7 @@ async function handlePageRequest(request, sender) {
   if (typeof args !== "object" || Array.isArray(args)) return fail(E.BAD_REQUEST, t("errorBadRequest"));
   const tabId = sender.tab?.id;
   if (tabId === undefined) return fail(E.ORIGIN_NOT_ALLOWED, t("errorOrigin"));
-  const origin = request.origin ?? originOf(sender); // never request.origin: the page could write anything there
+  const origin = originOf(sender); // never request.origin: the page could write anything there
 
   if (!originAccepted(origin, true)) return fail(E.ORIGIN_NOT_ALLOWED, t("errorHttps"));
   const helloResp = await hello(origin);

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -82,16 +84,33 @@ def test_detect_list_authenticate(browser: Any, bridge: Bridge, rp: RelyingParty
     assert user.certificate == wanted
 
 
+def handle_of(page: Any, role: str, cert: x509.Certificate) -> str:
+    """The id of `cert` among the listed certificates (the shared test token holds others too)."""
+    listed = call(page, f"Sceau.listCertificates({{role: '{role}'}})")
+    assert listed["ok"], listed
+    for c in listed["result"]:
+        if base64.b64decode(c["certificate"]) == der(cert):
+            return str(c["id"])
+    raise AssertionError(f"certificate not listed for role {role}")
+
+
 def test_sign_hash_verifies(browser: Any, rp: RelyingParty, pki: DevPki) -> None:
     page = open_page(browser, rp.origin(0) + "/")
+    # Listing signature certificates needs the site's "signature" permission: the prompt says so.
+    answer_prompt(
+        browser,
+        lambda: start(page, "Sceau.listCertificates({role: 'sign'})"),
+        allow=True,
+        expect_text="pour : signature",
+    )
+    assert result(page)["ok"]
+    handle = handle_of(page, "sign", pki.cert("sign-rsa2048"))
     digest = hashlib.sha256(b"offre de la societe Dupont").digest()
-    js = f"Sceau.signHash({{hash: {json.dumps(base64.b64encode(digest).decode())}, documentName: 'offre.pdf'}})"
-    answer_prompt(browser, lambda: start(page, js), allow=True, expect_text="pour : signature")
-    signed = result(page)
+    b64 = json.dumps(base64.b64encode(digest).decode())
+    signed = call(page, f"Sceau.signHash({{hash: {b64}, documentName: 'offre.pdf', certificate: '{handle}'}})")
     assert signed["ok"], signed
+    assert base64.b64decode(signed["result"]["certificate"]) == der(pki.cert("sign-rsa2048"))
     verify_prehashed(signed["result"]["certificate"], signed["result"]["signature"], digest)
-    sign_certs = {der(pki.cert(n)) for n in pki.identities if n.startswith("sign-")}
-    assert base64.b64decode(signed["result"]["certificate"]) in sign_certs
 
 
 def test_permission_denied(browser: Any, rp: RelyingParty) -> None:
@@ -109,19 +128,21 @@ def test_forged_origin_is_ignored(browser: Any, bridge: Bridge, rp: RelyingParty
     origin = rp.origin(2)
     grant(bridge, origin, "authenticate")
     page = open_page(browser, origin + "/")
+    handle = handle_of(page, "auth", pki.cert("auth-ec256"))
     nonce = nonce_of(page)
     # Bypass sceau.js: post a hand-made request claiming another origin.
     token = page.evaluate(
-        """(nonce) => new Promise((resolve) => {
+        """([nonce, certificate]) => new Promise((resolve) => {
             window.addEventListener('message', (ev) => {
               const d = ev.data;
               if (d && d.sceau === 'response' && d.response.id === 'forged-1') resolve(d.response);
             });
             window.postMessage({sceau: 'request', request: {v: 1, id: 'forged-1', cmd: 'authenticate',
-              origin: 'https://marches.example.gouv.fr', args: {nonce, origin: 'https://marches.example.gouv.fr'}}},
+              origin: 'https://marches.example.gouv.fr',
+              args: {nonce, certificate, origin: 'https://marches.example.gouv.fr'}}},
               location.origin);
         })""",
-        nonce,
+        [nonce, handle],
     )
     assert token["ok"], token
     # Valid for the page's real origin...
@@ -212,3 +233,42 @@ def test_options_page_lists_and_revokes(browser: Any, bridge: Bridge, rp: Relyin
     page.locator(f'#granted button[data-origin="{origin}"]').wait_for(state="detached")
     assert not sites.is_allowed(origin, "sign")  # revoked in the agent's store, shared with the tray
     page.close()
+
+
+def test_one_key_operation_per_tab(browser: Any, bridge: Bridge, rp: RelyingParty) -> None:
+    origin = rp.origin(1, host="127.0.0.1")
+    grant(bridge, origin, "sign")
+    page = open_page(browser, origin + "/")
+    h = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    outcomes = page.evaluate(f"""Promise.all([1, 2].map(() => window.run(() => Sceau.signHash({{hash: '{h}'}}))))""")
+    assert sorted(o.get("code", "OK") for o in outcomes) == ["BUSY", "OK"], outcomes
+    assert call(page, f"Sceau.signHash({{hash: '{h}'}})")["ok"]  # free again once the first finished
+
+
+def host_pids(bridge: Bridge) -> list[int]:
+    """Native hosts started by this test's browser (found by their environment)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"sceau-native-host" in cmd and f"XDG_CONFIG_HOME={bridge.env['XDG_CONFIG_HOME']}".encode() in env:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_extension_reconnects_when_the_host_exits(browser: Any, bridge: Bridge, rp: RelyingParty) -> None:
+    origin = rp.origin(2)
+    grant(bridge, origin, "list")
+    page = open_page(browser, origin + "/")
+    assert call(page, "Sceau.listCertificates()")["ok"]
+    pids = host_pids(bridge)
+    assert len(pids) == 1, pids  # one persistent port, one host for every tab
+    os.kill(pids[0], signal.SIGKILL)
+    time.sleep(0.2)
+    assert call(page, "Sceau.listCertificates()")["ok"]
+    assert host_pids(bridge) not in ([], pids)

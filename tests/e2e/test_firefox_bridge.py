@@ -4,6 +4,7 @@ Firefox build installed as a temporary add-on, the host manifest in ~/.mozilla/n
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from e2e_rp_server import RelyingParty
 from e2e_support import EXTENSION, Bridge, host_launcher, make_bridge, validator
 from sceau.devpki import DevPki
@@ -146,9 +148,11 @@ def test_firefox_detect_and_authenticate(marionette: Any, ff_bridge: Bridge, rp:
         "const done = arguments[0]; window.__pending.then(done);", sandbox=None, script_timeout=30_000
     )
     assert listed["ok"] and listed["result"], listed
+    wanted = pki.cert("auth-rsa2048").public_bytes(Encoding.DER)
+    (handle,) = [c["id"] for c in listed["result"] if base64.b64decode(c["certificate"]) == wanted]
 
     nonce = rp.nonces.issue()
-    token = run_js(marionette, "Sceau.authenticate(arguments[0])", nonce)
+    token = run_js(marionette, "Sceau.authenticate(arguments[0], {certificate: arguments[1]})", nonce, handle)
     assert token["ok"], token
     user = validator(pki, origin, rp).validate(token["result"], nonce)
     assert user.common_name

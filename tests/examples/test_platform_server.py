@@ -11,9 +11,9 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient
-from conftest import ORIGIN, Login, make_auth_token, run
-
+from platform_testkit import ORIGIN, Login, make_auth_token, run
 from sceau.devpki import DevPki
 
 
@@ -51,8 +51,15 @@ async def test_login_ec_key(client: TestClient, login: Login) -> None:
     assert user["name"] == "Élodie Moreau" and user["algorithm"] == "ES256"
 
 
-async def _try_login(client: TestClient, pki: DevPki, identity: str, *, origin: str = ORIGIN,
-                     nonce: str | None = None, reuse: bool = False) -> tuple[int, dict[str, str]]:
+async def _try_login(
+    client: TestClient,
+    pki: DevPki,
+    identity: str,
+    *,
+    origin: str = ORIGIN,
+    nonce: str | None = None,
+    reuse: bool = False,
+) -> tuple[int, dict[str, str]]:
     nonce = nonce or (await (await client.post("/api/defi")).json())["nonce"]
     body = {"nonce": nonce, "token": make_auth_token(pki, identity, origin, nonce)}
     resp = await client.post("/api/connexion", json=body)
@@ -90,8 +97,20 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def _encrypt(tmp: Path, data: bytes, recipients: list[str]) -> bytes:
     (tmp / "plain.bin").write_bytes(data)
-    cmd = ["openssl", "cms", "-encrypt", "-binary", "-aes-256-cbc", "-in", "plain.bin", "-outform", "DER",
-           "-out", "pli.p7m", *recipients]
+    cmd = [
+        "openssl",
+        "cms",
+        "-encrypt",
+        "-binary",
+        "-aes-256-cbc",
+        "-in",
+        "plain.bin",
+        "-outform",
+        "DER",
+        "-out",
+        "pli.p7m",
+        *recipients,
+    ]
     res = run(cmd, cwd=tmp)
     assert res.returncode == 0, res.stderr
     return (tmp / "pli.p7m").read_bytes()
@@ -99,8 +118,27 @@ def _encrypt(tmp: Path, data: bytes, recipients: list[str]) -> bytes:
 
 def _sign_detached(tmp: Path, pki: DevPki, data: bytes, identity: str = "sign-rsa2048") -> bytes:
     (tmp / "doc.bin").write_bytes(data)
-    res = run(["openssl", "cms", "-sign", "-binary", "-in", "doc.bin", "-outform", "DER", "-out", "doc.p7s",
-               "-signer", pki[identity].cert, "-inkey", pki[identity].key_pem, "-md", "sha256"], cwd=tmp)
+    res = run(
+        [
+            "openssl",
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "doc.bin",
+            "-outform",
+            "DER",
+            "-out",
+            "doc.p7s",
+            "-signer",
+            pki[identity].cert,
+            "-inkey",
+            pki[identity].key_pem,
+            "-md",
+            "sha256",
+        ],
+        cwd=tmp,
+    )
     assert res.returncode == 0, res.stderr
     return (tmp / "doc.p7s").read_bytes()
 
@@ -109,8 +147,12 @@ async def test_deposit_checks_envelope_and_opening_verifies_signatures(
     client: TestClient, login: Login, pki: DevPki, tmp_path: Path
 ) -> None:
     memoire = "Mémoire technique — méthodologie".encode() * 100
-    plain = _zip({"Mémoire technique.pdf": memoire,
-                  "Mémoire technique.pdf - Signature 1.p7s": _sign_detached(tmp_path, pki, memoire)})
+    plain = _zip(
+        {
+            "Mémoire technique.pdf": memoire,
+            "Mémoire technique.pdf - Signature 1.p7s": _sign_detached(tmp_path, pki, memoire),
+        }
+    )
     both = [pki["enc-rsa3072"].cert, pki["enc-backup-rsa2048"].cert]
     pli = _encrypt(tmp_path, plain, both)
 
@@ -131,17 +173,37 @@ async def test_deposit_checks_envelope_and_opening_verifies_signatures(
     stored = await (await client.get(url + "/pli.p7m")).read()
     assert stored == pli
     (tmp_path / "stored.p7m").write_bytes(stored)
-    res = run(["openssl", "cms", "-decrypt", "-binary", "-inform", "DER", "-in", "stored.p7m",
-               "-recip", pki["enc-backup-rsa2048"].cert, "-inkey", pki["enc-backup-rsa2048"].key_pem], cwd=tmp_path)
+    res = run(
+        [
+            "openssl",
+            "cms",
+            "-decrypt",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "stored.p7m",
+            "-recip",
+            pki["enc-backup-rsa2048"].cert,
+            "-inkey",
+            pki["enc-backup-rsa2048"].key_pem,
+        ],
+        cwd=tmp_path,
+    )
     assert res.returncode == 0 and res.stdout == plain  # the backup key opens it too
 
     report = await (await client.post(url + "/ouverture", data=plain)).json()
     assert {f["name"] for f in report["files"]} == {"Mémoire technique.pdf", "Mémoire technique.pdf - Signature 1.p7s"}
     assert report["signed"] and report["valid"], report
     assert report["signatures"][0]["signer"] == "Marie Durand"
+    assert "Vérificateur Sceau (sceau.formats.verify) : valide." in report["signatures"][0]["details"]
 
-    tampered = _zip({"Mémoire technique.pdf": memoire + b"!",
-                     "Mémoire technique.pdf - Signature 1.p7s": _sign_detached(tmp_path, pki, memoire)})
+    tampered = _zip(
+        {
+            "Mémoire technique.pdf": memoire + b"!",
+            "Mémoire technique.pdf - Signature 1.p7s": _sign_detached(tmp_path, pki, memoire),
+        }
+    )
     report = await (await client.post(url + "/ouverture", data=tampered)).json()
     assert report["signed"] and not report["valid"]
     resp = await client.post(url + "/ouverture", data=b"not a zip")
@@ -180,3 +242,29 @@ async def test_recipients_and_samples(client: TestClient, pki: DevPki, tmp_path:
     (tmp_path / "ae.pdf").write_bytes(pdf)
     res = run(["pdftotext", "ae.pdf", "-"], cwd=tmp_path)
     assert res.returncode == 0 and "Bâtiments Durand SARL" in res.stdout.decode()
+
+
+async def test_opened_archive_is_bounded(
+    client: TestClient, login: Login, pki: DevPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples.platform import checks
+
+    await login(client, "auth-rsa2048")
+    pli = _encrypt(tmp_path, b"x", [pki["enc-rsa3072"].cert, pki["enc-backup-rsa2048"].cert])
+    receipt = (await (await client.post("/api/plis", data=pli)).json())["receipt"]
+    await login(client, "auth-rsa3072")
+    monkeypatch.setattr(checks, "MAX_ZIP_TOTAL", 1000)
+    resp = await client.post(f"/api/plis/{receipt['pli']}/ouverture", data=_zip({"a": b"0" * 600, "b": b"0" * 600}))
+    assert resp.status == 422 and "volumineuse" in (await resp.json())["error"]
+
+
+def test_serve_reports_a_busy_port(pki: DevPki, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from examples.platform import serve
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert serve(pki, port, walkthrough=True, root=tmp_path / "demo") == 1
+    out = capsys.readouterr().out
+    assert str(port) in out and "Traceback" not in out

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from sceau.i18n import current_language, set_language
+from sceau.ui.gui_thread import GuiThread
 from ui_helpers import XDriver
 
 
@@ -33,6 +34,15 @@ def xvfb() -> Iterator[str]:
     yield f":{number}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def gui(xvfb: str) -> Iterator[GuiThread]:
+    """One GUI thread for the whole session, as in the agent (Tcl threads are not restartable)."""
+    thread = GuiThread(display=xvfb)
+    thread.start()
+    yield thread
+    thread.close()
 
 
 @pytest.fixture

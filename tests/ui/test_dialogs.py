@@ -32,11 +32,8 @@ TOKEN = TokenInfo(token_id="pkcs11:test", label="Carte agent — Marie Durand", 
 
 
 @pytest.fixture
-def tk_ui(xvfb: str) -> Iterator[TkUserInterface]:
-    ui = TkUserInterface(GuiThread(display=xvfb), timeout_s=30, arm_delay_s=0.3)
-    ui.start()
-    yield ui
-    ui.close()
+def tk_ui(gui: GuiThread) -> TkUserInterface:
+    return TkUserInterface(gui, timeout_s=30, arm_delay_s=0.3)
 
 
 @pytest.fixture
@@ -76,6 +73,19 @@ def widget_centre(ui: TkUserInterface, kind: type[tk.Misc]) -> tuple[int, int]:
     found = ui.gui.call(find)
     assert found is not None
     return found
+
+
+def checkbox_value(ui: TkUserInterface) -> bool:
+    def check(root: tk.Tk) -> bool:
+        stack: list[tk.Misc] = list(root.winfo_children())
+        while stack:
+            w = stack.pop()
+            if isinstance(w, ttk.Checkbutton):
+                return bool(root.getboolean(root.getvar(str(w.cget("variable")))))
+            stack.extend(w.winfo_children())
+        return False
+
+    return bool(ui.gui.call(check))
 
 
 def button_enabled(ui: TkUserInterface, text: str) -> bool:
@@ -123,21 +133,18 @@ def test_consent_sign_approved_with_enter(
 
 
 def test_consent_enter_ignored_before_arming(
-    xvfb: str, xdriver: XDriver, pool: ThreadPoolExecutor, english: None
+    gui: GuiThread, xdriver: XDriver, pool: ThreadPoolExecutor, english: None
 ) -> None:
-    ui = TkUserInterface(GuiThread(display=xvfb), timeout_s=30, arm_delay_s=1.5)
-    try:
-        future = run(pool, lambda: ui.confirm(ConsentRequest(ORIGIN, OperationKind.DECRYPT, DOCS[:1])))
-        texts = shown(ui, "Open an encrypted bid")
-        assert "acte-engagement.pdf" in texts
-        xdriver.key("Return")  # a keystroke meant for the web page
-        time.sleep(0.3)
-        assert not future.done()
-        wait_until(lambda: button_enabled(ui, "Allow"), what="arming delay")
-        xdriver.key("Return")
-        assert future.result(10).approved
-    finally:
-        ui.close()
+    ui = TkUserInterface(gui, timeout_s=30, arm_delay_s=1.5)
+    future = run(pool, lambda: ui.confirm(ConsentRequest(ORIGIN, OperationKind.DECRYPT, DOCS[:1])))
+    texts = shown(ui, "Open an encrypted bid")
+    assert "acte-engagement.pdf" in texts
+    xdriver.key("Return")  # a keystroke meant for the web page
+    time.sleep(0.3)
+    assert not future.done()
+    wait_until(lambda: button_enabled(ui, "Allow"), what="arming delay")
+    xdriver.key("Return")
+    assert future.result(10).approved
 
 
 def test_consent_refused_with_escape(
@@ -187,21 +194,19 @@ def test_consent_authentication_remember_site(
     texts = shown(tk_ui, "S'authentifier")
     assert "marches-publics.gouv.fr" in texts
     assert "Se souvenir de ce site pour l'authentification" in texts
-    xdriver.click(*widget_centre(tk_ui, ttk.Checkbutton))
     wait_until(lambda: button_enabled(tk_ui, "Autoriser"), what="arming delay")
+    xdriver.click(*widget_centre(tk_ui, ttk.Checkbutton))
+    wait_until(lambda: checkbox_value(tk_ui), what="checkbox ticked")
     save_screenshot(xdriver, dialog_box(tk_ui), "consentement-authentification", doc=True)
     xdriver.key("Return")
     assert future.result(10) == ConsentDecision(approved=True, remember=True)
 
 
-def test_consent_timeout(xvfb: str, pool: ThreadPoolExecutor) -> None:
-    ui = TkUserInterface(GuiThread(display=xvfb), timeout_s=0.5)
-    try:
-        with pytest.raises(Timeout):
-            ui.confirm(ConsentRequest(ORIGIN, OperationKind.SIGN, DOCS))
-        assert ui.current_texts() == []  # the dialog is gone
-    finally:
-        ui.close()
+def test_consent_timeout(gui: GuiThread) -> None:
+    ui = TkUserInterface(gui, timeout_s=0.5)
+    with pytest.raises(Timeout):
+        ui.confirm(ConsentRequest(ORIGIN, OperationKind.SIGN, DOCS))
+    assert ui.current_texts() == []  # the dialog is gone
 
 
 def test_dialogs_are_queued_one_at_a_time(

@@ -14,7 +14,7 @@ function show(ok, title, facts = []) {
 
 async function init() {
   const info = await checkSceau();
-  if (!info.agent) return show(false, "Sceau n'est pas disponible sur ce poste.");
+  if (!info.agent) return show(false, "Sceau n'est pas disponible sur ce poste : installez l'extension et l'application Sceau.");
   try {
     const certs = await fillCertificates(select, "auth");
     if (!certs.length) return show(false, "Aucun certificat d'authentification valide sur votre support.");
@@ -46,12 +46,14 @@ button.addEventListener("click", async () => {
       ["Certificat", user.subject],
     ]);
     const next = new URLSearchParams(location.search).get("suite");
-    if (next && next.startsWith("/") && !next.startsWith("//")) {
+    if (next && /^\/[a-z]+$/.test(next)) { // one of our pages: never an open redirect
       result.append(el("p", {}, el("a", { href: next, class: "button primary", id: "continue" }, "Continuer")));
     }
+    const logout = el("form", { method: "post", action: "/deconnexion" },
+      el("button", { class: "link", type: "submit" }, "Se déconnecter"));
     document.querySelector(".session").replaceChildren(
       el("span", { class: "who" }, el("strong", {}, user.name), ` — ${user.organisation} `,
-        el("span", { class: "siren" }, `SIREN ${user.siren}`)));
+        el("span", { class: "siren" }, `SIREN ${user.siren}`)), logout);
   } catch (e) {
     setStep(line, explain(e), "ko");
     show(false, "Connexion refusée", [["Motif", explain(e)]]);

@@ -9,7 +9,7 @@ let recipients = [];
 
 async function init() {
   recipients = (await api("/api/destinataires")).recipients;
-  $("#recipients").replaceChildren(...recipients.map((r) => el("li", {}, `${r.label} — `, el("code", {}, r.subject))));
+  $("#recipients").replaceChildren(...recipients.map((r) => el("li", {}, el("strong", {}, r.commonName), ` — ${r.label}`)));
   const info = await checkSceau();
   if (info.agent) {
     const user = await currentUser();

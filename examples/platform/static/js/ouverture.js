@@ -14,6 +14,13 @@ async function load() {
   $("#plis").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 5 }, "Aucun pli reçu."))]));
 }
 
+// The buyer's own key when it is on the token; the backup key is for when that card is lost.
+async function mainKey() {
+  const [main] = (await api("/api/destinataires")).recipients;
+  const certs = await sceau.listCertificates({ role: "encrypt" });
+  return certs.find((c) => c.certificate === main.certificate)?.id;
+}
+
 async function open(pli) {
   journal.replaceChildren();
   box.replaceChildren();
@@ -22,7 +29,7 @@ async function open(pli) {
     const p7m = await fetchBytes(`/api/plis/${encodeURIComponent(pli.id)}/pli.p7m`);
     setStep(line, `Pli téléchargé (${p7m.length} octets)`, "ok");
     line = step(journal, "Déchiffrement par votre carte (code PIN demandé par Sceau)");
-    const res = await sceau.decrypt({ document: await documentRef(p7m, pli.name), name: pli.name });
+    const res = await sceau.decrypt({ document: await documentRef(p7m, pli.name), name: pli.name, certificate: await mainKey() });
     setStep(line, `Pli ouvert avec le certificat ${res.certificate.commonName} (${res.algorithm})`, "ok");
     line = step(journal, "Versement du contenu au dossier et contrôle des signatures par le serveur");
     const plain = await resultBytes(res.plaintext);

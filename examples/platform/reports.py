@@ -1,0 +1,95 @@
+"""Shared pieces of the platform's checks: trust anchors, reports, refusals, running the tools."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+TOOL_TIMEOUT_S = 60
+
+
+class Rejected(Exception):
+    """The submitted file is refused; the message is shown to the user (French)."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Trust anchors of the platform (the demo PKI): PEM files for the tools, objects for Python."""
+
+    root_pem: Path
+    intermediates_pem: Path
+
+    def anchors(self) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.root_pem.read_bytes())
+
+    def intermediates(self) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.intermediates_pem.read_bytes())
+
+
+@dataclass
+class SignatureReport:
+    document: str
+    format: str
+    valid: bool
+    tool: str
+    signer: str = ""
+    organisation: str = ""
+    signing_time: str = ""
+    details: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "document": self.document,
+            "format": self.format,
+            "valid": self.valid,
+            "tool": self.tool,
+            "signer": self.signer,
+            "organisation": self.organisation,
+            "signingTime": self.signing_time,
+            "details": self.details,
+        }
+
+
+def name_parts(subject: x509.Name) -> tuple[str, str]:
+    def first(oid: x509.ObjectIdentifier) -> str:
+        attrs = subject.get_attributes_for_oid(oid)
+        value = attrs[0].value if attrs else ""
+        return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+    return first(x509.NameOID.COMMON_NAME), first(x509.NameOID.ORGANIZATION_NAME)
+
+
+def run_tool(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
+
+
+def tool_message(res: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (res.stderr + res.stdout).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else f"code {res.returncode}"
+
+
+def sceau_opinion(data: bytes, name: str, trust: Trust, detached: bytes | None = None) -> str:
+    """A second opinion from Sceau's own verifier (`sceau.formats.verify`), shown next to the
+    independent tool's verdict, which stays the one that counts. Blocking: call from a thread."""
+    import asyncio
+    import importlib
+
+    try:
+        verify = importlib.import_module("sceau.formats.verify")
+    except ImportError:
+        return "Vérificateur Sceau : non disponible dans cette version."
+    try:
+        opts = verify.VerifyOptions(
+            anchors=[*trust.anchors(), *trust.intermediates()], detached=detached, detached_name=name
+        )
+        report = asyncio.run(verify.verify_bytes(data, name, opts))
+    except Exception as exc:  # a second opinion must never break the platform's answer
+        return f"Vérificateur Sceau : erreur ({type(exc).__name__})."
+    if report.valid:
+        return "Vérificateur Sceau (sceau.formats.verify) : valide."
+    problems = report.error or "; ".join(p for s in report.signatures for p in s.problems) or "non valide"
+    return f"Vérificateur Sceau (sceau.formats.verify) : non valide — {problems[:300]}"

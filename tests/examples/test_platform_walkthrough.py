@@ -1,0 +1,74 @@
+"""End to end: `sceau demo --serve --walkthrough` on the session's SoftHSM2 token.
+
+Real Chromium with the extension, real native host and agent (headless, auto-approving with the
+demo PIN), the platform on http://localhost: login, deposit (sign + encrypt), award signatures,
+bid opening (decrypt), ACTES and Hélios — every step's server-side check with openssl, xmlsec1
+or pyHanko, as the other tests of this folder show them failing on bad input.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from sceau import devpki
+from sceau.devpki import DevPki
+
+from examples.platform import serve
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http-localhost-dev-mode", "https-demo-certificate"])
+def test_scripted_walkthrough(
+    pki: DevPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], https: bool
+) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian chromium is missing: `make test` installs it (apt-get install chromium)")
+    monkeypatch.delenv("DISPLAY", raising=False)  # headless browser and agent, whatever the machine
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = serve(pki, 0, walkthrough=True, root=tmp_path / "demo", https=https)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "9/9" in out  # "Parcours : 9/9 étapes réussies." (French by default)
+    for expected in (
+        "SIREN 552100554",
+        "accusé de réception AR-2026-017-",
+        "3 signatures vérifiées",
+        "4 fichiers, 2 signatures valides",
+        "AR 049-214901234-",
+        "2 bordereaux signés et vérifiés",
+    ):
+        assert expected in out, expected
+    # The auto-approving agent is announced with its PIN, never silently.
+    assert f"{devpki.USER_PIN}." in out and ("SANS fenêtres" in out or "WITHOUT dialogs" in out)
+    shots = sorted(p.name for p in (tmp_path / "demo" / "screenshots").glob("*.png"))
+    assert len(shots) == 9 and shots[0] == "01-accueil.png"
+    manifest = tmp_path / "demo" / "chromium-profile" / "NativeMessagingHosts" / "fr.sceau.agent.json"
+    assert manifest.is_file()
+    config = (tmp_path / "demo" / "cfg" / "sceau" / "config.toml").read_text()
+    assert f"dev_mode = {'false' if https else 'true'}" in config  # https needs no dev mode
+    if https:
+        # The browser trusted the demo server's key only; the certificate chains to the demo root.
+        assert "Demo platform: https://localhost:" in out or "démonstration : https://localhost:" in out
+        chain = (tmp_path / "demo" / "tls" / "localhost-chain.pem").read_bytes()
+        leaf = chain[: chain.index(b"-----END CERTIFICATE-----") + 25]
+        (tmp_path / "leaf.pem").write_bytes(leaf)
+        res = subprocess.run(
+            [
+                "openssl",
+                "verify",
+                "-CAfile",
+                str(pki.root_ca),
+                "-untrusted",
+                str(pki.intermediate_ca),
+                "-purpose",
+                "sslserver",
+                str(tmp_path / "leaf.pem"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
