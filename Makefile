@@ -66,7 +66,7 @@ test: deps lint typecheck
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 demo: deps
-	$(VENV)/bin/sceau demo
+	$(VENV)/bin/sceau demo --serve
 
 bench: deps
 	$(PY) benchmarks/run.py

@@ -92,9 +92,13 @@ class Agent:
             if transport != "ipc" and (op.internal or Command(req.cmd) not in PAGE_COMMANDS):
                 raise OriginNotAllowed(_("This command is reserved to the browser extension."))
             raw_origin = transport_origin if transport != "ipc" else req.origin
-            origin = normalize_origin(
-                raw_origin or "", dev_mode=self.config.dev_mode, max_length=self.config.limits.max_origin_length
-            ) if not op.internal else ""
+            origin = (
+                normalize_origin(
+                    raw_origin or "", dev_mode=self.config.dev_mode, max_length=self.config.limits.max_origin_length
+                )
+                if not op.internal
+                else ""
+            )
             params = op.parse(req.args)
             kind = op.permission(params)
             if kind is not None:

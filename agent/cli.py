@@ -74,7 +74,10 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     token = manager.token_of(entry)
     auth = build_token(
         lambda data, scheme, digest: token.sign_raw(entry, data, scheme, digest, prehashed=False, prompt=ui.ask_pin),
-        entry, origin, args.nonce, args.algorithm,
+        entry,
+        origin,
+        args.nonce,
+        args.algorithm,
     )
     print(json.dumps(auth.to_json(), indent=2))
     return EXIT_OK
@@ -82,7 +85,6 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
 
 def cmd_validate_token(args: argparse.Namespace) -> int:
     from cryptography import x509
-
     from sceau.relying_party import AuthTokenError, AuthTokenValidator, NonceStore
     from sceau.tokens.pkcs12 import load_certificate
 
@@ -91,9 +93,10 @@ def cmd_validate_token(args: argparse.Namespace) -> int:
     crls = [x509.load_pem_x509_crl(Path(p).read_bytes()) for p in args.crl]
     nonces = NonceStore()
     # Debugging aid: the CLI did not issue the nonce, so it registers it as issued just now.
-    nonces._issued[args.nonce] = float("inf")  # noqa: SLF001
-    validator = AuthTokenValidator(args.origin, anchors, intermediates=inter, nonces=nonces, crls=crls,
-                                   allow_http_localhost=args.dev)
+    nonces._issued[args.nonce] = float("inf")
+    validator = AuthTokenValidator(
+        args.origin, anchors, intermediates=inter, nonces=nonces, crls=crls, allow_http_localhost=args.dev
+    )
     try:
         data = json.loads(Path(args.token).read_text() if args.token != "-" else sys.stdin.read())
         user = validator.validate(data, args.nonce)
@@ -101,8 +104,11 @@ def cmd_validate_token(args: argparse.Namespace) -> int:
         reason = getattr(exc, "reason", "format")
         print(_("Token invalid ({reason}): {message}").format(reason=reason, message=exc), file=sys.stderr)
         return EXIT_INVALID
-    print(_("Token valid: {cn} ({org}, {oi}), algorithm {alg}").format(
-        cn=user.common_name, org=user.organization, oi=user.organization_identifier, alg=user.algorithm))
+    print(
+        _("Token valid: {cn} ({org}, {oi}), algorithm {alg}").format(
+            cn=user.common_name, org=user.organization, oi=user.organization_identifier, alg=user.algorithm
+        )
+    )
     return EXIT_OK
 
 

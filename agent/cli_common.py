@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from sceau.config import Config
 from sceau.errors import NoCertificate, SceauError
 from sceau.i18n import _
 from sceau.protocol.codes import Role
-from sceau.tokens.base import CertificateEntry
+from sceau.tokens.base import CertificateEntry, PinRequest, TokenBackend
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Backend
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
 from sceau.ui.headless import HeadlessUI
 
 EXIT_OK = 0
@@ -31,8 +32,13 @@ EXIT_ERROR = 3
 
 def add_token_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(_("token options"))
-    g.add_argument("--pkcs11-module", action="append", default=[], metavar="SO",
-                   help=_("PKCS#11 module to use (default: configured and discovered modules)"))
+    g.add_argument(
+        "--pkcs11-module",
+        action="append",
+        default=[],
+        metavar="SO",
+        help=_("PKCS#11 module to use (default: configured and discovered modules)"),
+    )
     g.add_argument("--token-label", metavar="LABEL", help=_("use only the token with this label"))
     g.add_argument("--pin-env", metavar="VAR", help=_("environment variable holding the PIN (never a default PIN)"))
     g.add_argument("--pkcs12", action="append", default=[], metavar="FILE", help=_("PKCS#12 file (.p12/.pfx)"))
@@ -63,7 +69,7 @@ def token_manager(args: argparse.Namespace, cfg: Config | None = None) -> TokenM
         pw = os.environ.get(args.password_env)
         if pw is not None:
             passwords = {f: pw for f in files}
-    backends = []
+    backends: list[TokenBackend] = []
     if modules:
         backends.append(Pkcs11Backend(modules))
     if files:
@@ -76,10 +82,27 @@ def _filtered(manager: TokenManager, label: str | None) -> TokenManager:
     return manager
 
 
-def headless_ui(args: argparse.Namespace) -> UserInterface:
-    """Non-interactive UI: PIN/password from the named environment variable, approval by --yes.
+class _CliUI(UserInterface):
+    """The terminal UI for PINs and questions, with --yes and --key-label applied first."""
 
-    With neither, and a terminal attached, the interactive terminal UI is used when available."""
+    def __init__(self, base: UserInterface, approve: bool, chooser: Callable[[CertificateChoice], CertificateEntry]):
+        self._base = base
+        self._approve = approve
+        self._chooser = chooser
+
+    def confirm(self, request: ConsentRequest) -> ConsentDecision:
+        return ConsentDecision(approved=True) if self._approve else self._base.confirm(request)
+
+    def ask_pin(self, request: PinRequest) -> str:
+        return self._base.ask_pin(request)
+
+    def choose_certificate(self, choice: CertificateChoice) -> CertificateEntry:
+        return self._chooser(choice)
+
+
+def headless_ui(args: argparse.Namespace) -> UserInterface:
+    """PIN/password from the named environment variable and approval by --yes; with neither a PIN
+    variable nor a password variable, and a terminal attached, questions are asked on the terminal."""
     pin_env = args.pin_env or args.password_env
     key_label = getattr(args, "key_label", None)
 
@@ -92,16 +115,15 @@ def headless_ui(args: argparse.Namespace) -> UserInterface:
         return HeadlessUI().choose_certificate(choice)
 
     if not pin_env and sys.stdin.isatty():
-        try:
-            from sceau.ui.terminal import TerminalUI  # type: ignore[import-not-found,unused-ignore]
+        from sceau.ui.terminal import TerminalUI
 
-            return TerminalUI(approve=args.yes, chooser=choose)  # type: ignore[no-any-return,unused-ignore]
-        except ImportError:
-            pass
+        return _CliUI(TerminalUI(), args.yes, choose)
     return HeadlessUI(pin_env=pin_env, approve=args.yes, chooser=choose)
 
 
-def select_entry(manager: TokenManager, ui: UserInterface, role: Role | None, key_label: str | None) -> CertificateEntry:
+def select_entry(
+    manager: TokenManager, ui: UserInterface, role: Role | None, key_label: str | None
+) -> CertificateEntry:
     entries = manager.require_entries(role, prompt=ui.ask_pin)
     if key_label:
         entries = [e for e in entries if e.label == key_label]

@@ -359,11 +359,7 @@ def _issue(
     if ocsp_url and spec.role not in ("ocsp",):
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
-                    )
-                ]
+                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]
             ),
             critical=False,
         )

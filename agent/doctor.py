@@ -30,7 +30,9 @@ def _config_check(path: Path | None) -> tuple[Check, config_mod.Config]:
     try:
         cfg = config_mod.load(p)
     except SceauError as exc:
-        return Check(_("Configuration"), False, exc.message, _("Fix or remove {path}.").format(path=p)), config_mod.Config()
+        return Check(
+            _("Configuration"), False, exc.message, _("Fix or remove {path}.").format(path=p)
+        ), config_mod.Config()
     detail = str(p) if p.is_file() else _("{path} (absent: defaults in use)").format(path=p)
     return Check(_("Configuration"), True, detail), cfg
 
@@ -48,8 +50,14 @@ def _module_checks(cfg: config_mod.Config) -> list[Check]:
         try:
             tokens = backend.tokens()
         except SceauError as exc:
-            checks.append(Check(f"{vendor}: {path}", False, exc.message,
-                                _("Reinstall the middleware or correct pkcs11_modules in the configuration.")))
+            checks.append(
+                Check(
+                    f"{vendor}: {path}",
+                    False,
+                    exc.message,
+                    _("Reinstall the middleware or correct pkcs11_modules in the configuration."),
+                )
+            )
             continue
         items = []
         for t in tokens:
@@ -60,11 +68,15 @@ def _module_checks(cfg: config_mod.Config) -> list[Check]:
             except SceauError as exc:
                 n = -1
                 pin += f" ({exc.message})"
-            items.append(_("token '{label}' ({model}): {n} certificate(s), {pin}").format(
-                label=t.info.label, model=t.info.model, n=n, pin=pin))
+            items.append(
+                _("token '{label}' ({model}): {n} certificate(s), {pin}").format(
+                    label=t.info.label, model=t.info.model, n=n, pin=pin
+                )
+            )
         detail = _("{n} token(s) present").format(n=len(tokens)) if tokens else _("no token inserted")
-        checks.append(Check(f"{vendor}: {path}", True, detail, "" if tokens else _("Insert your card or USB key."),
-                            items))
+        checks.append(
+            Check(f"{vendor}: {path}", True, detail, "" if tokens else _("Insert your card or USB key."), items)
+        )
         backend.close()
     return checks
 
@@ -73,15 +85,25 @@ def _pcsc_check() -> Check:
     try:
         from smartcard.System import readers  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        return Check(_("Smart-card readers (PC/SC)"), False, _("pyscard is not installed"),
-                     _("pip install 'sceau[pcsc]' to get card insertion events"))
+        return Check(
+            _("Smart-card readers (PC/SC)"),
+            False,
+            _("pyscard is not installed"),
+            _("pip install 'sceau[pcsc]' to get card insertion events"),
+        )
     try:
         names = [str(r) for r in readers()]
     except Exception as exc:  # pyscard raises its own hierarchy and OSError alike
-        return Check(_("Smart-card readers (PC/SC)"), False, str(exc)[:200],
-                     _("Start the PC/SC service: sudo systemctl start pcscd"))
+        return Check(
+            _("Smart-card readers (PC/SC)"),
+            False,
+            str(exc)[:200],
+            _("Start the PC/SC service: sudo systemctl start pcscd"),
+        )
     if not names:
-        return Check(_("Smart-card readers (PC/SC)"), False, _("no reader connected"), _("Connect your reader or token."))
+        return Check(
+            _("Smart-card readers (PC/SC)"), False, _("no reader connected"), _("Connect your reader or token.")
+        )
     return Check(_("Smart-card readers (PC/SC)"), True, _("{n} reader(s)").format(n=len(names)), items=names)
 
 
@@ -99,11 +121,11 @@ def _manifest_check() -> Check:
     ]
     present = [str(d / f"{HOST_NAME}.json") for d in candidates if (d / f"{HOST_NAME}.json").is_file()]
     if sys.platform.startswith("win") or sys.platform == "darwin":
-        return Check(_("Browser connection"), bool(present), _("see the installer"), "sceau install-manifests",
-                     present)
+        return Check(_("Browser connection"), bool(present), _("see the installer"), "sceau install-manifests", present)
     if not present:
-        return Check(_("Browser connection"), False, _("no native-messaging manifest installed"),
-                     "sceau install-manifests")
+        return Check(
+            _("Browser connection"), False, _("no native-messaging manifest installed"), "sceau install-manifests"
+        )
     return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(present)), items=present)
 
 

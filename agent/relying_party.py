@@ -21,7 +21,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-
 from sceau.protocol.auth_token import ALGORITHMS, TOKEN_FORMAT, signed_fields
 from sceau.protocol.codes import Role
 from sceau.protocol.origin import normalize_origin

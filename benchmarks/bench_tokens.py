@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import report, softhsm_pki, timed  # noqa: E402
+from common import report, softhsm_pki, timed
 
 N = 500
 
@@ -18,7 +18,6 @@ def main() -> None:
     pki, module = softhsm_pki()
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
-
     from sceau import devpki
     from sceau.tokens.base import Digest, SignScheme
     from sceau.tokens.pkcs11 import DIGEST_INFO, Pkcs11Backend
@@ -30,9 +29,12 @@ def main() -> None:
     results = {}
     with tok.open(user_pin=devpki.USER_PIN) as session:
         for name, mech in (("sign-rsa2048", Mechanism.RSA_PKCS), ("sign-ec256", Mechanism.ECDSA)):
-            key = next(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-                                            Attribute.ID: bytes.fromhex(pki[name].key_id)}))
-            payload = (DIGEST_INFO[Digest.SHA256] if mech == Mechanism.RSA_PKCS else b"")
+            key = next(
+                session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(pki[name].key_id)}
+                )
+            )
+            payload = DIGEST_INFO[Digest.SHA256] if mech == Mechanism.RSA_PKCS else b""
 
             def raw(key=key, mech=mech, payload=payload) -> None:  # type: ignore[no-untyped-def]
                 key.sign(payload + hashlib.sha256(b"document").digest(), mechanism=mech)
@@ -59,8 +61,10 @@ def main() -> None:
         print(f"  → engine/raw throughput ratio {ratio:.2f}×")
 
     # Cold start: a fresh process importing the engine, finding the token and listing certificates.
-    code = ("import time; t=time.perf_counter(); from sceau.app import build_token_manager; from sceau.config "
-            "import Config; m=build_token_manager(Config()); m.entries(); print(time.perf_counter()-t)")
+    code = (
+        "import time; t=time.perf_counter(); from sceau.app import build_token_manager; from sceau.config "
+        "import Config; m=build_token_manager(Config()); m.entries(); print(time.perf_counter()-t)"
+    )
     samples = []
     for _ in range(5):
         t0 = time.perf_counter()
@@ -68,8 +72,10 @@ def main() -> None:
         samples.append((time.perf_counter() - t0, float(out.stdout)))
     wall = sorted(s[0] for s in samples)[2]
     inner = sorted(s[1] for s in samples)[2]
-    print(f"  engine cold start (new process → certificates listed): median {wall * 1e3:.0f} ms wall, "
-          f"{inner * 1e3:.0f} ms after interpreter start (goal ≤ 1500 ms)")
+    print(
+        f"  engine cold start (new process → certificates listed): median {wall * 1e3:.0f} ms wall, "
+        f"{inner * 1e3:.0f} ms after interpreter start (goal ≤ 1500 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,5 +42,7 @@ def pct(samples: list[float], q: float) -> float:
 
 def report(name: str, samples: list[float]) -> None:
     ops = len(samples) / sum(samples)
-    print(f"  {name:<44} p50 {pct(samples, .5) * 1e3:7.3f} ms  p95 {pct(samples, .95) * 1e3:7.3f} ms  "
-          f"{ops:8.1f} ops/s  (mean {statistics.mean(samples) * 1e3:.3f} ms)")
+    print(
+        f"  {name:<44} p50 {pct(samples, 0.5) * 1e3:7.3f} ms  p95 {pct(samples, 0.95) * 1e3:7.3f} ms  "
+        f"{ops:8.1f} ops/s  (mean {statistics.mean(samples) * 1e3:.3f} ms)"
+    )

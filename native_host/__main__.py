@@ -48,7 +48,7 @@ class Host:
 
     def write(self, frames: list[bytes]) -> None:
         # Chunks of one message stay contiguous: the lock is held for the whole list.
-        with self._out_lock:
+        with self._out_lock, contextlib.suppress(OSError):  # the browser went away: stdin EOF follows
             for frame in frames:
                 self._out.write(frame)
             self._out.flush()

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from sceau import devpki
 from sceau.devpki import DevPki
 from sceau.tokens.pkcs11 import Pkcs11Backend, Pkcs11Token
@@ -28,7 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     module = devpki.find_softhsm_module()
     if module is None or shutil.which("softhsm2-util") is None:
-        raise pytest.UsageError("SoftHSM2 is missing: run `make test` (it installs softhsm2) or apt-get install softhsm2")
+        raise pytest.UsageError(
+            "SoftHSM2 is missing: run `make test` (it installs softhsm2) or apt-get install softhsm2"
+        )
     root = Path(tempfile.mkdtemp(prefix="sceau-pki-"))
     pki = devpki.generate(root)
     conf = devpki.create_softhsm_token(pki)
@@ -91,5 +92,10 @@ def ui() -> HeadlessUI:
 @pytest.fixture
 def cli_env(softhsm_conf: Path) -> dict[str, str]:
     """Environment for running the `sceau` CLI in a subprocess against the test token."""
-    return dict(os.environ, SOFTHSM2_CONF=str(softhsm_conf), SCEAU_PIN=devpki.USER_PIN,
-                SCEAU_P12_PASSWORD=devpki.P12_PASSWORD, SCEAU_LANG="en")
+    return dict(
+        os.environ,
+        SOFTHSM2_CONF=str(softhsm_conf),
+        SCEAU_PIN=devpki.USER_PIN,
+        SCEAU_P12_PASSWORD=devpki.P12_PASSWORD,
+        SCEAU_LANG="en",
+    )

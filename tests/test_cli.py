@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sceau import devpki
 from sceau.devpki import DevPki
 
@@ -20,8 +19,9 @@ NONCE = base64.b64encode(b"n" * 32).decode()
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sceau.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sceau.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_clean_error(r: subprocess.CompletedProcess[str], code: str) -> None:
@@ -43,14 +43,34 @@ def token_copy(pki: DevPki, softhsm_conf: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def pinlimit_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pinlimit") / "pinlimit.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-I/usr/include/p11-kit-1", "-o", str(out),
-                    str(HERE / "tokens" / "pinlimit" / "pinlimit.c"), "-ldl"], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-I/usr/include/p11-kit-1",
+            "-o",
+            str(out),
+            str(HERE / "tokens" / "pinlimit" / "pinlimit.c"),
+            "-ldl",
+        ],
+        check=True,
+    )
     return out
 
 
 def p11_opts(module: str, label: str = "auth-rsa2048") -> list[str]:
-    return ["--pkcs11-module", module, "--token-label", devpki.TOKEN_LABEL, "--pin-env", "SCEAU_PIN",
-            "--key-label", label]
+    return [
+        "--pkcs11-module",
+        module,
+        "--token-label",
+        devpki.TOKEN_LABEL,
+        "--pin-env",
+        "SCEAU_PIN",
+        "--key-label",
+        label,
+    ]
 
 
 def test_certs_lists_by_role(cli_env: dict[str, str], softhsm_module: str) -> None:
@@ -82,11 +102,18 @@ def test_wrong_pin_reports_tries(token_copy: Path, cli_env: dict[str, str], soft
     assert "Wrong PIN" in r.stderr
 
 
-def test_pin_counter_then_locked(token_copy: Path, cli_env: dict[str, str], pinlimit_module: Path,
-                                 softhsm_module: str, tmp_path: Path) -> None:
+def test_pin_counter_then_locked(
+    token_copy: Path, cli_env: dict[str, str], pinlimit_module: Path, softhsm_module: str, tmp_path: Path
+) -> None:
     state = tmp_path / "pin.state"
-    env = {**cli_env, "SOFTHSM2_CONF": str(token_copy), "PINLIMIT_MODULE": softhsm_module,
-           "PINLIMIT_STATE": str(state), "PINLIMIT_TRIES": "3", "SCEAU_PIN": "000000"}
+    env = {
+        **cli_env,
+        "SOFTHSM2_CONF": str(token_copy),
+        "PINLIMIT_MODULE": softhsm_module,
+        "PINLIMIT_STATE": str(state),
+        "PINLIMIT_TRIES": "3",
+        "SCEAU_PIN": "000000",
+    }
     args = ["auth-token", "--origin", "https://x.fr", "--nonce", NONCE, "--yes", *p11_opts(str(pinlimit_module))]
     first = cli(args, env)
     assert_clean_error(first, "USER_CANCELLED")
@@ -110,8 +137,21 @@ def test_no_token(cli_env: dict[str, str], softhsm_module: str, tmp_path: Path) 
 
 
 def test_no_certificate_for_role(cli_env: dict[str, str], pki: DevPki) -> None:
-    r = cli(["auth-token", "--origin", "https://x.fr", "--nonce", NONCE, "--yes",
-             "--pkcs12", pki["sign-rsa2048"].p12, "--password-env", "SCEAU_P12_PASSWORD"], cli_env)
+    r = cli(
+        [
+            "auth-token",
+            "--origin",
+            "https://x.fr",
+            "--nonce",
+            NONCE,
+            "--yes",
+            "--pkcs12",
+            pki["sign-rsa2048"].p12,
+            "--password-env",
+            "SCEAU_P12_PASSWORD",
+        ],
+        cli_env,
+    )
     assert_clean_error(r, "NO_CERTIFICATE")
 
 
@@ -140,11 +180,23 @@ def test_broken_module(cli_env: dict[str, str], module: str) -> None:
 
 
 def test_http_origin_refused_outside_dev_mode(cli_env: dict[str, str], softhsm_module: str) -> None:
-    r = cli(["auth-token", "--origin", "http://marches.fr", "--nonce", NONCE, "--yes", *p11_opts(softhsm_module)],
-            cli_env)
+    r = cli(
+        ["auth-token", "--origin", "http://marches.fr", "--nonce", NONCE, "--yes", *p11_opts(softhsm_module)], cli_env
+    )
     assert_clean_error(r, "ORIGIN_NOT_ALLOWED")
-    dev = cli(["auth-token", "--origin", "http://localhost:8080", "--nonce", NONCE, "--yes", "--dev",
-               *p11_opts(softhsm_module)], cli_env)
+    dev = cli(
+        [
+            "auth-token",
+            "--origin",
+            "http://localhost:8080",
+            "--nonce",
+            NONCE,
+            "--yes",
+            "--dev",
+            *p11_opts(softhsm_module),
+        ],
+        cli_env,
+    )
     assert dev.returncode == 0, dev.stderr
 
 
@@ -165,15 +217,18 @@ def test_refused_without_approval(cli_env: dict[str, str], softhsm_module: str) 
     assert_clean_error(r, "USER_CANCELLED")
 
 
-def test_openssl_verifies_token_signatures(cli_env: dict[str, str], softhsm_module: str, pki: DevPki,
-                                           tmp_path: Path) -> None:
+def test_openssl_verifies_token_signatures(
+    cli_env: dict[str, str], softhsm_module: str, pki: DevPki, tmp_path: Path
+) -> None:
     """Independent check: `openssl pkeyutl -verify` on an RSA and an EC signature made by the token."""
     from sceau.protocol.auth_token import signed_fields
     from sceau.tokens.base import Digest
 
     for label in ("auth-rsa2048", "auth-ec256"):
-        r = cli(["auth-token", "--origin", "https://x.fr", "--nonce", NONCE, "--yes", *p11_opts(softhsm_module, label)],
-                cli_env)
+        r = cli(
+            ["auth-token", "--origin", "https://x.fr", "--nonce", NONCE, "--yes", *p11_opts(softhsm_module, label)],
+            cli_env,
+        )
         token = json.loads(r.stdout)
         sig = base64.b64decode(token["signature"])
         if label == "auth-ec256":  # raw r‖s → DER for openssl
@@ -186,18 +241,57 @@ def test_openssl_verifies_token_signatures(cli_env: dict[str, str], softhsm_modu
         sigf.write_bytes(sig)
         pub = tmp_path / f"{label}.pub"
         subprocess.run(["openssl", "x509", "-in", pki[label].cert, "-pubkey", "-noout", "-out", str(pub)], check=True)
-        ok = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pub), "-rawin", "-digest",
-                             "sha256", "-in", str(data), "-sigfile", str(sigf)], capture_output=True, text=True)
+        ok = subprocess.run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                str(pub),
+                "-rawin",
+                "-digest",
+                "sha256",
+                "-in",
+                str(data),
+                "-sigfile",
+                str(sigf),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert ok.returncode == 0 and "Success" in ok.stdout, ok.stdout + ok.stderr
         data.write_bytes(b"tampered" + data.read_bytes())
-        bad = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pub), "-rawin", "-digest",
-                              "sha256", "-in", str(data), "-sigfile", str(sigf)], capture_output=True, text=True)
+        bad = subprocess.run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                str(pub),
+                "-rawin",
+                "-digest",
+                "sha256",
+                "-in",
+                str(data),
+                "-sigfile",
+                str(sigf),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert bad.returncode != 0
 
 
 def test_demo_round_trip(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
-    r = subprocess.run([sys.executable, "-m", "sceau.cli", "--lang", "en", "demo", "--dir", str(tmp_path / "demo")],
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "sceau.cli", "--lang", "en", "demo", "--dir", str(tmp_path / "demo")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "validated the token" in r.stdout

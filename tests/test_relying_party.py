@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-
 from sceau.devpki import DevPki
 from sceau.relying_party import AuthTokenError, AuthTokenValidator, NonceStore
 
@@ -19,15 +18,32 @@ ORIGIN = "https://marches.exemple.fr"
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sceau.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sceau.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
-def make_token(cli_env: dict[str, str], softhsm_module: str, label: str, nonce: str, origin: str = ORIGIN,
-               backend: str = "pkcs11", pki: DevPki | None = None, extra: list[str] | None = None) -> dict[str, str]:
+def make_token(
+    cli_env: dict[str, str],
+    softhsm_module: str,
+    label: str,
+    nonce: str,
+    origin: str = ORIGIN,
+    backend: str = "pkcs11",
+    pki: DevPki | None = None,
+    extra: list[str] | None = None,
+) -> dict[str, str]:
     if backend == "pkcs11":
-        opts = ["--pkcs11-module", softhsm_module, "--token-label", "Sceau Test", "--pin-env", "SCEAU_PIN",
-                "--key-label", label]
+        opts = [
+            "--pkcs11-module",
+            softhsm_module,
+            "--token-label",
+            "Sceau Test",
+            "--pin-env",
+            "SCEAU_PIN",
+            "--key-label",
+            label,
+        ]
     else:
         assert pki is not None
         opts = ["--pkcs12", pki[label].p12, "--password-env", "SCEAU_P12_PASSWORD"]
@@ -44,12 +60,19 @@ def validator(pki: DevPki, nonces: NonceStore, origin: str = ORIGIN) -> AuthToke
     return AuthTokenValidator(origin, anchors, intermediates=inter, nonces=nonces, crls=crls)
 
 
-@pytest.mark.parametrize(("backend", "label", "alg"), [
-    ("pkcs11", "auth-rsa2048", "RS256"), ("pkcs11", "auth-ec256", "ES256"), ("pkcs11", "auth-rsa3072", "RS256"),
-    ("pkcs12", "auth-rsa2048", "RS256"), ("pkcs12", "auth-ec256", "ES256"),
-])
-def test_token_validates(pki: DevPki, cli_env: dict[str, str], softhsm_module: str, backend: str, label: str,
-                         alg: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "label", "alg"),
+    [
+        ("pkcs11", "auth-rsa2048", "RS256"),
+        ("pkcs11", "auth-ec256", "ES256"),
+        ("pkcs11", "auth-rsa3072", "RS256"),
+        ("pkcs12", "auth-rsa2048", "RS256"),
+        ("pkcs12", "auth-ec256", "ES256"),
+    ],
+)
+def test_token_validates(
+    pki: DevPki, cli_env: dict[str, str], softhsm_module: str, backend: str, label: str, alg: str
+) -> None:
     nonces = NonceStore()
     nonce = nonces.issue()
     token = make_token(cli_env, softhsm_module, label, nonce, backend=backend, pki=pki)
@@ -102,9 +125,10 @@ def test_expired_nonce(pki: DevPki, cli_env: dict[str, str], softhsm_module: str
     assert e.value.reason == "nonce-expired"
 
 
-@pytest.mark.parametrize(("label", "reason"), [("auth-expired", "certificate-expired"),
-                                               ("sign-rsa2048", "certificate-purpose"),
-                                               ("auth-revoked", "revoked")])
+@pytest.mark.parametrize(
+    ("label", "reason"),
+    [("auth-expired", "certificate-expired"), ("sign-rsa2048", "certificate-purpose"), ("auth-revoked", "revoked")],
+)
 def test_bad_certificates(pki: DevPki, cli_env: dict[str, str], softhsm_module: str, label: str, reason: str) -> None:
     nonces = NonceStore()
     nonce = nonces.issue()
@@ -116,8 +140,12 @@ def test_bad_certificates(pki: DevPki, cli_env: dict[str, str], softhsm_module: 
 
         data = signed_fields(ORIGIN, nonce, Digest.SHA256)
         sig = sign(pki.key(label), data, SignScheme.RSA_PKCS1V15, Digest.SHA256, False)
-        token = AuthToken(pki.cert(label).public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER),
-                          "RS256", sig, "x").to_json()
+        token = AuthToken(
+            pki.cert(label).public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER),
+            "RS256",
+            sig,
+            "x",
+        ).to_json()
     else:
         token = make_token(cli_env, softhsm_module, label, nonce)
     with pytest.raises(AuthTokenError) as e:
@@ -142,8 +170,12 @@ def test_tampered_fields(pki: DevPki, cli_env: dict[str, str], softhsm_module: s
     nonces = NonceStore()
     nonce = nonces.issue()
     token = make_token(cli_env, softhsm_module, "auth-rsa2048", nonce)
-    for field, value in [("format", "jwt"), ("algorithm", "HS256"), ("signature", "!!"),
-                         ("unverifiedCertificate", base64.b64encode(b"junk").decode())]:
+    for field, value in [
+        ("format", "jwt"),
+        ("algorithm", "HS256"),
+        ("signature", "!!"),
+        ("unverifiedCertificate", base64.b64encode(b"junk").decode()),
+    ]:
         n2 = nonces.issue()
         with pytest.raises(AuthTokenError):
             validator(pki, nonces).validate({**token, field: value}, n2)
@@ -154,8 +186,16 @@ def test_cli_validate_token(pki: DevPki, cli_env: dict[str, str], softhsm_module
     token = make_token(cli_env, softhsm_module, "auth-ec256", nonce)
     path = tmp_path / "t.json"
     path.write_text(json.dumps(token))
-    base = ["validate-token", str(path), "--nonce", nonce, "--trust", str(pki.root_ca),
-            "--intermediate", str(pki.intermediate_ca)]
+    base = [
+        "validate-token",
+        str(path),
+        "--nonce",
+        nonce,
+        "--trust",
+        str(pki.root_ca),
+        "--intermediate",
+        str(pki.intermediate_ca),
+    ]
     assert cli([*base, "--origin", ORIGIN], cli_env).returncode == 0
     bad = cli([*base, "--origin", "https://autre.exemple.fr"], cli_env)
     assert bad.returncode == 1 and "signature" in bad.stderr

@@ -27,9 +27,7 @@ class Params:
     algorithm: str | None
 
 
-def build_token(
-    token_sign: Any, entry: CertificateEntry, origin: str, nonce: str, algorithm: str | None
-) -> AuthToken:
+def build_token(token_sign: Any, entry: CertificateEntry, origin: str, nonce: str, algorithm: str | None) -> AuthToken:
     """Sign hash(origin) ‖ hash(nonce) with `token_sign(data, scheme, digest)` and wrap it."""
     alg = algorithm or default_algorithm(entry.key_type, entry.key_size)
     scheme, digest = ALGORITHMS[alg]
@@ -62,7 +60,10 @@ class Authenticate(Operation):
                 lambda data, scheme, digest: token.sign_raw(
                     entry, data, scheme, digest, prehashed=False, prompt=ctx.pin_prompt()
                 ),
-                entry, ctx.origin, params.nonce, params.algorithm,
+                entry,
+                ctx.origin,
+                params.nonce,
+                params.algorithm,
             )
 
         auth = await ctx.blocking(sign, token)

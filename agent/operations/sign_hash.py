@@ -73,4 +73,5 @@ class SignHash(Operation):
             "chain": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in entry.chain],
         }
 
+
 OPERATION = SignHash()

@@ -83,6 +83,7 @@ def error_from_exception(request_id: str | None, exc: BaseException) -> JSON:
 
 # --- argument helpers shared by handlers (validation lives in the core) -------------------------
 
+
 def arg_str(args: JSON, name: str, *, required: bool = True, max_len: int = 4096, default: str | None = None) -> str:
     value = args.get(name, default)
     if value is None:

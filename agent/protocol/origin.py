@@ -10,9 +10,20 @@ from sceau.errors import BadRequest, OriginNotAllowed
 _ORIGIN_RE = re.compile(r"^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$")
 DEV_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 # Second-level suffixes under which the registrable domain has three labels (French public sector first).
-MULTI_LABEL_SUFFIXES = frozenset({
-    "gouv.fr", "asso.fr", "com.fr", "nom.fr", "presse.fr", "tm.fr", "co.uk", "gov.uk", "ac.uk", "com.br",
-})
+MULTI_LABEL_SUFFIXES = frozenset(
+    {
+        "gouv.fr",
+        "asso.fr",
+        "com.fr",
+        "nom.fr",
+        "presse.fr",
+        "tm.fr",
+        "co.uk",
+        "gov.uk",
+        "ac.uk",
+        "com.br",
+    }
+)
 
 
 def normalize_origin(origin: str, *, dev_mode: bool, max_length: int = 255) -> str:

@@ -26,55 +26,83 @@ _SYS32 = os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32")
 
 KNOWN_MODULES: tuple[KnownModule, ...] = (
     KnownModule(
-        "Thales (SafeNet)", "eToken 5110 / 5300 (SafeNet Authentication Client) — Certigna, ChamberSign, CertEurope",
+        "Thales (SafeNet)",
+        "eToken 5110 / 5300 (SafeNet Authentication Client) — Certigna, ChamberSign, CertEurope",
         linux=("/usr/lib/libeTPkcs11.so", "/usr/lib64/libeTPkcs11.so"),
         macos=("/usr/local/lib/libeTPkcs11.dylib",),
         windows=(os.path.join(_SYS32, "eTPKCS11.dll"),),
     ),
     KnownModule(
-        "Thales (Gemalto)", "IDPrime MD / IDPrime 940 (IDPrime middleware) — ChamberSign, Certinomis",
+        "Thales (Gemalto)",
+        "IDPrime MD / IDPrime 940 (IDPrime middleware) — ChamberSign, Certinomis",
         linux=("/usr/lib/libIDPrimePKCS11.so", "/usr/lib/x86_64-linux-gnu/libIDPrimePKCS11.so"),
         macos=("/usr/local/lib/libIDPrimePKCS11.dylib",),
         windows=(os.path.join(_SYS32, "IDPrimePKCS11.dll"),),
     ),
     KnownModule(
-        "Thales (Gemalto)", "Classic Client (older IAS / Classic TPC cards)",
+        "Thales (Gemalto)",
+        "Classic Client (older IAS / Classic TPC cards)",
         linux=("/usr/lib/ClassicClient/libgclib.so", "/usr/lib/pkcs11/libgclib.so"),
         macos=("/usr/local/lib/ClassicClient/libgclib.dylib",),
         windows=(os.path.join(_SYS32, "gclib.dll"),),
     ),
     KnownModule(
-        "IDEMIA (Oberthur)", "ID-One / Cosmo tokens with AWP middleware — Certigna, Certinomis",
+        "IDEMIA (Oberthur)",
+        "ID-One / Cosmo tokens with AWP middleware — Certigna, Certinomis",
         linux=("/usr/lib/libOcsCryptoki.so", "/usr/local/lib/libOcsCryptoki.so"),
-        macos=("/Library/Frameworks/eToken.framework/Versions/Current/libOcsCryptoki.dylib",
-               "/usr/local/lib/libOcsCryptoki.dylib"),
+        macos=(
+            "/Library/Frameworks/eToken.framework/Versions/Current/libOcsCryptoki.dylib",
+            "/usr/local/lib/libOcsCryptoki.dylib",
+        ),
         windows=(os.path.join(_SYS32, "OcsCryptoki.dll"),),
     ),
     KnownModule(
-        "bit4id", "bit4id miniLector / digital DNA keys — CertEurope, ChamberSign",
+        "bit4id",
+        "bit4id miniLector / digital DNA keys — CertEurope, ChamberSign",
         linux=("/usr/lib/libbit4xpki.so", "/usr/local/lib/libbit4xpki.so"),
         macos=("/usr/local/lib/libbit4xpki.dylib",),
         windows=(os.path.join(_SYS32, "bit4xpki.dll"),),
     ),
     KnownModule(
-        "OpenSC", "OpenSC-supported cards (PIV, IAS-ECC, CardOS...)",
-        linux=("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
-               "/usr/lib64/opensc-pkcs11.so", "/usr/lib/opensc-pkcs11.so"),
+        "OpenSC",
+        "OpenSC-supported cards (PIV, IAS-ECC, CardOS...)",
+        linux=(
+            "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+            "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
+            "/usr/lib64/opensc-pkcs11.so",
+            "/usr/lib/opensc-pkcs11.so",
+        ),
         macos=("/Library/OpenSC/lib/opensc-pkcs11.so", "/opt/homebrew/lib/opensc-pkcs11.so"),
-        windows=(os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "OpenSC Project", "OpenSC",
-                              "pkcs11", "opensc-pkcs11.dll"),),
+        windows=(
+            os.path.join(
+                os.environ.get("ProgramFiles", r"C:\Program Files"),
+                "OpenSC Project",
+                "OpenSC",
+                "pkcs11",
+                "opensc-pkcs11.dll",
+            ),
+        ),
     ),
     KnownModule(
-        "Yubico", "YubiKey PIV (ykcs11)",
+        "Yubico",
+        "YubiKey PIV (ykcs11)",
         linux=("/usr/lib/x86_64-linux-gnu/libykcs11.so", "/usr/lib/aarch64-linux-gnu/libykcs11.so"),
         macos=("/usr/local/lib/libykcs11.dylib", "/opt/homebrew/lib/libykcs11.dylib"),
-        windows=(os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "Yubico",
-                              "Yubico PIV Tool", "bin", "libykcs11.dll"),),
+        windows=(
+            os.path.join(
+                os.environ.get("ProgramFiles", r"C:\Program Files"), "Yubico", "Yubico PIV Tool", "bin", "libykcs11.dll"
+            ),
+        ),
     ),
     KnownModule(
-        "SoftHSM", "SoftHSM2 (software token: tests and demo)",
-        linux=("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-               "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"),
+        "SoftHSM",
+        "SoftHSM2 (software token: tests and demo)",
+        linux=(
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+            "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+            "/usr/local/lib/softhsm/libsofthsm2.so",
+        ),
         macos=("/usr/local/lib/softhsm/libsofthsm2.so", "/opt/homebrew/lib/softhsm/libsofthsm2.so"),
     ),
 )

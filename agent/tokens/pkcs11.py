@@ -57,8 +57,15 @@ PSS_PARAMS = {
     Digest.SHA384: (Mechanism.SHA384, MGF.SHA384, 48),
     Digest.SHA512: (Mechanism.SHA512, MGF.SHA512, 64),
 }
-_REMOVED = (p11e.DeviceRemoved, p11e.TokenNotPresent, p11e.SessionHandleInvalid, p11e.SessionClosed,
-            p11e.DeviceError, p11e.NoSuchToken, p11e.TokenNotRecognised)
+_REMOVED = (
+    p11e.DeviceRemoved,
+    p11e.TokenNotPresent,
+    p11e.SessionHandleInvalid,
+    p11e.SessionClosed,
+    p11e.DeviceError,
+    p11e.NoSuchToken,
+    p11e.TokenNotRecognised,
+)
 
 _LIBS: dict[str, Any] = {}
 _LIBS_LOCK = threading.Lock()
@@ -72,8 +79,10 @@ def load_module(path: str) -> Any:
                 _LIBS[path] = pkcs11.lib(path)
             except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
                 raise ModuleLoadError(
-                    _("Cannot load the PKCS#11 module {path}: {err}. Check the path in the configuration "
-                      "or reinstall the card middleware.").format(path=path, err=str(exc)[:200])
+                    _(
+                        "Cannot load the PKCS#11 module {path}: {err}. Check the path in the configuration "
+                        "or reinstall the card middleware."
+                    ).format(path=path, err=str(exc)[:200])
                 ) from None
         return _LIBS[path]
 
@@ -159,8 +168,9 @@ class Pkcs11Token(Token):
             if session is not self._session:
                 session.close()
         if others:
-            entries = [CertificateEntry(e.token, e.key_ref, e.label, e.certificate, chain=tuple(others))
-                       for e in entries]
+            entries = [
+                CertificateEntry(e.token, e.key_ref, e.label, e.certificate, chain=tuple(others)) for e in entries
+            ]
         return entries
 
     def pin_status(self) -> PinStatus:
@@ -189,8 +199,9 @@ class Pkcs11Token(Token):
                 status = self.pin_status()
                 if status.locked:
                     raise PinLocked(
-                        _("The PIN of {name} is locked. Unlock it with your PUK or contact your certificate "
-                          "provider.").format(name=self.info.label)
+                        _(
+                            "The PIN of {name} is locked. Unlock it with your PUK or contact your certificate provider."
+                        ).format(name=self.info.label)
                     )
                 pin = prompt(PinRequest(self.info, status, retry=retry))
                 try:
@@ -219,9 +230,11 @@ class Pkcs11Token(Token):
     def _private_key(self, entry: CertificateEntry, prompt: PinPrompt) -> Any:
         self.login(prompt)
         if entry.key_ref not in self._keys:
-            keys = list(self._session.get_objects(
-                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(entry.key_ref)}
-            ))
+            keys = list(
+                self._session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(entry.key_ref)}
+                )
+            )
             if not keys:
                 raise NoCertificate(_("The private key of {label} is not on the token.").format(label=entry.label))
             self._keys[entry.key_ref] = keys[0]
@@ -303,8 +316,14 @@ class Pkcs11Token(Token):
                 if plain is None:
                     raise InvalidInput(_("Decryption failed."))
                 return plain
-            except (p11e.EncryptedDataInvalid, p11e.EncryptedDataLenRange, p11e.DataInvalid, p11e.DataLenRange,
-                    p11e.FunctionFailed, p11e.GeneralError):
+            except (
+                p11e.EncryptedDataInvalid,
+                p11e.EncryptedDataLenRange,
+                p11e.DataInvalid,
+                p11e.DataLenRange,
+                p11e.FunctionFailed,
+                p11e.GeneralError,
+            ):
                 # One error for every padding failure: no oracle.
                 raise InvalidInput(_("Decryption failed.")) from None
 
@@ -323,8 +342,11 @@ class Pkcs11Token(Token):
             for point in (peer_public_point, wrapped):
                 try:
                     secret = key.derive_key(
-                        KeyType.GENERIC_SECRET, size * 8, mechanism=Mechanism.ECDH1_DERIVE,
-                        mechanism_param=(pkcs11.KDF.NULL, None, point), template=template,
+                        KeyType.GENERIC_SECRET,
+                        size * 8,
+                        mechanism=Mechanism.ECDH1_DERIVE,
+                        mechanism_param=(pkcs11.KDF.NULL, None, point),
+                        template=template,
                     )
                     return bytes(secret[Attribute.VALUE])
                 except (p11e.MechanismParamInvalid, p11e.ArgumentsBad, p11e.DomainParamsInvalid):

@@ -61,9 +61,7 @@ class Pkcs12Token(Token):
         except ValueError as exc:
             if "password" in str(exc).lower() or "mac" in str(exc).lower():
                 return False
-            raise InvalidInput(
-                _("{path} is not a valid PKCS#12 file.").format(path=self.path.name)
-            ) from None
+            raise InvalidInput(_("{path} is not a valid PKCS#12 file.").format(path=self.path.name)) from None
         if key is None or cert is None:
             raise InvalidInput(_("{path} holds no private key with its certificate.").format(path=self.path.name))
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -80,9 +78,7 @@ class Pkcs12Token(Token):
         except ValueError as exc:
             text = str(exc).lower()
             if "password" not in text and "mac" not in text:
-                raise InvalidInput(
-                    _("{path} is not a valid PKCS#12 file.").format(path=self.path.name)
-                ) from None
+                raise InvalidInput(_("{path} is not a valid PKCS#12 file.").format(path=self.path.name)) from None
 
     def certificates(self) -> list[CertificateEntry]:
         return [self._entry] if self._entry is not None else []

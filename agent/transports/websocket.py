@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+import weakref
 from http import HTTPStatus
 from typing import Any
 
 from sceau.config import Config
+from sceau.errors import SceauError
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.origin import normalize_origin
@@ -65,11 +68,11 @@ def check_handshake(host: str | None, origin: str | None, port: int, config: Con
         return None
     try:
         canonical = normalize_origin(origin, dev_mode=config.dev_mode, max_length=config.limits.max_origin_length)
-    except Exception:
+    except SceauError:
         return None
     allowed = set()
     for item in config.websocket_allowed_origins:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(SceauError):  # a bad entry in the config allows nothing
             allowed.add(normalize_origin(item, dev_mode=True))
     return canonical if canonical in allowed else None
 
@@ -82,7 +85,9 @@ class WebSocketServer:
         self.config = config
         self.port = config.websocket_port if port is None else port
         self._server: Server | None = None
-        self._connections: dict[ServerConnection, dict[str, Any]] = {}
+        # Origins validated at handshake time; weak so a handshake that fails later leaves nothing.
+        self._validated: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
+        self._connections: dict[ServerConnection, dict[str, Any]] = {}  # served now
 
     async def start(self) -> None:
         self._server = await serve(
@@ -109,14 +114,16 @@ class WebSocketServer:
                 request.headers.get("Host"),
             )
             return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden.\n")
-        self._connections[connection] = {"transport": "websocket", "origin": origin, "subscribed": False}
+        self._validated[connection] = origin
         return None
 
     async def _serve(self, connection: ServerConnection) -> None:
-        state = self._connections.get(connection)
-        if state is None:  # handshake not validated by us: never serve
+        origin = self._validated.pop(connection, None)
+        if origin is None:  # handshake not validated by us: never serve
             await connection.close(1008)
             return
+        state: dict[str, Any] = {"transport": "websocket", "origin": origin, "subscribed": False}
+        self._connections[connection] = state
         bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         tasks: set[asyncio.Task[None]] = set()
         lock = asyncio.Lock()
@@ -143,9 +150,7 @@ class WebSocketServer:
                     continue
                 if not bucket.take():
                     rid = None
-                    with contextlib.suppress(Exception):
-                        import json
-
+                    with contextlib.suppress(ValueError, RecursionError):
                         rid = messages.request_id_of(json.loads(message))
                     await send(messages.error(rid, ErrorCode.BUSY, "Too many requests; slow down."))
                     continue
@@ -173,6 +178,4 @@ class WebSocketServer:
 
 
 def _dumps(message: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

@@ -93,7 +93,7 @@ def operation_name(kind: OperationKind) -> str:
 
 
 def certificate_item(entry: CertificateEntry, now: datetime) -> MenuItem:
-    """"Holder (roles) — issuer — expires on ..." with a warning 30 days before expiry."""
+    """ "Holder (roles) — issuer — expires on ..." with a warning 30 days before expiry."""
     label = _("{holder} ({roles}) — {issuer} — expires on {date}").format(
         holder=entry.subject_cn,
         roles=role_names(entry.roles),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -78,6 +79,8 @@ def logged_in(buyer_only: bool = False) -> Callable[[Callable[[web.Request, Plat
                 result = await fn(request, state, user)
             except checks.Rejected as exc:
                 return _err(str(exc), 422)
+            except json.JSONDecodeError:
+                return _err("Requête invalide : JSON attendu.", 400)
             return result if isinstance(result, web.StreamResponse) else web.json_response(result)
 
         return handler

@@ -145,6 +145,7 @@ async def test_attribution_reports(client: TestClient, login: Login, pki: DevPki
     assert resp.status == 422
     resp = await client.post("/api/attribution", json={"signatures": [{"format": "docx", "data": "AA=="}]})
     assert resp.status == 422
+    assert (await client.post("/api/attribution", data=b"{not json")).status == 400
 
 
 async def test_actes_transmission(client: TestClient, login: Login, pki: DevPki) -> None:

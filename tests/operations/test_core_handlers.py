@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import pytest
 from cryptography import x509
-
 from sceau import devpki
 from sceau.app import Agent
 from sceau.config import Config
@@ -32,7 +31,9 @@ from sceau.ui.headless import HeadlessUI
 ORIGIN = "https://marches.exemple.fr"
 
 
-def request(cmd: str, args: dict[str, Any] | None = None, origin: str | None = ORIGIN, rid: str = "r1") -> dict[str, Any]:
+def request(
+    cmd: str, args: dict[str, Any] | None = None, origin: str | None = ORIGIN, rid: str = "r1"
+) -> dict[str, Any]:
     msg: dict[str, Any] = {"v": 1, "id": rid, "cmd": cmd, "args": args or {}}
     if origin is not None:
         msg["origin"] = origin
@@ -72,8 +73,11 @@ async def test_authenticate_then_validate(manager: TokenManager, pki: DevPki) ->
     nonces = NonceStore()
     for label in ("auth-rsa2048", "auth-ec256"):
         nonce = nonces.issue()
-        handle = next(c["id"] for c in (await agent.handle(request("list-certificates", {"role": "auth"})))["result"]
-                      ["certificates"] if c["fingerprintSha256"] == _fp(pki, label))
+        handle = next(
+            c["id"]
+            for c in (await agent.handle(request("list-certificates", {"role": "auth"})))["result"]["certificates"]
+            if c["fingerprintSha256"] == _fp(pki, label)
+        )
         resp = await agent.handle(request("authenticate", {"nonce": nonce, "certificate": handle}))
         assert resp["ok"], resp
         anchors = [x509.load_pem_x509_certificate(pki.root_ca.read_bytes())]
@@ -95,12 +99,26 @@ async def test_sign_hash(manager: TokenManager, pki: DevPki, alg: str) -> None:
     for cert in certs:
         data = b"Acte d'engagement"
         digest = hashlib.new(alg, data).digest()
-        resp = await agent.handle(request("sign-hash", {"hash": base64.b64encode(digest).decode(), "hashAlgorithm": alg,
-                                                        "certificate": cert["id"], "documentName": "AE.pdf"}))
+        resp = await agent.handle(
+            request(
+                "sign-hash",
+                {
+                    "hash": base64.b64encode(digest).decode(),
+                    "hashAlgorithm": alg,
+                    "certificate": cert["id"],
+                    "documentName": "AE.pdf",
+                },
+            )
+        )
         assert resp["ok"], resp
         entry = next(e for e in manager.entries() if e.handle == cert["id"])
-        verify_signature(entry, data, base64.b64decode(resp["result"]["signature"]),
-                         SignScheme(resp["result"]["scheme"]), Digest(alg))
+        verify_signature(
+            entry,
+            data,
+            base64.b64decode(resp["result"]["signature"]),
+            SignScheme(resp["result"]["scheme"]),
+            Digest(alg),
+        )
 
 
 async def test_consent_shows_document_and_certificate(manager: TokenManager) -> None:
@@ -108,8 +126,17 @@ async def test_consent_shows_document_and_certificate(manager: TokenManager) -> 
     agent = make_agent(manager, ui)
     cert = (await agent.handle(request("list-certificates", {"role": "sign"})))["result"]["certificates"][0]
     digest = hashlib.sha256(b"x").digest()
-    await agent.handle(request("sign-hash", {"hash": base64.b64encode(digest).decode(), "certificate": cert["id"],
-                                             "documentName": "BPU.rtf", "documentSize": 1}))
+    await agent.handle(
+        request(
+            "sign-hash",
+            {
+                "hash": base64.b64encode(digest).decode(),
+                "certificate": cert["id"],
+                "documentName": "BPU.rtf",
+                "documentSize": 1,
+            },
+        )
+    )
     consent = ui.consents[-1]
     assert consent.origin == ORIGIN and consent.operation is OperationKind.SIGN
     assert consent.documents[0].name == "BPU.rtf" and consent.documents[0].sha256_hex == digest.hex()
@@ -151,16 +178,20 @@ async def test_site_gating_and_extension_only_commands(manager: TokenManager, tm
     nonce = base64.b64encode(b"n" * 32).decode()
     denied = await agent.handle(request("authenticate", {"nonce": nonce}))
     assert denied["error"]["code"] == "ORIGIN_NOT_ALLOWED"
-    granted = await agent.handle(request("site-grant", {"origin": ORIGIN, "operations": ["authenticate", "list"]},
-                                         origin=None))
+    granted = await agent.handle(
+        request("site-grant", {"origin": ORIGIN, "operations": ["authenticate", "list"]}, origin=None)
+    )
     assert granted["ok"], granted
     assert (await agent.handle(request("authenticate", {"nonce": nonce})))["ok"]
     # Signing was not granted.
     digest = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
     assert (await agent.handle(request("sign-hash", {"hash": digest})))["error"]["code"] == "ORIGIN_NOT_ALLOWED"
     # A page on the WebSocket transport cannot manage grants.
-    ws = await agent.handle(request("site-grant", {"origin": "https://evil.fr", "operations": ["sign"]}),
-                            transport="websocket", transport_origin="https://evil.fr")
+    ws = await agent.handle(
+        request("site-grant", {"origin": "https://evil.fr", "operations": ["sign"]}),
+        transport="websocket",
+        transport_origin="https://evil.fr",
+    )
     assert ws["error"]["code"] == "ORIGIN_NOT_ALLOWED"
     revoked = await agent.handle(request("site-revoke", {"origin": ORIGIN}, origin=None))
     assert revoked["ok"]
@@ -171,8 +202,11 @@ async def test_websocket_origin_comes_from_transport(manager: TokenManager) -> N
     ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
     agent = make_agent(manager, ui)
     nonce = base64.b64encode(b"n" * 32).decode()
-    resp = await agent.handle(request("authenticate", {"nonce": nonce}, origin="https://forged.fr"),
-                              transport="websocket", transport_origin="https://real.fr")
+    resp = await agent.handle(
+        request("authenticate", {"nonce": nonce}, origin="https://forged.fr"),
+        transport="websocket",
+        transport_origin="https://real.fr",
+    )
     assert resp["ok"]
     assert ui.consents[-1].origin == "https://real.fr"
 

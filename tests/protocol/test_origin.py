@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sceau.errors import BadRequest, OriginNotAllowed
 from sceau.protocol.origin import normalize_origin, registrable_domain
 
@@ -20,8 +19,18 @@ def test_normalize(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["http://x.fr", "https://x.fr/path", "https://user@x.fr", "null", "file:///etc", "chrome-extension://abc",
-     "https://x..fr", "https://x.fr:99999", "javascript:alert(1)", "https://x.fr/"],
+    [
+        "http://x.fr",
+        "https://x.fr/path",
+        "https://user@x.fr",
+        "null",
+        "file:///etc",
+        "chrome-extension://abc",
+        "https://x..fr",
+        "https://x.fr:99999",
+        "javascript:alert(1)",
+        "https://x.fr/",
+    ],
 )
 def test_refused(raw: str) -> None:
     with pytest.raises((OriginNotAllowed, BadRequest)):
@@ -45,8 +54,11 @@ def test_empty_and_long() -> None:
 
 @pytest.mark.parametrize(
     ("origin", "domain"),
-    [("https://marches.achatpublic.com", "achatpublic.com"), ("https://www.marches-publics.gouv.fr", "marches-publics.gouv.fr"),
-     ("https://127.0.0.1:8443", "127.0.0.1")],
+    [
+        ("https://marches.achatpublic.com", "achatpublic.com"),
+        ("https://www.marches-publics.gouv.fr", "marches-publics.gouv.fr"),
+        ("https://127.0.0.1:8443", "127.0.0.1"),
+    ],
 )
 def test_registrable_domain(origin: str, domain: str) -> None:
     assert registrable_domain(origin) == domain

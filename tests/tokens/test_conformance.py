@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sceau import devpki
 from sceau.devpki import DevPki
 from sceau.tokens.base import PinPrompt, PinRequest, Token
