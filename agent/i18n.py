@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import locale
 import os
+import sys
 import threading
 from functools import cache
 from pathlib import Path
@@ -63,19 +64,25 @@ def catalog(language: str) -> dict[str, str]:
 
 
 def detect_language() -> str:
-    """`SCEAU_LANG`, then the system locale; French unless the user clearly prefers English."""
+    """`SCEAU_LANG`, then the POSIX locale variables; French unless the user clearly prefers English.
+
+    "C"/"POSIX" locales say nothing about the user's language (Python maps C.UTF-8 to en_US),
+    so they keep the French default. Windows and macOS have no such variables: ask the OS."""
     forced = os.environ.get("SCEAU_LANG", "")
     if forced[:2] in SUPPORTED:
         return forced[:2]
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(var, "")
         if value[:2] in SUPPORTED:
             return value[:2]
-    try:
-        loc = locale.getlocale()[0] or ""
-    except ValueError:
-        loc = ""
-    return loc[:2] if loc[:2] in SUPPORTED else DEFAULT_LANGUAGE
+    if sys.platform.startswith("win") or sys.platform == "darwin":
+        try:
+            loc = locale.getlocale()[0] or ""
+        except ValueError:
+            loc = ""
+        if loc[:2] in SUPPORTED:
+            return loc[:2]
+    return DEFAULT_LANGUAGE
 
 
 def set_language(language: str) -> None:
