@@ -136,14 +136,14 @@ class Autostart:
             [
                 "[Desktop Entry]",
                 "Type=Application",
-                "Version=1.5",
+                "Version=1.0",
                 "Name=Sceau",
                 "GenericName=Signature électronique",
                 "Comment=" + _("Bridge between procurement web sites and your signing certificate"),
                 "Exec=" + desktop_exec(self.command),
                 "Icon=sceau",
                 "Terminal=false",
-                "Categories=Utility;Security;",
+                "Categories=System;Security;",
                 "X-GNOME-Autostart-enabled=true",
                 "",
             ]

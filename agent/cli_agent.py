@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sceau.cli_common import EXIT_ERROR, EXIT_OK, add_token_options, fail, load_config
 from sceau.config import Config
@@ -17,6 +17,9 @@ from sceau.errors import SceauError
 from sceau.i18n import _
 from sceau.ui.api import UserInterface
 from sceau.ui.headless import HeadlessUI
+
+if TYPE_CHECKING:
+    from sceau.transports.ipc import SessionLock
 
 EXIT_ALREADY_RUNNING = 4  # the native host waits for the running agent on this status
 
@@ -72,8 +75,17 @@ def run_agent(args: argparse.Namespace) -> int:
             config = replace(config, pkcs12_files=(*config.pkcs12_files, *args.pkcs12))
         if args.dev:
             config = replace(config, dev_mode=True)
-        ui = _ui(args, config)
-        return asyncio.run(serve(config, ui))
+        from sceau.transports.ipc import SessionLock, ensure_private_dir, lock_path
+
+        # One agent per session: take the lock before the slow parts (display, tokens), so a
+        # second agent started at the same moment gives up at once.
+        ensure_private_dir(config.runtime_path())
+        lock = SessionLock(lock_path(config))
+        lock.acquire()  # AgentAlreadyRunning
+        try:
+            return asyncio.run(serve(config, _ui(args, config), lock))
+        finally:
+            lock.release()
     except SceauError as exc:
         from sceau.transports.ipc import AgentAlreadyRunning
 
@@ -83,14 +95,15 @@ def run_agent(args: argparse.Namespace) -> int:
         return fail(exc)
 
 
-async def serve(config: Config, ui: UserInterface) -> int:
-    """Run the IPC transport (and the WebSocket fallback when configured) until SIGTERM/SIGINT."""
+async def serve(config: Config, ui: UserInterface, lock: SessionLock | None = None) -> int:
+    """Run the IPC transport (and the WebSocket fallback when configured) until SIGTERM/SIGINT.
+    `lock`: the session lock, already held (else the transport takes it)."""
     from sceau.app import build_agent
     from sceau.transports.ipc import IpcServer
 
     agent = build_agent(config, ui)
-    ipc = IpcServer(agent, config)
-    await ipc.start()  # raises AgentAlreadyRunning before anything else is opened
+    ipc = IpcServer(agent, config, lock=lock)
+    await ipc.start()
     agent.add_listener(ipc.broadcast)
     ws: Any = None
     if config.websocket_port:

@@ -150,6 +150,10 @@ class SessionLock:
         fh.flush()
         self._fh = fh
 
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
     def release(self) -> None:
         if self._fh is not None:
             self._fh.close()  # closing releases the lock
@@ -233,20 +237,22 @@ class _Connection:
 class IpcServer:
     """Serve `handler` on the per-user socket (or pipe). Use `start()`, then `serve_forever()`/`close()`."""
 
-    def __init__(self, handler: RequestHandler, config: Config) -> None:
+    def __init__(self, handler: RequestHandler, config: Config, *, lock: SessionLock | None = None) -> None:
+        """`lock`: the session lock when the caller took it already (before the slow agent setup)."""
         self.handler = handler
         self.config = config
         # A frame may carry a whole request plus JSON overhead (base64 is accounted for by the cap).
         self.max_frame = config.limits.max_message_bytes
         self.path = socket_path(config)
-        self._lock = SessionLock(lock_path(config))
+        self._lock = lock or SessionLock(lock_path(config))
         self._server: asyncio.AbstractServer | None = None
         self._pipe_servers: list[Any] = []
         self._connections: set[_Connection] = set()
 
     async def start(self) -> None:
         ensure_private_dir(self.config.runtime_path())
-        self._lock.acquire()
+        if not self._lock.held:
+            self._lock.acquire()
         try:
             if sys.platform == "win32":  # pragma: no cover - Windows
                 await self._start_pipe()

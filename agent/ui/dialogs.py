@@ -337,3 +337,7 @@ class TkUserInterface(UserInterface):
     def close(self) -> None:
         if self._owns_gui:
             self.gui.close()
+
+
+# The name `sceau agent` looks for (cli_agent); same class.
+DialogUI = TkUserInterface

@@ -177,15 +177,32 @@ def to_pystray(items: Sequence[MenuItem], dispatch: Callable[[Action, str], None
         if item.children:
             out.append(pystray.MenuItem(item.label, pystray.Menu(*to_pystray(item.children, dispatch, pystray))))
             continue
-        action, payload = item.action, item.payload
-
-        def run(_icon: Any, _item: Any, action: Action | None = action, payload: str = payload) -> None:
-            if action is not None:
-                dispatch(action, payload)
-
-        checked = None if item.checked is None else (lambda _i, value=item.checked: value)
-        out.append(pystray.MenuItem(item.label, run, checked=checked, radio=item.radio, enabled=item.enabled))
+        out.append(
+            pystray.MenuItem(
+                item.label,
+                _runner(dispatch, item.action, item.payload),
+                checked=None if item.checked is None else _constant(item.checked),
+                radio=item.radio,
+                enabled=item.enabled,
+            )
+        )
     return out
+
+
+def _runner(dispatch: Callable[[Action, str], None], action: Action | None, payload: str) -> Callable[[Any, Any], None]:
+    # pystray inspects the callback's argument count: exactly (icon, item).
+    def run(_icon: Any, _item: Any) -> None:
+        if action is not None:
+            dispatch(action, payload)
+
+    return run
+
+
+def _constant(value: bool) -> Callable[[Any], bool]:
+    def checked(_item: Any) -> bool:
+        return value
+
+    return checked
 
 
 class Tray:
@@ -207,7 +224,7 @@ class Tray:
         self._icon = pystray.Icon(
             "sceau",
             icon=icon_image(self.controller.state),
-            title=state_text(self.controller.model()),
+            title=state_text(TrayModel(self.controller.state, error=self.controller.error)),
             menu=pystray.Menu(lambda: iter(dynamic_menu())),
         )
 
@@ -222,7 +239,7 @@ class Tray:
         if icon is None:
             return
         icon.icon = icon_image(self.controller.state)
-        icon.title = state_text(self.controller.model())
+        icon.title = state_text(TrayModel(self.controller.state, error=self.controller.error))
         icon.update_menu()
 
     def notify(self, message: str) -> None:

@@ -78,7 +78,9 @@ class Bridge:
         raise AssertionError("agent did not die")
 
 
-def make_bridge(root: Path, softhsm_module: str, softhsm_conf: Path, *, max_message_bytes: int) -> Bridge:
+def make_bridge(
+    root: Path, softhsm_module: str, softhsm_conf: Path, *, max_message_bytes: int, dev_mode: bool = False
+) -> Bridge:
     """Config (XDG_CONFIG_HOME) + environment shared by the agent, the browser and the host."""
     (root / "cfg" / "sceau").mkdir(parents=True)
     (root / "run").mkdir(mode=0o700)
@@ -86,6 +88,7 @@ def make_bridge(root: Path, softhsm_module: str, softhsm_conf: Path, *, max_mess
     (root / "cfg" / "sceau" / "config.toml").write_text(
         f'pkcs11_modules = ["{softhsm_module}"]\n'
         "disable_module_discovery = true\n"
+        f"dev_mode = {str(dev_mode).lower()}\n"
         f'data_dir = "{root / "data"}"\n'
         f'runtime_dir = "{root / "run"}"\n'
         "[limits]\n"

@@ -272,3 +272,26 @@ def test_extension_reconnects_when_the_host_exits(browser: Any, bridge: Bridge, 
     time.sleep(0.2)
     assert call(page, "Sceau.listCertificates()")["ok"]
     assert host_pids(bridge) not in ([], pids)
+
+
+def test_page_cannot_send_extension_only_or_malformed_requests(browser: Any, bridge: Bridge, rp: RelyingParty) -> None:
+    origin = rp.origin(0)
+    page = open_page(browser, origin + "/")
+    sites = TrustedSites(Path(bridge.config.data_path()))
+    grant_self = call(page, f"Sceau.request('site-grant', {{origin: '{origin}', operations: ['decrypt']}})")
+    assert grant_self["code"] == "UNSUPPORTED"
+    assert not sites.is_allowed(origin, "decrypt")
+    assert call(page, "Sceau.request('frobnicate')")["code"] == "UNSUPPORTED"
+    raw = page.evaluate(
+        """() => new Promise((resolve) => {
+            const got = {};
+            window.addEventListener('message', (ev) => {
+              const r = ev.data && ev.data.sceau === 'response' && ev.data.response;
+              if (r && r.id) { got[r.id] = r.error && r.error.code; if (Object.keys(got).length === 2) resolve(got); }
+            });
+            window.postMessage({sceau: 'request', request: {v: 2, id: 'v2', cmd: 'hello'}}, location.origin);
+            window.postMessage({sceau: 'request', request: {v: 1, id: 'bad-args', cmd: 'hello', args: [1]}},
+                               location.origin);
+        })"""
+    )
+    assert raw == {"v2": "UNSUPPORTED", "bad-args": "BAD_REQUEST"}

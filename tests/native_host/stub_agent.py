@@ -17,7 +17,6 @@ from typing import Any
 from sceau.config import Config
 from sceau.transports.ipc import IpcServer
 
-
 KINDS = ("authenticate", "sign", "decrypt", "encrypt", "list")
 
 

@@ -210,3 +210,40 @@ def test_agent_that_cannot_start_is_reported(env: Env) -> None:
     host.send({"v": 1, "id": "x", "cmd": "hello", "origin": "https://a.fr"})
     reply = host.recv(timeout=30)
     assert reply["id"] == "x" and reply["error"]["code"] == "INTERNAL"
+
+
+def test_two_hosts_starting_at_once_share_one_agent(env: Env) -> None:
+    # Two browsers (say Chromium and Firefox) start their hosts together with no agent running.
+    first, second = env.host(), env.host("/m.json", FIREFOX_EXTENSION_IDS[0])
+    first.send({"v": 1, "id": "a", "cmd": "hello", "origin": "https://a.fr"})
+    second.send({"v": 1, "id": "b", "cmd": "hello", "origin": "https://a.fr"})
+    assert first.recv(timeout=30)["ok"] is True
+    assert second.recv(timeout=30)["ok"] is True
+
+    def agents() -> list[Path]:
+        return [
+            p
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and _cmdline(p).startswith(f"{sys.executable} -m sceau.cli_agent agent")  # zombies have none
+            and f"XDG_CONFIG_HOME={env.root / 'cfg'}" in _environ(p)
+        ]
+
+    deadline = time.monotonic() + 10  # the loser of the lock race exits at once, but give it time
+    while len(agents()) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(agents()) == 1  # both hosts use the winner
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _environ(proc: Path) -> str:
+    try:
+        return (proc / "environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+    except OSError:
+        return ""
