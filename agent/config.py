@@ -48,6 +48,11 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     data_dir: str = ""  # override of platformdirs (tests, portable installs)
     runtime_dir: str = ""
+    # Desktop agent (docs/configuration.md): card events, ATR → module table, journal rotation.
+    card_events: bool = True  # PC/SC insert/remove monitor (needs pyscard)
+    atr_modules: tuple[str, ...] = ()  # "ATR[/MASK]=MODULE[,MODULE]" tried before the built-in table
+    journal_max_bytes: int = 4 * 1024 * 1024  # rotate journal.jsonl beyond this size
+    journal_keep: int = 5  # rotated journal files kept
 
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else Path(platformdirs.user_data_dir(APP_DIR_NAME, False))

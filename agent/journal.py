@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sceau.config import Config
 from sceau.filelock import exclusive_lock
 from sceau.tokens.base import CertificateEntry
 from sceau.ui.api import ConsentRequest, DocumentInfo
@@ -106,6 +107,11 @@ class Journal:
     keep: int = DEFAULT_KEEP  # rotated files kept: journal.1.jsonl (newest) .. journal.<keep>.jsonl
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Journal:
+        """The user's journal with the configured rotation (`journal_max_bytes`, `journal_keep`)."""
+        return cls(config.data_path(), max_bytes=config.journal_max_bytes, keep=config.journal_keep)
 
     @property
     def path(self) -> Path:

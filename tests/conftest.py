@@ -25,6 +25,8 @@ _STATE: dict[str, object] = {}
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
+    # Messages are French by default; tests assert English texts unless they ask for French.
+    os.environ.setdefault("SCEAU_LANG", "en")
     module = devpki.find_softhsm_module()
     if module is None or shutil.which("softhsm2-util") is None:
         raise pytest.UsageError(

@@ -103,5 +103,5 @@ def test_enable_failure_is_a_clear_error(tmp_path: Path) -> None:
     from sceau.errors import SceauError
 
     (tmp_path / ".config").write_text("a file where a folder should be")
-    with pytest.raises(SceauError, match="(start with the session|démarrage avec la session)"):
+    with pytest.raises(SceauError, match=r"(start with the session|démarrage avec la session)"):
         Autostart(CMD, platform="linux", home=tmp_path).enable()

@@ -130,6 +130,16 @@ def _xades_checks(report: SignatureReport, sig: etree._Element, cert: x509.Certi
     except ValueError:
         report.problems.append("No XAdES signed properties.")
         return
+    covered = {
+        ref.get("URI")
+        for ref in sig.iterfind(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+        if ref.get("Type") == xmldsig.SIGNED_PROPS_TYPE
+    }
+    if not sp.get("Id") or f"#{sp.get('Id')}" not in covered:
+        # Unsigned properties could be swapped at will: signing time, certificate reference...
+        report.problems.append("The XAdES signed properties are not covered by the signature.")
+        report.signature_valid = False
+        return
     ns = etree.QName(sp).namespace
     when = sp.findtext(f".//{{{ns}}}SigningTime")
     if when:

@@ -39,6 +39,7 @@ _SCARD_E_UNKNOWN_READER = 0x80100009
 _SCARD_E_READER_UNAVAILABLE = 0x80100017
 _INFINITE = 0xFFFFFFFF
 _RETRY_S = 5.0  # pcscd gone: wait (on the stop event, not a spin) before reconnecting
+_MAX_RETRY_S = 300.0
 
 
 class CardEventKind(StrEnum):
@@ -192,13 +193,18 @@ class PcscMonitor:
 
     def _run(self) -> None:
         self.native_id = threading.get_native_id()
+        delay = _RETRY_S
         while not self._stop.is_set():
             try:
-                self._session()
+                watched = self._session()
             except Exception:  # never let a PC/SC surprise kill the thread silently
                 log.exception("PC/SC monitor failed; retrying")
+                watched = False
+            # No PC/SC service: retry with a growing delay (5 s … 5 min) so a machine without
+            # pcscd does not wake up every few seconds; after a working session, start over.
+            delay = _RETRY_S if watched else min(delay * 2, _MAX_RETRY_S)
             if not self._stop.is_set():
-                self._stop.wait(_RETRY_S)
+                self._stop.wait(_RETRY_S if watched else delay)
 
     def _emit(self, kind: CardEventKind, reader: str, atr: bytes = b"", initial: bool = False) -> None:
         modules = modules_for_atr(atr, self._rules) if atr else ()
@@ -207,17 +213,20 @@ class PcscMonitor:
         except Exception:
             log.exception("card event handler failed")
 
-    def _session(self) -> None:
-        """One PC/SC context: wait for changes until cancelled or the service goes away."""
+    def _session(self) -> bool:
+        """One PC/SC context: wait for changes until cancelled or the service goes away.
+
+        False when no context could be established (no PC/SC service)."""
         api = self._api
         hr, context = api.SCardEstablishContext(self._const("SCARD_SCOPE_USER", 0))
         if hr != 0:
             log.info("PC/SC unavailable (0x%08x)", hr & 0xFFFFFFFF)
-            return
+            return False
         with self._lock:
             self._context = context
         try:
             self._watch(context)
+            return True
         finally:
             with self._lock:
                 self._context = None
@@ -328,3 +337,20 @@ def agent_handler(
             asyncio.run_coroutine_threadsafe(broadcast(note), loop)
 
     return handle
+
+
+def rules_from_config(specs: Sequence[str]) -> tuple[AtrRule, ...]:
+    """The configured `atr_modules` rules, then the built-in ones; a bad entry is a clear error."""
+    from sceau.errors import InvalidInput
+
+    rules = []
+    for spec in specs:
+        try:
+            rules.append(AtrRule.parse(spec))
+        except ValueError:
+            raise InvalidInput(
+                _("Configuration: atr_modules entry {entry!r} must read ATR[/MASK]=MODULE[,MODULE].").format(
+                    entry=spec[:80]
+                )
+            ) from None
+    return (*rules, *BUILTIN_RULES)

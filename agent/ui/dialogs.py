@@ -318,6 +318,10 @@ class TkUserInterface(UserInterface):
         )
         return entry
 
+    def set_notifier(self, notifier: Callable[[str], None] | None) -> None:
+        """Where `notify` goes (the tray's balloon once the tray exists)."""
+        self._notifier = notifier
+
     def notify(self, message: str) -> None:
         if self._notifier is not None:
             self._notifier(message)

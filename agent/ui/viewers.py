@@ -56,7 +56,11 @@ class JournalViewer:
         self.refresh()
         self.window.lift()
         # Take the keyboard once mapped (the tray click gave focus to the panel, not to us).
-        self.window.bind("<Map>", lambda _e: (self.window.focus_force(), entry.focus_set()), add="+")
+        def take_focus(_event: object) -> None:
+            self.window.focus_force()
+            entry.focus_set()
+
+        self.window.bind("<Map>", take_focus, add="+")
 
     def refresh(self) -> None:
         self.tree.delete(*self.tree.get_children())

@@ -158,3 +158,27 @@ async def test_tsa_down(make_key: Callable[[str, str], TokenKey]) -> None:
     client = TsaClient(f"http://127.0.0.1:{free_port()}/tsa", timeout=2, retries=1)
     with pytest.raises(TimestampError):
         await cades.sign_detached(DOC, make_key("p12", "sign-rsa2048"), SignOptions(level=Level.B_T, tsa=client))
+
+
+async def test_tsa_nonce_and_imprint_checked(services: object) -> None:
+    """A TSA answering another request (replayed nonce) is refused even though its token is genuine."""
+    from asn1crypto import tsp as asn1_tsp
+    from sceau.formats.tsp import http_post
+
+    async def tampering(url: str, body: bytes, timeout: float) -> bytes:
+        req = asn1_tsp.TimeStampReq.load(body)
+        other = asn1_tsp.TimeStampReq(
+            {
+                "version": 1,
+                "message_imprint": req["message_imprint"],
+                "nonce": req["nonce"].native + 1,
+                "cert_req": True,
+            }
+        )
+        return await http_post(url, other.dump(), timeout)
+
+    client = TsaClient(services.tsa_url, retries=0, transport=tampering)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput, match="nonce"):
+        await client.timestamp(hashlib.sha256(b"x").digest(), Digest.SHA256)
+    genuine = await TsaClient(services.tsa_url).timestamp(hashlib.sha256(b"x").digest(), Digest.SHA256)  # type: ignore[attr-defined]
+    assert genuine.tsa_certificate.subject.rfc4514_string().startswith("CN=Sceau Test Horodatage")

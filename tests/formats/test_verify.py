@@ -166,3 +166,29 @@ async def test_garbage_is_a_report_not_a_traceback(data: bytes) -> None:
         assert isinstance(exc, SceauError)
         return
     assert not report.valid
+
+
+async def test_xades_properties_must_be_signed(make_key: Callable[[str, str], TokenKey], fpki: DevPki) -> None:
+    """A cryptographically valid signature whose SignedInfo does not cover SignedProperties is refused."""
+    from lxml import etree
+    from sceau.formats import xmldsig
+    from sceau.tokens.base import Digest
+
+    key = make_key("p12", "sign-rsa2048")
+    ref = xmldsig.Reference(uri="a.txt", digest_value=Digest.SHA256.digest(DOC), ref_id="R0")
+    sig = xmldsig.build_signature(
+        references=[ref],
+        signature_method=key.xml_signature_uri(Digest.SHA256),
+        digest=Digest.SHA256,
+        certificates=[key.certificate, *key.chain],
+        options=xmldsig.XadesOptions(),
+    )
+    sp_ref = sig.find(f".//{{{xmldsig.DS}}}Reference[@Type='{xmldsig.SIGNED_PROPS_TYPE}']")
+    assert sp_ref is not None
+    sp_ref.getparent().remove(sp_ref)  # type: ignore[union-attr]
+    xmldsig.set_signature_value(sig, await key.sign(xmldsig.signed_info_c14n(sig), Digest.SHA256))
+    report = await verify_bytes(
+        etree.tostring(sig), "a.xml", VerifyOptions(anchors(fpki), detached=DOC, detached_name="a.txt")
+    )
+    assert report.signatures[0].integrity and not report.valid
+    assert "The XAdES signed properties are not covered by the signature." in report.signatures[0].problems

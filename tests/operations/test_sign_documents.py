@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -225,6 +226,7 @@ async def test_failure_in_one_document_is_reported_alone(pki: DevPki, tmp_path: 
     ctx = make_ctx([Pkcs12Backend([Path(pki["sign-ec256"].p12)])], ui)
     args = {
         "format": "xades",
+        "naming": "atexo",
         "documents": [
             doc("ok.txt", b"ok", "xades"),
             doc("broken.pdf", b"%PDF-1.7 broken", "pades"),
@@ -234,17 +236,20 @@ async def test_failure_in_one_document_is_reported_alone(pki: DevPki, tmp_path: 
     }
     result = await OPERATION.run(ctx, OPERATION.parse(args))
     assert [r["ok"] for r in result["results"]] == [True, False, False, True]
+    assert re.fullmatch(r"ok\.txt - \d{14} - Signature 1\.xml", result["results"][0]["output"]["name"])
     assert result["results"][1]["error"]["code"] == "INVALID_INPUT"
     assert result["results"][2]["error"]["code"] == "INVALID_INPUT"
     check(pki, result["results"][0], b"ok", tmp_path)
 
 
 async def test_wrong_pin_stops_the_batch_without_outputs(pki: DevPki, softhsm_module: str) -> None:
+    # CKA_ALWAYS_AUTHENTICATE key: the PIN is checked at every signature, so the wrong PIN is caught
+    # even if another test left the token logged in (SoftHSM2 keeps the login per process).
     ui = HeadlessUI(pin="999999", approve=True)
     ctx = make_ctx([Pkcs11Backend([softhsm_module])], ui)
     args = {
         "format": "cades",
-        "certificate": handle(pki, "sign-rsa2048"),
+        "certificate": handle(pki, "sign-rsa3072"),
         "documents": [doc("a.txt", b"a", "cades"), doc("b.txt", b"b", "cades")],
     }
     result = await OPERATION.run(ctx, OPERATION.parse(args))

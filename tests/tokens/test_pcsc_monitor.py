@@ -307,3 +307,81 @@ def test_virtual_card_insert_and_remove(pcscd: int) -> None:
         assert removed.notification() == {"type": "token-removed"}
     finally:
         monitor.stop()
+
+
+def test_atr_modules_from_config(tmp_path: Path) -> None:
+    from sceau.config import load
+    from sceau.errors import InvalidInput
+    from sceau.tokens.pcsc_monitor import rules_from_config
+
+    conf = tmp_path / "config.toml"
+    conf.write_text('card_events = false\natr_modules = ["3b:02:14:50/ff:ff:ff:00 = /opt/x/libx.so"]\n')
+    cfg = load(conf)
+    assert cfg.card_events is False
+    rules = rules_from_config(cfg.atr_modules)
+    assert modules_for_atr(bytes.fromhex("3b021499"), rules) == ("/opt/x/libx.so",)
+    with pytest.raises(InvalidInput, match="atr_modules"):
+        rules_from_config(["not an atr"])
+
+
+def test_no_pcsc_service_backs_off_instead_of_spinning() -> None:
+    class NoService(FakeScard):
+        establish_calls = 0
+
+        def SCardEstablishContext(self, scope: int) -> tuple[int, int]:
+            NoService.establish_calls += 1
+            return 0x8010001D, 0  # SCARD_E_NO_SERVICE
+
+    monitor = PcscMonitor(Collector(), scard=NoService())
+    monitor.start()
+    time.sleep(1.0)
+    monitor.stop()
+    assert NoService.establish_calls == 1  # next try only after 10 s, then 20 s…
+
+
+async def test_desktop_shell_wires_card_events_to_agent(tmp_path: Path) -> None:
+    import asyncio
+
+    from sceau.config import Config
+    from sceau.ui.desktop import DesktopShell
+    from sceau.ui.menu import TrayState
+
+    class FakeTokens:
+        invalidations = 0
+
+        def invalidate(self) -> None:
+            FakeTokens.invalidations += 1
+
+        def entries(self) -> list[object]:
+            return []
+
+    class FakeAgent:
+        def __init__(self) -> None:
+            self.tokens = FakeTokens()
+            self.sites = None
+            self.notes: list[dict[str, str]] = []
+            self.got = asyncio.Event()
+
+        async def broadcast(self, note: dict[str, str]) -> None:
+            self.notes.append(note)
+            self.got.set()
+
+    api = FakeScard()
+    api.plug("Reader A")
+    agent = FakeAgent()
+    shell = DesktopShell(Config(data_dir=str(tmp_path)), ui=None, scard=api)
+    shell.attach(agent, asyncio.get_running_loop())
+    try:
+        await asyncio.sleep(0.2)
+        api.insert("Reader A", IDPRIME_ATR)
+        await asyncio.wait_for(agent.got.wait(), 10)
+        assert agent.notes == [{"type": "token-inserted"}]
+        assert FakeTokens.invalidations == 1
+        assert shell.controller.state is TrayState.CARD
+        agent.got.clear()
+        api.remove("Reader A")
+        await asyncio.wait_for(agent.got.wait(), 10)
+        assert agent.notes[-1] == {"type": "token-removed"}
+        assert shell.controller.state is TrayState.READY
+    finally:
+        shell.request_stop()
