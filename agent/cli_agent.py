@@ -119,9 +119,14 @@ async def serve(config: Config, ui: UserInterface, lock: SessionLock | None = No
             loop.add_signal_handler(sig, stop.set)
     log.info("listening on %s", ipc.path)
     server = asyncio.create_task(ipc.serve_forever())
+    from sceau.tokens.pcsc_monitor import start_card_events  # card insert/remove → pages (issue 7)
+
+    cards = start_card_events(config, agent, loop)
     try:
         await stop.wait()
     finally:
+        if cards is not None:
+            cards.stop()
         server.cancel()
         if ws is not None:
             await ws.close()

@@ -21,7 +21,7 @@ from common import softhsm_pki
 
 PDF_MB = int(os.environ.get("SCEAU_BENCH_PDF_MB", "50"))
 BORDEREAUX = int(os.environ.get("SCEAU_BENCH_PES_N", "100"))
-RUNS = 3
+RUNS = 4
 
 
 def big_pdf(size_mb: int) -> bytes:
@@ -89,15 +89,19 @@ async def bench_pades(pki_root: Path, p12: str, password: str) -> None:
         )
         return out.getvalue()
 
-    timings: dict[str, float] = {}
-    for name, fn in (("pyHanko alone", alone), ("sceau PAdES B-B", ours)):
-        best = float("inf")
-        for _ in range(RUNS):
+    # One warm-up each, then interleaved runs so neither side benefits from a warmer cache.
+    runners = {"pyHanko alone": alone, "sceau PAdES B-B": ours}
+    for fn in runners.values():
+        await fn()
+    timings = dict.fromkeys(runners, float("inf"))
+    for i in range(RUNS):
+        order = list(runners.items()) if i % 2 == 0 else list(reversed(runners.items()))
+        for name, fn in order:
             t0 = time.perf_counter()
             result = await fn()
-            best = min(best, time.perf_counter() - t0)
-        assert len(result) > len(data)
-        timings[name] = best
+            timings[name] = min(timings[name], time.perf_counter() - t0)
+            assert len(result) > len(data)
+    for name, best in timings.items():
         print(f"  {name:<24} {PDF_MB} MB PDF: best of {RUNS} {best * 1e3:8.1f} ms")
     ratio = timings["sceau PAdES B-B"] / timings["pyHanko alone"]
     goal = "OK" if timings["sceau PAdES B-B"] <= 1.0 else "over the 1 s goal"

@@ -5,10 +5,12 @@ Shared by the `sign-documents` handler and `sceau sign`.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sceau.errors import BadRequest
 from sceau.formats import cades, naming, pades, pes, xades
@@ -16,6 +18,7 @@ from sceau.formats.kinds import Format
 from sceau.formats.options import SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.i18n import _
+from sceau.tokens.base import Digest
 
 
 @dataclass
@@ -27,6 +30,7 @@ class DocumentJob:
     pades: pades.PadesOptions = field(default_factory=pades.PadesOptions)
     pes: pes.PesOptions = field(default_factory=pes.PesOptions)
     existing_names: frozenset[str] = frozenset()  # names already next to the document (first free N)
+    content_digest: bytes | None = None  # detached formats: the hash, when `data` was not loaded
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,15 @@ class SignedOutput:
     name: str
     data: bytes
     format: Format
+
+
+def hash_file(path: Path, digest: Digest, chunk: int = 1 << 20) -> bytes:
+    """Hash a file as a stream: detached signatures of large bids never load them in memory."""
+    h = hashlib.new(digest.value)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.digest()
 
 
 def guess_mime(name: str) -> str:
@@ -51,11 +64,12 @@ def output_name(job: DocumentJob, exists: Callable[[str], bool], dated: datetime
 
 async def sign_job(job: DocumentJob, key: TokenKey, options: SignOptions) -> bytes:
     """The signature (detached formats) or the signed document (PAdES, PES)."""
-    if job.format is Format.CADES:
-        return await cades.sign_detached(job.data, key, options)
-    if job.format is Format.XADES:
-        return await xades.sign_detached(
-            job.data, naming.safe_name(job.name), job.mime_type or guess_mime(job.name), key, options
+    if job.format.detached:
+        digest = job.content_digest if job.content_digest is not None else options.digest.digest(job.data)
+        if job.format is Format.CADES:
+            return await cades.sign_digest(digest, key, options)
+        return await xades.sign_detached_digest(
+            digest, naming.safe_name(job.name), job.mime_type or guess_mime(job.name), key, options
         )
     if job.format is Format.PADES:
         return await pades.sign_pdf(job.data, key, options, job.pades)

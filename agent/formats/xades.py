@@ -8,7 +8,6 @@ RevocationValues (signer and TSA chains).
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -44,6 +43,13 @@ def reference_uri(name: str) -> str:
 
 async def sign_detached(data: bytes, name: str, mime_type: str, key: TokenKey, options: SignOptions) -> bytes:
     """A detached XAdES signature of `data` (file `name`), as UTF-8 XML bytes."""
+    return await sign_detached_digest(options.digest.digest(data), name, mime_type, key, options)
+
+
+async def sign_detached_digest(
+    content_digest: bytes, name: str, mime_type: str, key: TokenKey, options: SignOptions
+) -> bytes:
+    """Same, from the document's hash (large files are hashed as a stream by the caller)."""
     options.check()
     sig_id = xmldsig.new_id("S")
     ref_id = f"{sig_id}-R0"
@@ -52,7 +58,7 @@ async def sign_detached(data: bytes, name: str, mime_type: str, key: TokenKey, o
         signing_time=options.signing_time or datetime.now(UTC),
         mime_types={ref_id: mime_type or "application/octet-stream"},
     )
-    ref = xmldsig.Reference(uri=reference_uri(name), digest_value=options.digest.digest(data), ref_id=ref_id)
+    ref = xmldsig.Reference(uri=reference_uri(name), digest_value=content_digest, ref_id=ref_id)
     sig = xmldsig.build_signature(
         references=[ref],
         signature_method=xmldsig.signature_method_uri(key.sign_scheme, options.digest),
@@ -64,7 +70,3 @@ async def sign_detached(data: bytes, name: str, mime_type: str, key: TokenKey, o
     await finish_signature(sig, key, options)
     out: bytes = etree.tostring(sig, xml_declaration=True, encoding="UTF-8")
     return out
-
-
-def decode_b64(text: str | None) -> bytes:
-    return base64.b64decode((text or "").encode("ascii"), validate=False)

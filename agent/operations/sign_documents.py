@@ -171,6 +171,7 @@ class SignDocuments(Operation):
             for d in params.documents
         ]
         resolved: list[tuple[TransferStore, Transfer]] = []
+        prompt: BatchPinPrompt | None = None
         try:
             for spec in params.documents:
                 resolved.append(await resolve_document(ctx, spec.source, spec.name))
@@ -212,7 +213,6 @@ class SignDocuments(Operation):
                     item = _failure(index, spec, stop)
                 results.append(item)
                 await ctx.emit({"type": "document-signed", **item})
-            prompt.forget()
             ok = sum(1 for r in results if r["ok"])
             return {
                 "results": results,
@@ -222,6 +222,8 @@ class SignDocuments(Operation):
                 "certificate": entry.summary(),
             }
         finally:
+            if prompt is not None:
+                prompt.forget()  # the batch PIN lives exactly as long as the batch
             for store, transfer in resolved:
                 store.release(transfer.id)
 
@@ -238,11 +240,14 @@ class SignDocuments(Operation):
         options: SignOptions,
         dated: datetime | None,
     ) -> tuple[JSON, SceauError | None]:
-        from sceau.formats.engine import DocumentJob, output_name, sign_job
+        from sceau.formats.engine import DocumentJob, hash_file, output_name, sign_job
 
         try:
-            data = await ctx.blocking(transfer.path.read_bytes)
-            job = DocumentJob(spec.name, data, spec.format, spec.mime_type, pades_opts, pes_opts, spec.existing)
+            job = DocumentJob(spec.name, b"", spec.format, spec.mime_type, pades_opts, pes_opts, spec.existing)
+            if spec.format.detached:
+                job.content_digest = await ctx.blocking(lambda: hash_file(transfer.path, options.digest))
+            else:
+                job.data = await ctx.blocking(transfer.path.read_bytes)
             out = await sign_job(job, key, options)
             name = output_name(job, lambda _n: False, dated)
             return await _success(ctx, index, spec, name, out, store), None

@@ -39,7 +39,8 @@ _SCARD_E_UNKNOWN_READER = 0x80100009
 _SCARD_E_READER_UNAVAILABLE = 0x80100017
 _INFINITE = 0xFFFFFFFF
 _RETRY_S = 5.0  # pcscd gone: wait (on the stop event, not a spin) before reconnecting
-_MAX_RETRY_S = 300.0
+_MAX_RETRY_S = 600.0
+_NO_SERVICE_RETRY_S = 30.0  # no PC/SC service at all: first retry after this, then doubling
 
 
 class CardEventKind(StrEnum):
@@ -193,16 +194,16 @@ class PcscMonitor:
 
     def _run(self) -> None:
         self.native_id = threading.get_native_id()
-        delay = _RETRY_S
+        delay = _NO_SERVICE_RETRY_S / 2
         while not self._stop.is_set():
             try:
                 watched = self._session()
             except Exception:  # never let a PC/SC surprise kill the thread silently
                 log.exception("PC/SC monitor failed; retrying")
                 watched = False
-            # No PC/SC service: retry with a growing delay (5 s … 5 min) so a machine without
+            # No PC/SC service: retry with a growing delay (30 s … 10 min) so a machine without
             # pcscd does not wake up every few seconds; after a working session, start over.
-            delay = _RETRY_S if watched else min(delay * 2, _MAX_RETRY_S)
+            delay = _NO_SERVICE_RETRY_S / 2 if watched else min(delay * 2, _MAX_RETRY_S)
             if not self._stop.is_set():
                 self._stop.wait(_RETRY_S if watched else delay)
 
@@ -354,3 +355,28 @@ def rules_from_config(specs: Sequence[str]) -> tuple[AtrRule, ...]:
                 )
             ) from None
     return (*rules, *BUILTIN_RULES)
+
+
+def start_card_events(
+    config: Any, agent: Any, loop: Any, also: Callable[[CardEvent], None] | None = None
+) -> PcscMonitor | None:
+    """Start the monitor for a running agent (`config.card_events`, pyscard present), else None.
+
+    `agent`: `sceau.app.Agent` (tokens.invalidate, broadcast); `also`: an extra observer (tray).
+    """
+    if not config.card_events:
+        return None
+    reason = pcsc_unavailable()
+    if reason:
+        log.info("card events off: %s", reason)
+        return None
+    handler = agent_handler(agent.tokens.invalidate, agent.broadcast, loop)
+
+    def on_event(event: CardEvent) -> None:
+        if also is not None:
+            also(event)
+        handler(event)
+
+    monitor = PcscMonitor(on_event, rules=rules_from_config(config.atr_modules))
+    monitor.start()
+    return monitor

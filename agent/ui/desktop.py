@@ -22,7 +22,7 @@ from sceau.autostart import Autostart
 from sceau.config import Config
 from sceau.i18n import _
 from sceau.journal import Journal
-from sceau.tokens.pcsc_monitor import PcscMonitor, agent_handler, pcsc_unavailable, rules_from_config
+from sceau.tokens.pcsc_monitor import PcscMonitor, agent_handler, rules_from_config, start_card_events
 from sceau.ui.menu import TrayState
 from sceau.ui.tray import Tray, TrayController, doctor_text, tray_unavailable
 
@@ -63,18 +63,25 @@ class DesktopShell:
         """Called with the running agent: share its trusted sites, start card events."""
         self._agent = agent
         self.controller.sites = getattr(agent, "sites", None)
-        if not self.config.card_events:
+        cards: set[str] = set()  # readers holding a card: the icon says "carte insérée" while any does
+
+        def tray_state(event: Any) -> None:
+            if event.notification() == {"type": "token-inserted"}:
+                cards.add(event.reader)
+            else:
+                cards.discard(event.reader)
+            self.controller.set_state(TrayState.CARD if cards else TrayState.READY)
+
+        if self._scard is None:
+            self.monitor = start_card_events(self.config, agent, loop, also=tray_state)
             return
-        reason = pcsc_unavailable() if self._scard is None else ""
-        if reason:
-            log.info("card events off: %s", reason)
+        if not self.config.card_events:
             return
         handler = agent_handler(agent.tokens.invalidate, agent.broadcast, loop)
 
         def on_event(event: Any) -> None:
+            tray_state(event)
             handler(event)
-            inserted = event.notification() == {"type": "token-inserted"}
-            self.controller.set_state(TrayState.CARD if inserted else TrayState.READY)
 
         self.monitor = PcscMonitor(on_event, scard=self._scard, rules=rules_from_config(self.config.atr_modules))
         self.monitor.start()

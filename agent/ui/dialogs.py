@@ -55,8 +55,8 @@ def _show(win: tk.Toplevel, focus: tk.Widget) -> None:
     focus.focus_set()
 
 
-def _label(parent: tk.Misc, text: str, pady: tuple[int, int] = (0, 0), **options: Any) -> ttk.Label:
-    label = ttk.Label(parent, text=text, wraplength=WRAP, justify="left", **options)
+def _label(parent: tk.Misc, text: str, pady: tuple[int, int] = (0, 0), wrap: int = WRAP, **options: Any) -> ttk.Label:
+    label = ttk.Label(parent, text=text, wraplength=wrap, justify="left", **options)
     label.pack(anchor="w", fill="x", pady=pady)
     return label
 
@@ -228,11 +228,11 @@ def build_picker(choice: CertificateChoice) -> Callable[[tk.Tk, Finish], tk.Topl
         ttk.Label(body, text=site.domain, font=fonts["domain"]).pack(anchor="w")
         _label(body, site.origin, foreground=MUTED_COLOUR)
         _label(body, operation, pady=(8, 0))
-        _label(body, _("Several certificates fit. Choose the one to use:"), pady=(8, 4), font=fonts["heading"])
+        _label(body, _("Several certificates fit. Choose the one to use:"), (8, 4), 660, font=fonts["heading"])
         columns = ("holder", "issuer", "expiry", "token")
         tree = ttk.Treeview(body, columns=columns, show="headings", selectmode="browse", height=len(candidates))
         titles = (_("Holder"), _("Issued by"), _("Expires on"), _("Token"))
-        widths = (200, 180, 100, 120)
+        widths = (190, 240, 95, 150)
         for col, title, width in zip(columns, titles, widths, strict=True):
             tree.heading(col, text=title, anchor="w")
             tree.column(col, width=width, anchor="w")

@@ -15,7 +15,7 @@ from sceau.errors import InvalidInput, NotARecipient, SceauError, TooLarge, Unsu
 from sceau.protocol.codes import ErrorCode
 from sceau.tokens.registry import TokenManager
 
-from .conftest import openssl_encrypt, pkcs12_manager
+from .conftest import openssl_encrypt, pkcs12_manager, run_decrypt
 
 DECRYPTION_FAILED = "Decryption failed: the file is damaged or was not encrypted for this key."
 
@@ -84,14 +84,20 @@ def test_flipped_bytes(
     """GCM: any flipped bit is refused. CBC has no integrity (RFC 5652): only padding damage is detectable,
     elsewhere the plaintext comes out garbled — which is why signed bids and GCM matter."""
     data = bytearray(_encrypt(pki, plaintext, tmp_path / "a.p7m", cipher, size))
-    if where == "last-byte":
-        # DER: last ciphertext byte (CBC padding) or GCM tag byte; BER: the same bytes before the EOCs.
-        pos = len(data) - 1 if size else len(data) - (11 if cipher == "aes-256-cbc" else 7)
+    flip = 0x01
+    if where == "last-byte" and cipher == "aes-256-gcm":
+        pos = len(data) - (1 if size else 7)  # a tag byte (BER: before the three closing EOCs)
+    elif where == "last-byte":
+        # CBC: the byte of the previous block that XORs into the last padding byte. Flipping its high
+        # bit makes the padding invalid every time (flipping the last byte itself would leave a
+        # valid-looking padding 1 time in 256). BER: the final block is its own 2+16-byte chunk.
+        pos = len(data) - (17 if size else 29)
+        flip = 0x80
     elif where == "ciphertext-start":
         pos = len(data) - plaintext.stat().st_size // 2
     else:
         pos = len(data) - (40 if size else 60)
-    data[pos] ^= 0x01
+    data[pos] ^= flip
     if cipher == "aes-256-gcm" or where == "last-byte":
         err = _expect(decrypt, p12, bytes(data), tmp_path)
         assert err.message == DECRYPTION_FAILED
@@ -270,3 +276,39 @@ def test_cancelled_decryption_leaves_nothing(pki: DevPki, p12: TokenManager, tmp
     asyncio.run(go())
     executor.shutdown()
     assert list(out_dir.iterdir()) == []
+
+
+def test_random_corruption_only_clean_errors(pki: DevPki, p12: TokenManager, tmp_path: Path) -> None:
+    """Any single-byte change or cut of a bid gives a SceauError (never another exception) and no plaintext."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    plain = tmp_path / "p"
+    plain.write_bytes(b"plans du lot 3 " * 300)
+    originals = {
+        (cipher, sized): _encrypt(pki, plain, tmp_path / f"{cipher}{sized}.p7m", cipher, sized)
+        for cipher in ("aes-256-cbc", "aes-256-gcm")
+        for sized in (True, False)
+    }
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(sorted(originals)), st.data())
+    def check(key: tuple[str, bool], data: st.DataObject) -> None:
+        bid = bytearray(originals[key])
+        pos = data.draw(st.integers(0, len(bid) - 1))
+        if data.draw(st.booleans()):
+            bid[pos] = data.draw(st.integers(0, 255))
+        else:
+            del bid[pos:]
+        src = tmp_path / "mut.p7m"
+        src.write_bytes(bytes(bid))
+        try:
+            run_decrypt(p12, src, out_dir / "clair")
+        except SceauError:
+            assert list(out_dir.iterdir()) == []
+        else:
+            (out_dir / "clair").unlink()  # CBC without integrity: a garbled but well-formed bid may open
+
+    check()

@@ -392,3 +392,47 @@ async def test_bad_requests(args: dict[str, Any]) -> None:
 
         for d in params.documents:
             pades_options(params.options, d.options)
+
+
+async def test_through_the_agent_with_streamed_events(pki: DevPki) -> None:
+    """Wire level: events carry each document as it completes; errors come back as codes, never tracebacks."""
+    from sceau.app import Agent
+
+    ui = HeadlessUI(pin=devpki.P12_PASSWORD, approve=True)
+    agent = Agent(
+        Config(trust_anchors=(str(pki.chain),)), TokenManager([Pkcs12Backend([Path(pki["sign-ec256"].p12)])]), ui
+    )
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    request = {
+        "v": 1,
+        "id": "r1",
+        "cmd": "sign-documents",
+        "origin": ORIGIN,
+        "args": {"format": "cades", "documents": [doc("a.txt", b"a", "cades"), doc("b.txt", b"b", "cades")]},
+    }
+    response = await agent.handle(request, emit=emit, connection={})
+    assert response["ok"] is True and response["result"]["signed"] == 2
+    assert [e["event"]["name"] for e in events] == ["a.txt", "b.txt"] and all(e["id"] == "r1" for e in events)
+    bad = await agent.handle({**request, "id": "r2", "args": {"format": "cades", "documents": "nope"}}, emit=emit)
+    assert bad["ok"] is False and bad["error"]["code"] == "BAD_REQUEST"
+    verify = await agent.handle(
+        {
+            "v": 1,
+            "id": "r3",
+            "cmd": "verify",
+            "origin": ORIGIN,
+            "args": {
+                "document": {"data": response["result"]["results"][0]["output"]["data"]},
+                "name": "a.txt - Signature 1.p7s",
+                "detached": {"data": base64.b64encode(b"a").decode()},
+                "detachedName": "a.txt",
+                "language": "en",
+            },
+        }
+    )
+    assert verify["ok"] is True and verify["result"]["valid"] is True, verify
+    agent.executor.shutdown()

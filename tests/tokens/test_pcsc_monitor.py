@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -209,56 +205,18 @@ def test_atr_rules() -> None:
 
 # -- real PC/SC stack ---------------------------------------------------------------------------
 
-VICC_PATH = Path("/usr/lib/python3/site-packages/virtualsmartcard")  # Debian bookworm's layout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import virtual_card  # noqa: E402
 
 
 @pytest.fixture
 def pcscd(tmp_path: Path) -> Iterator[int]:
     """A pcscd of our own with one vpcd reader on a private port; yields the port."""
-    pytest.importorskip("smartcard.scard")
-    driver = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-    if not shutil.which("pcscd") or not driver.exists():
-        pytest.skip("pcscd / vsmartcard-vpcd not installed (apt-get install pcscd vsmartcard-vpcd)")
-    if subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0:
-        pytest.skip("a pcscd is already running (pcscd 1.9 cannot use a private socket)")
-    port = _free_port()
-    conf = tmp_path / "reader.conf.d"
-    conf.mkdir()
-    (conf / "vpcd").write_text(
-        f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{port:#x}\nLIBPATH {driver}\nCHANNELID {port:#x}\n'
-    )
-    proc = subprocess.Popen(
-        ["pcscd", "--foreground", "--config", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while not Path("/run/pcscd/pcscd.comm").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, port = virtual_card.start_pcscd(tmp_path)
     try:
         yield port
     finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def start_vicc(port: int) -> subprocess.Popen[bytes]:
-    """vicc (vsmartcard-vpicc) connecting to our vpcd: the card is 'inserted' while it runs.
-
-    Debian bookworm installs the module one folder too deep and vicc needs `Crypto`
-    (pycryptodome, a dev dependency): run it with our interpreter and the right PYTHONPATH.
-    """
-    env = dict(os.environ, PYTHONPATH=str(VICC_PATH))
-    return subprocess.Popen(
-        [sys.executable, "/usr/bin/vicc", "--type", "iso7816", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        virtual_card.stop(proc)
 
 
 def thread_counters(native_id: int) -> tuple[int, int]:
@@ -275,9 +233,6 @@ def thread_counters(native_id: int) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_virtual_card_insert_and_remove(pcscd: int) -> None:
-    if not shutil.which("vicc") or not VICC_PATH.exists():
-        pytest.skip("vsmartcard-vpicc not installed")
-    pytest.importorskip("Crypto", reason="vicc needs pycryptodome")
     got = Collector()
     monitor = PcscMonitor(got)
     monitor.start()
@@ -285,7 +240,7 @@ def test_virtual_card_insert_and_remove(pcscd: int) -> None:
         wait = time.monotonic() + 5
         while monitor.calls < 2 and time.monotonic() < wait:  # settled in its blocking wait
             time.sleep(0.05)
-        vicc = start_vicc(pcscd)
+        vicc = virtual_card.start_vicc(pcscd)
         try:
             inserted = got.wait_for(1, timeout=20)[0]
             assert inserted.kind is CardEventKind.CARD_INSERTED and inserted.reader.startswith("Virtual PCD")

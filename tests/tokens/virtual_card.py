@@ -1,0 +1,73 @@
+"""A private pcscd with a vpcd reader, and vicc (vsmartcard) as the virtual card: shared by the
+PC/SC monitor tests and the browser test of card notifications (imported by path)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+VICC_PATH = Path("/usr/lib/python3/site-packages/virtualsmartcard")  # Debian bookworm's layout
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_pcscd(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """pcscd in the foreground with one vpcd reader on a free local port (skip when impossible)."""
+    pytest.importorskip("smartcard.scard")
+    if not shutil.which("pcscd") or not VPCD_DRIVER.exists():
+        pytest.skip("pcscd / vsmartcard-vpcd not installed (apt-get install pcscd vsmartcard-vpcd)")
+    if subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0:
+        pytest.skip("a pcscd is already running (pcscd 1.9 cannot listen on a private socket)")
+    port = free_port()
+    conf = tmp_path / "reader.conf.d"
+    conf.mkdir()
+    (conf / "vpcd").write_text(
+        f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{port:#x}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port:#x}\n'
+    )
+    proc = subprocess.Popen(
+        ["pcscd", "--foreground", "--config", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while not PCSCD_SOCKET.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_vicc(port: int) -> subprocess.Popen[bytes]:
+    """vicc (vsmartcard-vpicc) connected to our vpcd: the card is 'inserted' while it runs.
+
+    Debian bookworm installs the module one folder too deep and vicc needs `Crypto`
+    (pycryptodome, a dev dependency): run it with our interpreter and the right PYTHONPATH.
+    """
+    if not shutil.which("vicc") or not VICC_PATH.exists():
+        pytest.skip("vsmartcard-vpicc not installed")
+    pytest.importorskip("Crypto", reason="vicc needs pycryptodome")
+    env = dict(os.environ, PYTHONPATH=str(VICC_PATH))
+    return subprocess.Popen(
+        [sys.executable, "/usr/bin/vicc", "--type", "iso7816", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
