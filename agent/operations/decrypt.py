@@ -6,6 +6,7 @@ args:   {"document": {"transfer": "<id>"} | {"data": "<base64>", "name": "..."},
 result: {"opened": true, "certificate": {...summary}, "recipients": [...], "algorithm": "aes-256-cbc",
          "plaintext": {transfer descriptor}, "signed": {...}|null, "zip": {...}|null}
         unwrap-key: {"key": "<base64>", "algorithm", "iv": "<base64>", "tagLength", "certificate"}
+events: {"progress": bytes_done, "total": input_size} every 16 MiB while decrypting.
 
 `decrypt_file` is the one engine behind the handler and `sceau decrypt`: header parse, recipient
 match against every encryption certificate of every token, consent, key recovery on the token,
