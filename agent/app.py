@@ -154,6 +154,12 @@ class Agent:
         except Exception:  # the journal must never break an operation
             log.exception("journal write failed")
 
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
+        from sceau.transfers import close_connection
+
+        close_connection(connection)
+
     def close(self) -> None:
         self.executor.shutdown()
         self.tokens.close()

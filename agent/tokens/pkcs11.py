@@ -240,6 +240,15 @@ class Pkcs11Token(Token):
             self._keys[entry.key_ref] = keys[0]
         return self._keys[entry.key_ref]
 
+    def _capable(self, entry: CertificateEntry, key: Any, method: str) -> Any:
+        """python-pkcs11 only gives keys the methods their attributes allow (CKA_SIGN, CKA_DECRYPT,
+        CKA_DERIVE): a key not allowed to do this is a clear error, not an AttributeError."""
+        if not hasattr(key, method):
+            raise Unsupported(
+                _("The key of {label} is not allowed to do this operation on the token.").format(label=entry.label)
+            )
+        return key
+
     def _context_pin(self, key: Any, prompt: PinPrompt) -> str | None:
         """The PIN again for CKA_ALWAYS_AUTHENTICATE keys (qualified-signature cards)."""
         handle = id(key)
@@ -274,7 +283,7 @@ class Pkcs11Token(Token):
         else:  # pragma: no cover - enum is closed
             raise Unsupported(str(scheme))
         with self._lock, token_errors():
-            key = self._private_key(entry, prompt)
+            key = self._capable(entry, self._private_key(entry, prompt), "sign")
             pin = self._context_pin(key, prompt)
             for attempt in range(MAX_LOGIN_ATTEMPTS):
                 try:
@@ -300,7 +309,7 @@ class Pkcs11Token(Token):
         else:
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
         with self._lock, token_errors():
-            key = self._private_key(entry, prompt)
+            key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
             pin = self._context_pin(key, prompt)
             try:
                 try:
@@ -333,7 +342,7 @@ class Pkcs11Token(Token):
         size = (entry.key_size + 7) // 8
         template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
         with self._lock, token_errors():
-            key = self._private_key(entry, prompt)
+            key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
             pin = self._context_pin(key, prompt)
             if pin is not None:
                 self._session.reaffirm_credentials(pin)

@@ -127,3 +127,17 @@ class TokenConformance:
         peer = entry.certificate.public_key()
         assert isinstance(peer, ec.EllipticCurvePublicKey)
         assert token.derive_ecdh(entry, point, prompt=prompt) == eph.exchange(ec.ECDH(), peer)
+
+    def test_key_not_allowed_to_decrypt_is_a_clear_error(self, token: Token, prompt: PinPrompt) -> None:
+        """A signature key asked to decrypt: a SceauError (on a token, CKA_DECRYPT is false), never a crash."""
+        from sceau.errors import SceauError
+
+        entry = entry_named(token, "sign-rsa2048")
+        key = entry.certificate.public_key()
+        assert isinstance(key, rsa.RSAPublicKey)
+        ct = key.encrypt(b"k" * 32, padding.PKCS1v15())
+        if token.info.backend == "pkcs11":  # the key's CKA_DECRYPT is false on the token
+            with pytest.raises(SceauError):
+                token.decrypt_raw(entry, ct, RsaDecryptPadding.PKCS1V15, prompt=prompt)
+        else:  # a PKCS#12 file carries no usage flags: software keys can do it
+            assert token.decrypt_raw(entry, ct, RsaDecryptPadding.PKCS1V15, prompt=prompt) == b"k" * 32

@@ -53,6 +53,9 @@ class RequestHandler(Protocol):
         connection: dict[str, Any] | None = ...,
     ) -> dict[str, Any]: ...
 
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        """Release what the connection held (chunked transfers and their temp files)."""
+
 
 class AgentAlreadyRunning(SceauError):
     """Another agent holds the session lock."""
@@ -311,6 +314,7 @@ class IpcServer:
             await conn.run()
         finally:
             self._connections.discard(conn)
+            self.handler.connection_closed(conn.state)
 
     async def broadcast(self, notification: dict[str, Any]) -> None:
         """Send an agent notification to every client that sent `subscribe` (agent listener)."""

@@ -163,6 +163,7 @@ class WebSocketServer:
             for task in tasks:
                 task.cancel()
             self._connections.pop(connection, None)
+            self.handler.connection_closed(state)
 
     async def broadcast(self, notification: dict[str, Any]) -> None:
         for conn, state in list(self._connections.items()):

@@ -160,7 +160,7 @@ def pin_text(request: PinRequest) -> PinText:
     what = _("password") if request.is_password else _("PIN")
     error = ""
     if request.retry:
-        error = _("Wrong password.") if request.is_password else _("Wrong PIN.")
+        error = _("Wrong password.") if request.is_password else _("PIN incorrect, try again.")
     warning = ""
     if status.final_try:
         warning = _("Last try: a wrong PIN now locks the card.")

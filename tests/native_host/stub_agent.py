@@ -21,6 +21,9 @@ KINDS = ("authenticate", "sign", "decrypt", "encrypt", "list")
 
 
 class Scripted:
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        """Nothing to release: the scripted agent keeps no per-connection state."""
+
     async def handle(self, message: bytes | dict[str, Any], **_kw: Any) -> dict[str, Any]:
         assert isinstance(message, bytes)
         req = json.loads(message)

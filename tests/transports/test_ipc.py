@@ -37,6 +37,10 @@ class StubHandler:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.closed: list[dict[str, Any]] = []
+
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        self.closed.append(connection)
 
     async def handle(
         self,
@@ -280,3 +284,42 @@ async def test_another_user_cannot_connect(server: IpcServer, config: Config) ->
         stderr=subprocess.DEVNULL,
     )
     assert await proc.wait() == 7
+
+
+async def test_closing_the_connection_deletes_its_uploads(config: Config) -> None:
+    """A page that goes away mid-upload must not leave bid data in temp files."""
+    import base64
+
+    from sceau.transfers import STATE_KEY
+
+    agent = Agent(config, TokenManager([]), HeadlessUI())
+    srv = IpcServer(agent, config)
+    await srv.start()
+    try:
+        c = await Client.open(config)
+        data = base64.b64encode(b"offre confidentielle" * 1000).decode()
+        await c.send(
+            {
+                "v": 1,
+                "id": "u1",
+                "cmd": "upload-chunk",
+                "origin": "https://a.fr",
+                "args": {"index": 0, "data": data, "final": False, "name": "offre.zip"},
+            }
+        )
+        reply = await c.recv()
+        assert reply is not None and reply["ok"], reply
+        (conn,) = list(srv._connections)
+        store = conn.state[STATE_KEY]
+        folder = Path(store.root)
+        assert any(folder.rglob("*")), "upload not on disk"
+        await c.close()
+        for _ in range(50):
+            if not folder.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not folder.exists()
+        assert STATE_KEY not in conn.state
+    finally:
+        await srv.close()
+        agent.close()

@@ -23,6 +23,10 @@ ALLOWED = "https://marches.example.fr"
 class Recorder:
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
+        self.closed: list[dict[str, Any]] = []
+
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        self.closed.append(connection)
 
     async def handle(self, message: bytes | dict[str, Any], **kw: Any) -> dict[str, Any]:
         assert isinstance(message, bytes)
