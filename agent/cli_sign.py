@@ -68,7 +68,7 @@ async def cmd_sign(args: argparse.Namespace) -> int:
     from sceau.formats import naming
     from sceau.formats.engine import DocumentJob, guess_mime, sign_job
     from sceau.formats.kinds import Format, Level
-    from sceau.formats.ltv import build_chain, load_anchors
+    from sceau.formats.ltv import load_anchors
     from sceau.formats.options import SignOptions
     from sceau.formats.pades import PadesOptions
     from sceau.formats.pes import PesOptions
@@ -85,12 +85,11 @@ async def cmd_sign(args: argparse.Namespace) -> int:
     for s in sources:
         if not s.is_file():
             raise BadRequest(_("File not found: {path}").format(path=s))
-    anchors = load_anchors([*args.trust, *cfg.trust_anchors])
     options = SignOptions(
         level=level,
         digest=Digest(args.digest),
         tsa=TsaClient(tsa_url) if tsa_url else None,
-        trust_anchors=[c for c in anchors if c.issuer == c.subject],
+        trust_anchors=load_anchors([*args.trust, *cfg.trust_anchors]),  # roots + intermediates
     )
     pades = PadesOptions(
         reason=args.reason, location=args.location, certify=args.certify, visible=_visible(args.visible)
@@ -122,7 +121,6 @@ async def cmd_sign(args: argparse.Namespace) -> int:
             prompt,
             runner=runner,
             scheme=SignScheme.RSA_PSS if args.pss else None,
-            chain=build_chain(entry.certificate, [*entry.chain, *anchors]),
         )
         dated = datetime.now(UTC) if args.atexo else None
         for source, data in zip(sources, datas, strict=True):

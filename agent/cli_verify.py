@@ -28,9 +28,8 @@ async def cmd_verify(args: argparse.Namespace) -> int:
             raise BadRequest(_("File not found: {path}").format(path=dpath))
         detached, detached_name = dpath.read_bytes(), dpath.name
     cfg = load_config(args)
-    anchors = load_anchors([*args.trust, *([] if args.trust else cfg.trust_anchors)])
-    roots = [c for c in anchors if c.issuer == c.subject]
-    opts = VerifyOptions(anchors=roots, online=args.online, detached=detached, detached_name=detached_name)
+    anchors = load_anchors([*args.trust, *([] if args.trust else cfg.trust_anchors)])  # roots + intermediates
+    opts = VerifyOptions(anchors=anchors, online=args.online, detached=detached, detached_name=detached_name)
     report = await verify_bytes(source.read_bytes(), source.name, opts)
     if args.json:
         print(json.dumps(report.to_json(args.verify_lang), indent=2, ensure_ascii=False))

@@ -1,4 +1,5 @@
-"""CAdES detached signatures (DER `.p7s`, EN 319 122 baseline) built with asn1crypto.
+"""CAdES signatures (DER, EN 319 122 baseline) built with asn1crypto: detached `.p7s`, or
+attached (the document inside, e.g. a bid signed then encrypted).
 
 B-B: contentType, messageDigest, signingTime, signingCertificateV2 signed attributes.
 B-T: signature-time-stamp unsigned attribute (RFC 3161 token over the signature value).
@@ -53,9 +54,13 @@ def signed_attributes(content_digest: bytes, cert_der: bytes, when: datetime) ->
     return cms.CMSAttributes(attrs)
 
 
-async def sign_digest(content_digest: bytes, key: TokenKey, options: SignOptions) -> bytes:
-    """A detached CAdES signature for content whose `options.digest` hash is `content_digest`."""
+async def sign_digest(
+    content_digest: bytes, key: TokenKey, options: SignOptions, *, attached: bytes | None = None
+) -> bytes:
+    """A detached CAdES signature for content whose `options.digest` hash is `content_digest`
+    (`attached`: that content, encapsulated in the signature)."""
     options.check()
+    key = key.completed(options.trust_anchors)
     digest = options.digest
     when = options.signing_time or datetime.now(UTC)
     certs_der = key.certificates_der()
@@ -93,10 +98,13 @@ async def sign_digest(content_digest: bytes, key: TokenKey, options: SignOptions
                 )
                 for o in data.ocsps
             ]
+    eci: dict[str, object] = {"content_type": "data"}  # detached: no eContent
+    if attached is not None:
+        eci["content"] = attached
     signed_data = {
         "version": "v1",
         "digest_algorithms": [cmsutil.digest_algorithm_id(digest)],
-        "encap_content_info": {"content_type": "data"},  # detached: no eContent
+        "encap_content_info": eci,
         "certificates": [asn1_x509.Certificate.load(c) for c in all_certs],
         "signer_infos": [signer_info],
     }
@@ -109,6 +117,11 @@ async def sign_digest(content_digest: bytes, key: TokenKey, options: SignOptions
 
 async def sign_detached(data: bytes, key: TokenKey, options: SignOptions) -> bytes:
     return await sign_digest(options.digest.digest(data), key, options)
+
+
+async def sign_attached(data: bytes, key: TokenKey, options: SignOptions) -> bytes:
+    """An attached CAdES signature: `data` travels inside (held in memory, so for moderate sizes)."""
+    return await sign_digest(options.digest.digest(data), key, options, attached=data)
 
 
 def content_digest(data: bytes, digest: Digest) -> bytes:

@@ -60,12 +60,27 @@ def load_anchors(paths: Sequence[str]) -> list[x509.Certificate]:
     return out
 
 
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject
+
+
+def split_anchors(anchors: Sequence[x509.Certificate]) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """Configured trust anchors → (roots, intermediates).
+
+    `trust_anchors` files often hold a whole chain (root + intermediate); only self-signed
+    certificates are trusted, the others only help to build paths and to complete signatures.
+    """
+    roots = [c for c in anchors if is_self_signed(c)]
+    return roots, [c for c in anchors if not is_self_signed(c)]
+
+
 def _roots(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    if anchors:
-        return list(anchors)
+    roots = split_anchors(anchors)[0]
+    if roots:
+        return roots
     # Without configured anchors, the chain's self-signed certificate closes the path: B-LT embeds
     # evidence, it does not judge trust (verification does, against configured anchors).
-    return [c for c in chain if c.issuer == c.subject]
+    return [c for c in chain if is_self_signed(c)]
 
 
 def make_context(
@@ -80,7 +95,7 @@ def make_context(
 ) -> ValidationContext:
     return ValidationContext(
         trust_roots=[_asn1(c) for c in _roots(chain, anchors)],
-        other_certs=[_asn1(c) for c in chain],
+        other_certs=[_asn1(c) for c in [*chain, *split_anchors(anchors)[1]]],
         allow_fetching=fetch,
         crls=list(crls),
         ocsps=list(ocsps),
@@ -131,15 +146,27 @@ def build_chain(leaf: x509.Certificate, pool: Sequence[x509.Certificate], limit:
     chain: list[x509.Certificate] = []
     current = leaf
     for _step in range(limit):
-        if current.issuer == current.subject:
+        if is_self_signed(current):
             break
-        issuer = next((c for c in pool if c.subject == current.issuer and c not in chain and c != current), None)
+        issuer = next(
+            (
+                c
+                for c in pool
+                if c.subject == current.issuer and c not in chain and c != current and _issued_by(current, c)
+            ),
+            None,
+        )
         if issuer is None:
-            break
-        try:
-            current.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
             break
         chain.append(issuer)
         current = issuer
     return chain
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """The signature check, not only the name: two CAs may share a name (renewed keys)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

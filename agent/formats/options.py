@@ -23,6 +23,8 @@ class SignOptions:
     level: Level = Level.B_B
     digest: Digest = Digest.SHA256
     tsa: TsaClient | None = None
+    # The configured anchors as loaded: roots (self-signed) and intermediates. Roots anchor B-LT
+    # path building; all of them help complete the chain embedded in signatures.
     trust_anchors: Sequence[x509.Certificate] = ()
     signing_time: datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)

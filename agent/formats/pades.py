@@ -88,6 +88,7 @@ async def sign_pdf(data: bytes, key: TokenKey, options: SignOptions, pades: Pade
     """Sign a PDF; returns the new file (the input plus one incremental update)."""
     pades = pades or PadesOptions()
     options.check()
+    key = key.completed(options.trust_anchors)
     writer = open_pdf(data)
     try:
         has_signatures = any(True for _f in fields.enumerate_sig_fields(writer.prev, filled_status=True))

@@ -26,9 +26,19 @@ from sceau.formats.xades import finish_signature
 from sceau.i18n import _
 from sceau.tokens.base import Digest
 
-# DGFiP signature policy for Hélios (published identifier, description and SPURI). The SHA-256
-# value is the one in production Hélios signing tools (Libriciel's libersign / Pastell);
-# override it through PesOptions.policy if the DGFiP publishes a new document.
+# DGFiP signature policy for Hélios (published identifier, description and SPURI).
+# SigPolicyHash: two SHA-256 values circulate for this identifier, and no DGFiP page in reach
+# states one. We keep "roF9+cfR…u5E=", what S²low (Libriciel's tiers de télétransmission
+# homologated for Hélios: libriciel/s2low, modules/helios, Libersign signing) sends with
+# urn:oid:…1.7 + this SPURI; its CHANGELOG 3.0.17 (2018-11-20) reads "Correction du
+# pespolicyhash sur la signature incorrect ~helios #417", i.e. the value was fixed against
+# Hélios in production, and Pastell uses the same. The alternative,
+# "GbP1WjbTrHp6h9zlsz5RN7AqkJbnDNDOAQzgm1qzIJ4=", is in bseddon/xml-signer
+# (src/XAdES_DGFiP.php, 2022), described there as the SHA-256 of the PDF at the SPURI (the
+# file may have been republished; its own constant is a truncated copy). Xemelios-derived
+# verifiers (e.g. SICTIAM Stela) only check the hash of policies they know (the older
+# ….1.4, SHA-1 "Jkdb+aba0Hz6+ZPKmKNhPByzQ+Q=") and report others as unknown, not invalid.
+# Override through PesOptions.policy if the DGFiP publishes a new document.
 HELIOS_POLICY = xmldsig.SignaturePolicy(
     identifier="urn:oid:1.2.250.1.131.1.5.18.21.1.7",
     description="Politique de signature Helios de la DGFiP",
@@ -138,6 +148,7 @@ async def sign_pes(data: bytes, key: TokenKey, options: SignOptions, pes: PesOpt
     """Sign bordereaux (or the whole file) of a PES_Aller; returns the new file bytes."""
     pes = pes or PesOptions()
     options.check()
+    key = key.completed(options.trust_anchors)
     tree = xmlsafe.parse_xml(data)
     root = tree.getroot()
     encoding = tree.docinfo.encoding or "UTF-8"

@@ -7,6 +7,7 @@ valables », « Le Document n'a pas été modifié depuis l'apposition de la sig
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -98,6 +99,9 @@ class VerifyReport:
     offline: bool = True
     anchors_configured: bool = False
     error: str = ""  # the file could not be analysed at all
+    # Attached CAdES: the signed document found inside the signature (not put in the JSON).
+    content: bytes | None = field(default=None, repr=False)
+    content_name: str = ""  # guessed from the signature's file name, "" when unknown
 
     @property
     def valid(self) -> bool:
@@ -111,7 +115,18 @@ class VerifyReport:
             "offline": self.offline,
             "error": self.error,
             "signatures": [s.to_json() for s in self.signatures],
+            "content": self.content_json(),
             "text": self.text(language),
+        }
+
+    def content_json(self) -> dict[str, Any] | None:
+        """Name, size and SHA-256 of the document inside an attached signature (None: detached)."""
+        if self.content is None:
+            return None
+        return {
+            "name": self.content_name,
+            "size": len(self.content),
+            "sha256": hashlib.sha256(self.content).hexdigest(),
         }
 
     def text(self, language: str | None = None) -> str:
@@ -141,6 +156,12 @@ def render_text(report: VerifyReport, language: str | None = None) -> str:
         lines.append(t("No signature found."))
         return "\n".join(lines)
     lines.append(t("Signed with valid signatures.") if report.valid else t("At least one signature is not valid."))
+    if report.content is not None:
+        lines.append(
+            t("The signed document is inside the signature: {name} ({size} bytes).").format(
+                name=report.content_name or t("name unknown"), size=len(report.content)
+            )
+        )
     for i, s in enumerate(report.signatures, 1):
         lines.append("")
         lines.append(t("Signature {n}: {signer}").format(n=i, signer=s.signer or "?"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from asn1crypto import algos
 from asn1crypto import x509 as asn1_x509
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.signers.pdf_cms import Signer as _PyHankoSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sceau.formats.ltv import build_chain
 from sceau.tokens.base import CertificateEntry, Digest, PinPrompt, PinRequest, SignScheme, Token, scheme_for
 
 # Runs a blocking call off the event loop (the agent passes its token executor).
@@ -77,12 +78,23 @@ class TokenKey:
     prompt: PinPrompt
     runner: Runner = _to_thread
     scheme: SignScheme | None = None  # None: ECDSA for EC keys, PKCS#1 v1.5 for RSA
-    chain: Sequence[x509.Certificate] = field(default=())  # extra certificates to embed
+    chain: Sequence[x509.Certificate] = field(default=())  # extra certificates to embed (see completed())
 
     def __post_init__(self) -> None:
         self.scheme = scheme_for(self.entry, self.scheme)
-        if not self.chain:
-            self.chain = tuple(self.entry.chain)
+
+    def completed(self, anchors: Sequence[x509.Certificate] = ()) -> TokenKey:
+        """This key with the signer's issuers up to the root in `chain`, for embedding.
+
+        Tokens often hold only the end-entity certificate, and a relying party that trusts
+        only the root cannot build the path without the intermediate. The issuers are looked
+        up in the certificates given by the caller, then the token's own CA certificates
+        (`CertificateEntry.chain`), then the configured trust anchors (roots and
+        intermediates). Certificates the caller gave explicitly are kept even off the path.
+        """
+        path = build_chain(self.certificate, [*self.chain, *self.entry.chain, *anchors])
+        extra = [c for c in self.chain if c not in path and c != self.certificate]
+        return replace(self, chain=(*path, *extra))
 
     @property
     def sign_scheme(self) -> SignScheme:

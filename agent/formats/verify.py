@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from asn1crypto import cms
+from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from pyhanko.pdf_utils.misc import PdfError
@@ -22,13 +22,14 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis.policy_api import ModificationLevel
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_detached_cms, async_validate_pdf_signature
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from sceau.errors import BadRequest, InvalidInput, TooLarge
 from sceau.formats import cmsutil
-from sceau.formats.ltv import close_backend
+from sceau.formats.ltv import close_backend, split_anchors
 from sceau.formats.report import Revocation, SignatureReport, VerifyReport, has_revocation_pointers
 from sceau.i18n import _
 
@@ -38,20 +39,49 @@ KEY_USAGE = KeyUsageConstraints(key_usage=set(), match_all_key_usages=False)
 
 @dataclass
 class VerifyOptions:
-    anchors: Sequence[x509.Certificate] = ()  # trusted roots
+    # The configured anchors: self-signed ones are trusted, the others (intermediates) only help
+    # to build paths (ltv.split_anchors).
+    anchors: Sequence[x509.Certificate] = ()
     online: bool = False  # fetch CRL / OCSP from the URLs in certificates
     detached: bytes | None = None  # the signed document, for detached CAdES / XAdES
     detached_name: str = ""
 
 
+_PKCS7_ARC = bytes.fromhex("2a864886f70d0107")  # 1.2.840.113549.1.7: the CMS content types
+
+
+def is_content_info(data: bytes) -> bool:
+    """Whether `data` starts like a CMS ContentInfo: a DER/BER SEQUENCE whose first element is
+    a PKCS#7 content-type OID (signedData, envelopedData...)."""
+    if len(data) < 13 or data[0] != 0x30:
+        return False
+    first = data[1]
+    if first <= 0x80:  # short form, or BER indefinite length (streamed CMS)
+        i = 2
+    elif first - 0x80 <= 4:
+        i = 2 + first - 0x80
+    else:
+        return False
+    return data[i : i + 2] == b"\x06\x09" and data[i + 2 : i + 10] == _PKCS7_ARC
+
+
 def detect(data: bytes) -> str:
-    head = data[:1024].lstrip(b"\xef\xbb\xbf\r\n\t ")
-    if head.startswith(b"%PDF-") or b"%PDF-" in data[:1024]:
+    """The format: "pdf", "xml" or "cms", by structure first. A CMS file wrapping a PDF (attached
+    signature) carries "%PDF-" in its first bytes but is not a PDF."""
+    if is_content_info(data):
+        return "cms"
+    if data.startswith(b"%PDF-"):
         return "pdf"
+    head = data[:1024].lstrip(b"\xef\xbb\xbf\r\n\t ")
+    if head.startswith(b"-----BEGIN"):
+        return "cms"
     if head.startswith(b"<") or head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "xml"
-    if head.startswith(b"-----BEGIN") or data[:1] == b"\x30":
-        return "cms"
+    # Readers (Acrobat, poppler) accept bytes before the header within the first 1024 bytes.
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data[:1] == b"\x30":
+        return "cms"  # some other DER: _load_cms says what is wrong with it
     raise InvalidInput(_("Unknown file format: not a PDF, XML or CMS signature."))
 
 
@@ -69,9 +99,10 @@ def make_vc(
     backend: AIOHttpFetcherBackend | None = None,
     moment: datetime | None = None,
 ) -> ValidationContext:
+    roots, intermediates = split_anchors(opts.anchors)
     return ValidationContext(
-        trust_roots=[_asn1(c) for c in opts.anchors],
-        other_certs=list(others),
+        trust_roots=[_asn1(c) for c in roots],
+        other_certs=[*others, *(_asn1(c) for c in intermediates)],
         crls=list(crls),
         ocsps=list(ocsps),
         allow_fetching=opts.online,
@@ -92,7 +123,7 @@ def _trust_from_status(report: SignatureReport, status: object, opts: VerifyOpti
         report.trusted = True
         report.revocation = (Revocation.OFFLINE if not opts.online else Revocation.UNKNOWN) if soft else Revocation.GOOD
         return
-    if not opts.anchors:
+    if not split_anchors(opts.anchors)[0]:
         report.trust_reason = "no trust anchor is configured"
     elif indic in (
         AdESIndeterminate.EXPIRED,
@@ -168,13 +199,38 @@ def _load_cms(data: bytes) -> cms.SignedData:
     return sd
 
 
+def encapsulated_content(sd: cms.SignedData) -> bytes | None:
+    """The document inside an attached signature (None: detached)."""
+    eci = sd["encap_content_info"]
+    try:
+        if eci["content"] is core.VOID or eci["content"].contents is None:
+            return None
+        return bytes(eci["content"])  # BER chunks (streamed signatures) are joined
+    except (ValueError, TypeError):
+        raise InvalidInput(_("The signature file is damaged or not a CMS signature.")) from None
+
+
+def _without_content(sd: cms.SignedData) -> cms.SignedData:
+    """The same SignedData with its content removed: pyHanko validates signatures against content
+    given separately, and refuses a SignedData that also encapsulates it. The signer infos
+    (signed attributes, signature) are kept byte for byte."""
+    detached = sd.copy()
+    detached["encap_content_info"] = {"content_type": sd["encap_content_info"]["content_type"].dotted}
+    return detached
+
+
 async def verify_cades(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
-    sd = _load_cms(data)
-    content = sd["encap_content_info"]["content"].native if sd["encap_content_info"]["content"] else None
+    """Detached (`opts.detached` is the document) or attached (the document is inside) CAdES."""
+    return await verify_signed_data(_load_cms(data), opts)
+
+
+async def verify_signed_data(sd: cms.SignedData, opts: VerifyOptions) -> list[SignatureReport]:
+    content = encapsulated_content(sd)
     if content is None and opts.detached is None:
         raise BadRequest(_("This signature is detached: give the signed document too."))
-    signed = opts.detached if opts.detached is not None else content
+    signed = content if content is not None else opts.detached
     assert signed is not None
+    target = _without_content(sd) if content is not None else sd
     certs = cmsutil.embedded_certificates(sd)
     crls = [c.chosen for c in (sd["crls"] or []) if c.name == "crl"]
     ocsps = [
@@ -194,8 +250,12 @@ async def verify_cades(data: bytes, opts: VerifyOptions) -> list[SignatureReport
             )
             ts_vc = make_vc(opts, others=certs, crls=crls, ocsps=ocsps, mode="soft-fail", backend=backend)
             status = await async_validate_detached_cms(
-                signed, sd, signer_validation_context=vc, ts_validation_context=ts_vc, key_usage_settings=KEY_USAGE
+                signed, target, signer_validation_context=vc, ts_validation_context=ts_vc, key_usage_settings=KEY_USAGE
             )
+        except SignatureValidationError as exc:
+            raise InvalidInput(
+                _("The CMS signature could not be analysed: {err}").format(err=exc.failure_message[:160])
+            ) from None
         finally:
             await close_backend(backend)
         if not _needs_soft_pass(status):
@@ -207,6 +267,9 @@ async def verify_cades(data: bytes, opts: VerifyOptions) -> list[SignatureReport
         report.level = "B-LT" if report.timestamp else report.level
     _cert_validity(report, status.signing_cert, report.timestamp or report.claimed_time)
     _no_pointers(report)
+    if content is not None and opts.detached is not None and opts.detached != content:
+        report.integrity = False  # the signature is fine, but it does not sign the file we were given
+        report.problems.append("The document given is not the one inside the signature.")
     return [report]
 
 
@@ -224,14 +287,18 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
     for sig in sigs:
         report = SignatureReport(format="pades")
         status = None
+        roots, intermediates = split_anchors(opts.anchors)
         for soft in (False, True):
             backend = AIOHttpFetcherBackend(per_request_timeout=10) if opts.online else None
             kwargs: dict[str, Any] = {
-                "trust_roots": [_asn1(c) for c in opts.anchors],
+                "trust_roots": [_asn1(c) for c in roots],
                 "allow_fetching": opts.online,
                 "revocation_mode": "soft-fail" if soft else "hard-fail",
                 "fetcher_backend": backend,
-                "other_certs": list(sig.signed_data["certificates"] and cmsutil.embedded_certificates(sig.signed_data)),
+                "other_certs": [
+                    *cmsutil.embedded_certificates(sig.signed_data),
+                    *(_asn1(c) for c in intermediates),
+                ],
             }
             try:
                 vc = dss.as_validation_context(kwargs) if dss else ValidationContext(crls=[], ocsps=[], **kwargs)
@@ -270,6 +337,22 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
     return reports
 
 
+SIGNATURE_SUFFIXES = (".p7m", ".p7s", ".p7", ".pkcs7", ".cms")
+
+
+def content_name(signed_name: str) -> str:
+    """The document's name in an attached signature, from the signed file's ("acte.pdf.p7m" →
+    "acte.pdf"); CMS does not carry it, so "" when the name does not tell."""
+    base = signed_name
+    for suffix in SIGNATURE_SUFFIXES:
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    else:
+        return ""
+    return base if "." in base.strip(". ") else ""
+
+
 async def verify_bytes(data: bytes, name: str, opts: VerifyOptions) -> VerifyReport:
     """Verify one signed file (errors in the file become a report, not an exception)."""
     from sceau.formats import xmlverify
@@ -284,7 +367,12 @@ async def verify_bytes(data: bytes, name: str, opts: VerifyOptions) -> VerifyRep
             report.signatures = await verify_pdf(data, opts)
         elif kind == "cms":
             report.format = "cades"
-            report.signatures = await verify_cades(data, opts)
+            sd = _load_cms(data)
+            report.signatures = await verify_signed_data(sd, opts)
+            content = encapsulated_content(sd)
+            if content is not None:  # attached: the caller may hand the document to the user
+                report.content = content
+                report.content_name = content_name(name)
         else:
             report.format, report.signatures = await xmlverify.verify_xml(data, opts)
     except InvalidInput as exc:

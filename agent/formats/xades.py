@@ -51,6 +51,7 @@ async def sign_detached_digest(
 ) -> bytes:
     """Same, from the document's hash (large files are hashed as a stream by the caller)."""
     options.check()
+    key = key.completed(options.trust_anchors)
     sig_id = xmldsig.new_id("S")
     ref_id = f"{sig_id}-R0"
     xopts = xmldsig.XadesOptions(

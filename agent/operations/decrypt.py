@@ -36,7 +36,7 @@ from sceau.crypto.recipients import (
     match_recipients,
     recover_key,
 )
-from sceau.errors import BadRequest, InvalidInput, NotARecipient, NoToken, SceauError, UserCancelled
+from sceau.errors import BadRequest, NotARecipient, NoToken, SceauError, UserCancelled
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
@@ -110,18 +110,12 @@ async def _verify_inner(ctx: OperationContext, path: Path, size: int, name: str)
         }
     try:
         verify = importlib.import_module("sceau.formats.verify")  # heavy (pyHanko): only when needed
-        from cryptography import x509
+        ltv = importlib.import_module("sceau.formats.ltv")
 
-        anchors = [c for p in ctx.config.trust_anchors for c in x509.load_pem_x509_certificates(Path(p).read_bytes())]
+        anchors = ltv.load_anchors(ctx.config.trust_anchors)  # roots trusted, intermediates help build paths
         data = await ctx.blocking(path.read_bytes)
-        opts = verify.VerifyOptions(anchors=anchors)
-        # We know it is CMS: call the CAdES verifier directly (format sniffing could mistake a
-        # signed PDF's embedded "%PDF-" for a PDF file).
-        report = verify.VerifyReport(name=name, format="cades", offline=True, anchors_configured=bool(anchors))
-        try:
-            report.signatures = await verify.verify_cades(data, opts)
-        except InvalidInput as exc:
-            report.error = exc.message
+        # Attached CAdES: the verifier checks the signature against the document inside it.
+        report = await verify.verify_bytes(data, name, verify.VerifyOptions(anchors=anchors))
         return {"present": True, "verified": True, "valid": bool(report.valid), "report": report.to_json()}
     except ImportError:
         return {

@@ -142,7 +142,7 @@ class SignDocuments(Operation):
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         # The format libraries (pyHanko, lxml...) load on first use: the idle agent stays small.
-        from sceau.formats.ltv import build_chain, load_anchors
+        from sceau.formats.ltv import load_anchors
         from sceau.formats.options import SignOptions
         from sceau.formats.optparse import pades_options, pes_options
         from sceau.formats.signer import BatchPinPrompt, TokenKey
@@ -158,12 +158,11 @@ class SignDocuments(Operation):
                     level=params.level.value
                 )
             )
-        anchors = load_anchors(ctx.config.trust_anchors)
         options = SignOptions(
             level=params.level,
             digest=params.digest,
             tsa=TsaClient(tsa_url) if tsa_url else None,
-            trust_anchors=[c for c in anchors if c.issuer == c.subject],
+            trust_anchors=load_anchors(ctx.config.trust_anchors),  # roots + intermediates: see SignOptions
         )
         # Per-document options parse before anything is shown to the user.
         jobs_opts = [
@@ -193,8 +192,7 @@ class SignDocuments(Operation):
                 result: bytes = await ctx.blocking(fn, token)
                 return result
 
-            chain = build_chain(entry.certificate, [*entry.chain, *anchors])
-            key = TokenKey(token, entry, prompt, runner=runner, scheme=params.scheme, chain=chain)
+            key = TokenKey(token, entry, prompt, runner=runner, scheme=params.scheme)
             results: list[JSON] = []
             stop: SceauError | None = None
             try:

@@ -2,7 +2,8 @@
 
 args:   {"document": {"data": "<base64>"} | {"transfer": "<id>"}, "name": "Acte.pdf - Signature 1.xml",
          "detached": {"data"|"transfer"} (optional), "detachedName": "Acte.pdf", "language": "fr"|"en"}
-result: the report (`sceau.formats.report.VerifyReport.to_json`): valid, format, signatures[], text.
+result: the report (`sceau.formats.report.VerifyReport.to_json`): valid, format, signatures[], text;
+        for an attached CAdES signature, "content": {name, size, sha256, "transfer": download descriptor}.
 
 No key is used. Verification from a page is always offline (the agent does not fetch URLs named
 in a file a page sent); revocation data embedded in the file is used.
@@ -10,6 +11,7 @@ in a file a page sent); revocation data embedded in the file is used.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -22,7 +24,7 @@ from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
 from sceau.protocol.codes import Command
 from sceau.protocol.messages import arg_choice, arg_str
-from sceau.transfers import Transfer, TransferStore
+from sceau.transfers import Transfer, TransferStore, store_for
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,29 @@ class Verify(Operation):
             if params.detached is not None:
                 held.append(await resolve_document(ctx, params.detached, params.detached_name))
                 detached = await ctx.blocking(held[1][1].path.read_bytes)
-            anchors = [c for c in load_anchors(ctx.config.trust_anchors) if c.issuer == c.subject]
+            anchors = load_anchors(ctx.config.trust_anchors)  # roots trusted, intermediates help build paths
             opts = VerifyOptions(anchors=anchors, online=False, detached=detached, detached_name=params.detached_name)
             report = await verify_bytes(data, params.name, opts)
-            return report.to_json(params.language)
+            result = report.to_json(params.language)
+            if report.content is not None and result["content"] is not None:
+                result["content"]["transfer"] = await self._publish(ctx, report.content, report.content_name)
+            return result
         finally:
             for store, transfer in held:
                 store.release(transfer.id)
+
+    @staticmethod
+    async def _publish(ctx: OperationContext, content: bytes, name: str) -> JSON:
+        """The document inside an attached signature, as a download transfer of the connection."""
+        store = store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
+        target = store.new_output_path()
+
+        def write() -> JSON:
+            naming.atomic_write(target, content)
+            return store.add_download(target, name or "document", hashlib.sha256(content).hexdigest())
+
+        result: JSON = await ctx.blocking(write)
+        return result
 
 
 OPERATION = Verify()

@@ -1,7 +1,9 @@
 """Test relying party: an aiohttp site on https (self-signed test certificate) on several ports.
 
 Serves the page library from extension/lib (as a platform would host it), a test page that puts
-`Sceau` on `window`, an embedding page (iframe of another origin) and a challenge endpoint.
+`Sceau` on `window`, an embedding page (iframe of another origin), a challenge endpoint, and
+`/files/<name>`: GET serves `files[name]` (documents for the page), POST stores the body there
+(what the page sends back, checked by the test with independent tools).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from sceau.relying_party import NonceStore
 
 LIB = Path(__file__).resolve().parents[2] / "extension" / "lib"
+MAX_UPLOAD = 64 * 1024 * 1024
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>RP test</title></head><body>
 <h1>Plateforme de test</h1>
@@ -71,6 +74,7 @@ class RelyingParty:
 
     def __init__(self, directory: Path, ports: int = 3, plain_ports: int = 0) -> None:
         self.nonces = NonceStore()
+        self.files: dict[str, bytes] = {}
         self._ssl = self_signed(directory)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -81,7 +85,7 @@ class RelyingParty:
         self.plain_ports: list[int] = []
 
     def _app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_UPLOAD)
 
         async def page(_req: web.Request) -> web.Response:
             return web.Response(text=PAGE, content_type="text/html")
@@ -93,7 +97,19 @@ class RelyingParty:
         async def nonce(_req: web.Request) -> web.Response:
             return web.json_response({"nonce": self.nonces.issue()})
 
+        async def get_file(req: web.Request) -> web.Response:
+            data = self.files.get(req.match_info["name"])
+            if data is None:
+                raise web.HTTPNotFound()
+            return web.Response(body=data, content_type="application/octet-stream")
+
+        async def post_file(req: web.Request) -> web.Response:
+            self.files[req.match_info["name"]] = await req.read()
+            return web.json_response({"size": len(self.files[req.match_info["name"]])})
+
         app.router.add_get("/", page)
+        app.router.add_get("/files/{name}", get_file)
+        app.router.add_post("/files/{name}", post_file)
         app.router.add_get("/embed", embed)
         app.router.add_get("/nonce", nonce)
         app.router.add_static("/lib", LIB)

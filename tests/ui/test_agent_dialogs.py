@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import subprocess
 import tkinter as tk
@@ -91,12 +92,9 @@ async def test_authenticate_through_agent(
         assert f"Titulaire : {wanted_cn}" in texts
         wait_until(lambda: allow_enabled(ui), what="arming delay")
         xdriver.key("Return")
-        # 3. PIN: a wrong one is retried in the dialog, never sent to the page.
+        # 3. PIN. (The wrong-PIN retry is tested with a PKCS#12 file below: PKCS#11 login state
+        # is per process, so a session another test left logged in would accept any PIN here.)
         texts_with(ui, "Saisissez le code PIN de votre carte :")
-        xdriver.type("0000")
-        xdriver.key("Return")
-        texts_with(ui, "Code PIN incorrect.")
-        save_screenshot(xdriver, dialog_box(ui), "code-pin-incorrect", doc=False)
         xdriver.type(devpki.USER_PIN)
         xdriver.key("Return")
 
@@ -138,3 +136,39 @@ def dialog_box(ui: TkUserInterface) -> tuple[int, int, int, int]:
 
     result: tuple[int, int, int, int] = ui.gui.call(box)
     return result
+
+
+async def test_wrong_password_retried_in_dialog_never_sent_to_page(
+    gui: GuiThread, xdriver: XDriver, pki: DevPki, tmp_path: Path, french: None
+) -> None:
+    """A PKCS#12 file: consent, wrong password → "incorrect" in the dialog → right one → signed."""
+    from sceau.tokens.pkcs12 import Pkcs12Backend
+
+    ui = TkUserInterface(gui, timeout_s=30, arm_delay_s=0.2)
+    backend = Pkcs12Backend([Path(pki["auth-ec256"].p12)])
+    agent = Agent(Config(data_dir=str(tmp_path)), TokenManager([backend]), ui)
+    nonce = base64.b64encode(os.urandom(32)).decode()
+    request = {"v": 1, "id": "a2", "cmd": "authenticate", "args": {"nonce": nonce}, "origin": ORIGIN}
+    passwords: list[str] = []
+
+    def drive() -> None:
+        prompt = "Mot de passe du fichier de certificat :"
+        texts_with(ui, prompt)  # the file hides its certificate until opened
+        xdriver.type("pas-le-bon")
+        passwords.append("pas-le-bon")
+        xdriver.key("Return")
+        texts_with(ui, "Mot de passe incorrect.")
+        save_screenshot(xdriver, dialog_box(ui), "mot-de-passe-incorrect", doc=False)
+        xdriver.type(devpki.P12_PASSWORD)
+        xdriver.key("Return")
+        texts_with(ui, "S'authentifier")
+        wait_until(lambda: allow_enabled(ui), what="arming delay")
+        xdriver.key("Return")
+
+    try:
+        response, _ = await asyncio.gather(agent.handle(request), asyncio.to_thread(drive))
+    finally:
+        agent.close()
+    assert response["ok"], response
+    assert passwords == ["pas-le-bon"]
+    assert "pas-le-bon" not in json.dumps(response) and devpki.P12_PASSWORD not in json.dumps(response)

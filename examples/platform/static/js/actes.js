@@ -1,6 +1,6 @@
 import {
-  $, api, checkSceau, currentUser, documentRef, el, explain, fetchBytes, fileBytes, fillCertificates, resultBytes,
-  sceau, setStep, showReports, step, toBase64,
+  $, api, checkSceau, currentUser, el, explain, fetchBytes, fileBytes, fillCertificates, sceau, setStep, showReports,
+  step, toBase64,
 } from "./common.js";
 
 const journal = $("#journal");
@@ -28,14 +28,14 @@ $("#send").addEventListener("click", async () => {
     const name = file ? file.name : "acte.pdf";
     setStep(line, `Acte « ${name} » (${pdf.length} octets)`, "ok");
     line = step(journal, `Signature ${format === "pades" ? "PAdES" : "CAdES détachée"} par votre carte`);
-    const signed = await sceau.signDocuments({
-      certificate: $("#cert").value || undefined,
-      documents: [{ ...(await documentRef(pdf, name)), format, mimeType: "application/pdf",
+    const signed = await sceau.signDocuments(
+      [{ name, data: pdf, format, mimeType: "application/pdf",
         options: { pades: { reason: "Transmission au contrôle de légalité" } } }],
-    });
+      { certificate: $("#cert").value || undefined },
+    );
     const r = signed.results[0];
     if (!r.ok) throw new Error(r.error.message);
-    const out = await resultBytes(r.output);
+    const out = r.output.data;
     setStep(line, `Acte signé par ${signed.certificate.commonName}`, "ok");
     line = step(journal, "Transmission et contrôle par la plateforme");
     const body = { nature: $("#nature").value, numero: $("#numero").value, objet: $("#objet").value, format };

@@ -1,6 +1,6 @@
 import {
-  $, api, checkSceau, currentUser, documentRef, el, explain, fetchBytes, fillCertificates, resultBytes, saveAs, sceau,
-  setStep, showReports, step,
+  $, api, checkSceau, currentUser, el, explain, fetchBytes, fillCertificates, saveAs, sceau, setStep, showReports, step,
+  toBase64,
 } from "./common.js";
 
 const journal = $("#journal");
@@ -25,25 +25,21 @@ $("#sign").addEventListener("click", async () => {
     const bpu = await fetchBytes("/documents/bpu.csv");
     setStep(line, "Acte d'engagement et BPU prêts", "ok");
     line = step(journal, "Signature par votre carte : PAdES visible, XAdES et CAdES (un seul code PIN)");
-    const signed = await sceau.signDocuments({
-      certificate: $("#cert").value || undefined,
-      level: "B-B",
-      documents: [
-        { ...(await documentRef(acte, "Acte d'engagement.pdf")), format: "pades", mimeType: "application/pdf",
-          options: { pades: { reason: "Signature de l'acte d'engagement", location: "Saint-Aubin-sur-Loire",
-            visible: { page: 1, box: SIGNATURE_BOX } } } },
-        { ...(await documentRef(bpu, "BPU.csv")), format: "xades", mimeType: "text/csv" },
-        { ...(await documentRef(bpu, "BPU.csv")), format: "cades", mimeType: "text/csv" },
-      ],
-    });
+    const signed = await sceau.signDocuments([
+      { name: "Acte d'engagement.pdf", data: acte, format: "pades", mimeType: "application/pdf",
+        options: { pades: { reason: "Signature de l'acte d'engagement", location: "Saint-Aubin-sur-Loire",
+          visible: { page: 1, box: SIGNATURE_BOX } } } },
+      { name: "BPU.csv", data: bpu, format: "xades", mimeType: "text/csv" },
+      { name: "BPU.csv", data: bpu, format: "cades", mimeType: "text/csv" },
+    ], { certificate: $("#cert").value || undefined, level: "B-B" });
     const failed = signed.results.filter((r) => !r.ok);
     if (failed.length) throw new Error(failed.map((r) => `${r.name} : ${r.error.message}`).join(" ; "));
     setStep(line, `${signed.signed} signatures par ${signed.certificate.commonName}`, "ok");
     const outputs = [];
-    for (const r of signed.results) outputs.push({ format: r.format, name: r.output.name, bytes: await resultBytes(r.output) });
+    for (const r of signed.results) outputs.push({ format: r.format, name: r.output.name, bytes: r.output.data });
     line = step(journal, "Vérification des signatures par le serveur");
     const report = await api("/api/attribution", {
-      method: "POST", json: { signatures: outputs.map((o) => ({ format: o.format, data: toB64(o.bytes) })) },
+      method: "POST", json: { signatures: outputs.map((o) => ({ format: o.format, data: toBase64(o.bytes) })) },
     });
     setStep(line, report.valid ? "Toutes les signatures sont valides" : "Signature(s) refusée(s)", report.valid ? "ok" : "ko");
     showReports($("#reports"), report.reports);
@@ -58,11 +54,5 @@ $("#sign").addEventListener("click", async () => {
     button.disabled = false;
   }
 });
-
-function toB64(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 init();

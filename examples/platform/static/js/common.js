@@ -1,12 +1,10 @@
 // Shared helpers of the demo platform's pages. The token is reached only through Sceau's page
-// library (/sceau.js, served from extension/lib); everything else here is plain DOM and fetch.
+// library (/sceau.js, served from extension/lib), which also moves large documents and results in
+// chunks; everything else here is plain DOM and fetch.
 import { Sceau, SceauError, toBase64, fromBase64 } from "/sceau.js";
 
 export { toBase64, fromBase64 };
 export const sceau = new Sceau();
-
-const INLINE_MAX = 1024 * 1024 - 1024; // agent: inline documents ≤ 1 MiB, upload-chunk beyond
-const UPLOAD_CHUNK = 4 * 1024 * 1024;
 
 const MESSAGES = {
   USER_CANCELLED: "Opération annulée par l'utilisateur.",
@@ -95,42 +93,6 @@ export async function checkSceau() {
     }
   }
   return info;
-}
-
-/** A document for the agent: inline base64 when small, else uploaded in chunks (upload-chunk). */
-export async function documentRef(bytes, name) {
-  if (bytes.length <= INLINE_MAX) return { data: toBase64(bytes), name };
-  let transfer;
-  for (let index = 0, off = 0; off < bytes.length || index === 0; index++, off += UPLOAD_CHUNK) {
-    const part = bytes.subarray(off, Math.min(off + UPLOAD_CHUNK, bytes.length));
-    const args = { index, data: toBase64(part), final: off + UPLOAD_CHUNK >= bytes.length };
-    if (transfer) args.transfer = transfer;
-    else args.name = name;
-    const r = await sceau.request("upload-chunk", args);
-    transfer = r.transfer;
-  }
-  return { transfer, name };
-}
-
-/** A result of the agent: inline base64 or a download descriptor fetched with fetch-chunk. */
-export async function resultBytes(out) {
-  if (typeof out.data === "string") return fromBase64(out.data);
-  const parts = [];
-  let size = 0;
-  for (let index = 0; ; index++) {
-    const r = await sceau.request("fetch-chunk", { transfer: out.transfer, index });
-    const part = fromBase64(r.data);
-    parts.push(part);
-    size += part.length;
-    if (r.final) break;
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    all.set(p, off);
-    off += p.length;
-  }
-  return all;
 }
 
 export async function sha256Hex(bytes) {

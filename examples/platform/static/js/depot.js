@@ -1,6 +1,5 @@
 import {
-  $, api, checkSceau, currentUser, documentRef, el, explain, fileBytes, fillCertificates, makeZip, resultBytes,
-  sceau, setStep, step,
+  $, api, checkSceau, currentUser, el, explain, fileBytes, fillCertificates, makeZip, sceau, setStep, step,
 } from "./common.js";
 
 const journal = $("#journal");
@@ -45,24 +44,21 @@ $("#submit").addEventListener("click", async () => {
     const entries = [...files];
     if ($("#sign").checked) {
       line = step(journal, "Signature CAdES de chaque fichier (un seul code PIN)");
-      const docs = await Promise.all(files.map(async (f) => ({ ...(await documentRef(f.data, f.name)), format: "cades" })));
-      const signed = await sceau.signDocuments({ documents: docs, certificate: $("#cert").value || undefined });
+      const docs = files.map((f) => ({ name: f.name, data: f.data, format: "cades" }));
+      const signed = await sceau.signDocuments(docs, { certificate: $("#cert").value || undefined });
       const failed = signed.results.filter((r) => !r.ok);
       if (failed.length) throw new Error(`Signature refusée : ${failed.map((r) => `${r.name} (${r.error.message})`).join(", ")}`);
-      for (const r of signed.results) entries.push({ name: r.output.name, data: await resultBytes(r.output) });
+      for (const r of signed.results) entries.push({ name: r.output.name, data: r.output.data });
       setStep(line, `${signed.signed} signature(s) par ${signed.certificate.commonName}`, "ok");
     }
     const zip = makeZip(entries);
     const zipName = "offre.zip";
     line = step(journal, `Chiffrement de l'archive (${zip.length} octets) pour ${recipients.length} destinataires`);
-    const enc = await sceau.encrypt({
-      document: await documentRef(zip, zipName), name: zipName, recipients: recipients.map((r) => r.certificate),
-    });
-    const p7m = await resultBytes(enc.ciphertext);
-    setStep(line, `Pli chiffré (${enc.algorithm}, ${p7m.length} octets)`, "ok");
+    const p7m = await sceau.encrypt(zip, recipients.map((r) => r.certificate), { name: zipName });
+    setStep(line, `Pli chiffré (${p7m.length} octets)`, "ok");
     line = step(journal, "Envoi du pli chiffré à la plateforme");
     const { receipt } = await api("/api/plis", {
-      method: "POST", body: p7m, headers: { "X-Nom-Fichier": encodeURIComponent(enc.ciphertext.name || `${zipName}.p7m`) },
+      method: "POST", body: p7m, headers: { "X-Nom-Fichier": encodeURIComponent(`${zipName}.p7m`) },
     });
     setStep(line, "Pli reçu et contrôlé par la plateforme", "ok");
     showReceipt(receipt);

@@ -1,6 +1,6 @@
 import {
-  $, api, checkSceau, currentUser, documentRef, el, explain, fetchBytes, fileBytes, fillCertificates, resultBytes,
-  saveAs, sceau, setStep, showReports, step,
+  $, api, checkSceau, currentUser, el, explain, fetchBytes, fileBytes, fillCertificates, saveAs, sceau, setStep,
+  showReports, step,
 } from "./common.js";
 
 const journal = $("#journal");
@@ -25,14 +25,14 @@ $("#sign").addEventListener("click", async () => {
     const name = file ? file.name : "PES_Aller.xml";
     setStep(line, `Flux « ${name} » (${pes.length} octets)`, "ok");
     line = step(journal, "Signature des bordereaux par votre carte (politique Hélios)");
-    const signed = await sceau.signDocuments({
-      certificate: $("#cert").value || undefined,
-      documents: [{ ...(await documentRef(pes, name)), format: "pes", mimeType: "application/xml",
+    const signed = await sceau.signDocuments(
+      [{ name, data: pes, format: "pes", mimeType: "application/xml",
         options: { pes: { claimedRole: "Ordonnateur", city: "Saint-Aubin-sur-Loire", postalCode: "49000" } } }],
-    });
+      { certificate: $("#cert").value || undefined },
+    );
     const r = signed.results[0];
     if (!r.ok) throw new Error(r.error.message);
-    const out = await resultBytes(r.output);
+    const out = r.output.data;
     setStep(line, `Flux signé par ${signed.certificate.commonName}`, "ok");
     line = step(journal, "Contrôle des signatures par la plateforme (xmlsec1)");
     const report = await api("/api/helios", { method: "POST", body: out, headers: { "Content-Type": "application/xml" } });

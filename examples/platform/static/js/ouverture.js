@@ -1,4 +1,4 @@
-import { $, api, checkSceau, documentRef, el, explain, fetchBytes, resultBytes, sceau, setStep, showReports, step } from "./common.js";
+import { $, api, checkSceau, el, explain, fetchBytes, sceau, setStep, showReports, step } from "./common.js";
 
 const journal = $("#journal");
 const box = $("#opened");
@@ -29,10 +29,9 @@ async function open(pli) {
     const p7m = await fetchBytes(`/api/plis/${encodeURIComponent(pli.id)}/pli.p7m`);
     setStep(line, `Pli téléchargé (${p7m.length} octets)`, "ok");
     line = step(journal, "Déchiffrement par votre carte (code PIN demandé par Sceau)");
-    const res = await sceau.decrypt({ document: await documentRef(p7m, pli.name), name: pli.name, certificate: await mainKey() });
+    const { data: plain, report: res } = await sceau.decrypt(p7m, { name: pli.name, certificate: await mainKey() });
     setStep(line, `Pli ouvert avec le certificat ${res.certificate.commonName} (${res.algorithm})`, "ok");
     line = step(journal, "Versement du contenu au dossier et contrôle des signatures par le serveur");
-    const plain = await resultBytes(res.plaintext);
     const report = await api(`/api/plis/${encodeURIComponent(pli.id)}/ouverture`, { method: "POST", body: plain });
     setStep(line, report.signed ? `Contrôle terminé : ${report.signatures.length} signature(s)` : "Contrôle terminé : pli non signé", report.signed && !report.valid ? "ko" : "ok");
     const reports = el("div");
