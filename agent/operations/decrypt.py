@@ -44,7 +44,7 @@ from sceau.operations.transfer import resolve_document
 from sceau.protocol.codes import Command, Role
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.transfers import store_for
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import CertificateChoice, ConsentRequest, DocumentInfo, OperationKind
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def _pick(matches: list[RecipientMatch], handle: str | None) -> RecipientMatch:
         matches = [m for m in matches if m.entry.handle == handle]
         if not matches:
             raise NotARecipient(_("The chosen certificate cannot open this file."))
-    # Prefer valid certificates; otherwise the file's order (main key before backup key).
+    # Valid certificates first; when several remain (main and backup key on the same token) the
+    # caller asks the user: the file's recipient order says nothing (DER sorts the SET).
     valid = [m for m in matches if m.entry.is_valid_at()]
     return (valid or matches)[0]
 
@@ -97,6 +98,12 @@ async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: 
         raise NotARecipient(
             _("This file was not encrypted for any certificate on your tokens (recipients: {who}).").format(who=who)
         )
+    if handle is None:
+        valid = [m for m in matches if m.entry.is_valid_at()]
+        if len({m.entry.handle for m in valid}) > 1:
+            choice = CertificateChoice(ctx.origin, OperationKind.DECRYPT, tuple(m.entry for m in valid))
+            chosen = await ctx.ui_call(lambda: ctx.ui.choose_certificate(choice))
+            handle = chosen.handle
     return _pick(matches, handle)
 
 

@@ -268,3 +268,54 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     root = conn["transfers"].root
     close_connection(conn)
     assert not root.exists()
+
+
+async def test_several_recipient_keys_on_the_token_ask_the_user(pki, softhsm_module, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Main and backup key both on the token, no certificate named: the user picks (not the file's order)."""
+    import subprocess
+
+    from sceau import devpki
+    from sceau.config import Config
+    from sceau.crypto import cms_decrypt
+    from sceau.operations.context import OperationContext
+    from sceau.operations.decrypt import _find_match
+    from sceau.tokens.executor import TokenExecutor
+    from sceau.tokens.pkcs11 import Pkcs11Backend
+    from sceau.tokens.registry import TokenManager
+    from sceau.ui.headless import HeadlessUI
+
+    plain = tmp_path / "offre.txt"
+    plain.write_bytes(b"offre")
+    out = tmp_path / "pli.p7m"
+    subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes-256-cbc",
+            "-outform",
+            "DER",
+            "-in",
+            str(plain),
+            "-out",
+            str(out),
+            pki["enc-rsa3072"].cert,
+            pki["enc-backup-rsa2048"].cert,
+        ],
+        check=True,
+    )
+    asked: list[list[str]] = []
+
+    def chooser(choice):  # type: ignore[no-untyped-def]
+        asked.append(sorted(e.label for e in choice.candidates))
+        return next(e for e in choice.candidates if e.label == "enc-rsa3072")
+
+    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True, chooser=chooser)
+    tokens = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+    ctx = OperationContext("https://marches.exemple.fr", ui, tokens, Config(), TokenExecutor())
+    with out.open("rb") as fh:
+        env = cms_decrypt.read_envelope(fh)
+    match = await _find_match(ctx, env, None)
+    assert asked == [["enc-backup-rsa2048", "enc-rsa3072"]]
+    assert match.entry.label == "enc-rsa3072"
