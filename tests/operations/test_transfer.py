@@ -148,3 +148,19 @@ def test_download_in_chunks_then_deleted(tmp_path: Path) -> None:
     root = store.root
     close_connection(conn)
     assert not root.exists()
+
+
+def test_every_download_carries_its_sha256(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from sceau.config import Limits
+    from sceau.transfers import TransferStore
+
+    store = TransferStore(Limits())
+    try:
+        f = tmp_path / "plain.bin"
+        f.write_bytes(b"x" * 3_000_000)
+        desc = store.add_download(f, "plain.bin")
+        assert desc["sha256"] == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+    finally:
+        store.close()
