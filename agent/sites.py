@@ -65,13 +65,7 @@ def normalize_origin(origin: str) -> str:
         raise InvalidInput(_("Invalid site origin.")) from None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    if (
-        scheme not in ("https", "http")
-        or not host
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.username
-    ):
+    if scheme not in ("https", "http") or not host or parts.path not in ("", "/") or parts.query or parts.username:
         raise InvalidInput(_("Invalid site origin."))
     if port is None or (scheme, port) in (("https", 443), ("http", 80)):
         return f"{scheme}://{host}"

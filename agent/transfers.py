@@ -44,7 +44,7 @@ from sceau.i18n import _
 
 MAX_UPLOAD_CHUNK = 8 << 20  # page → agent messages may be up to 64 MiB; 8 MiB keeps memory low
 DOWNLOAD_CHUNK = 512 << 10  # 512 KiB → ~700 KB of base64, under Chrome's 1 MB cap
-MAX_TRANSFERS = 16
+MAX_TRANSFERS = 64  # per connection; the extension shares one native connection among all tabs
 EXPIRY_S = 600.0
 STATE_KEY = "transfers"
 

@@ -55,6 +55,7 @@ class JournalViewer:
         self.filter.trace_add("write", lambda *_a: self.refresh())
         self.refresh()
         self.window.lift()
+
         # Take the keyboard once mapped (the tray click gave focus to the panel, not to us).
         def take_focus(_event: object) -> None:
             self.window.focus_force()
