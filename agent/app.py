@@ -83,6 +83,7 @@ class Agent:
         started = time.monotonic()
         origin = ""
         cmd = ""
+        ctx: OperationContext | None = None
         try:
             obj = decode_json(message) if isinstance(message, bytes | bytearray) else message
             request_id = messages.request_id_of(obj)
@@ -117,14 +118,14 @@ class Agent:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
             except TimeoutError:
                 raise Timeout(_("The operation took too long and was stopped.")) from None
-            self._journal(origin, cmd, "ok", started)
+            self._journal(origin, cmd, "ok", started, ctx)
             return messages.ok(req.id, result)
         except SceauError as exc:
-            self._journal(origin, cmd, exc.code.value, started)
+            self._journal(origin, cmd, exc.code.value, started, ctx)
             return messages.error_from_exception(request_id, exc)
         except Exception as exc:
             log.exception("internal error handling %s", cmd or "message")
-            self._journal(origin, cmd, "INTERNAL", started)
+            self._journal(origin, cmd, "INTERNAL", started, ctx)
             return messages.error_from_exception(request_id, exc)
 
     async def _check_site(self, origin: str, kind: OperationKind, transport: str) -> None:
@@ -144,13 +145,17 @@ class Agent:
                 return
         raise OriginNotAllowed(_("This site is not allowed to use your certificates."))
 
-    def _journal(self, origin: str, cmd: str, result: str, started: float) -> None:
+    def _journal(self, origin: str, cmd: str, result: str, started: float, ctx: OperationContext | None) -> None:
+        """One journal line per operation, with the documents and certificate its consent showed."""
         if self.journal is None or not cmd or cmd in (Command.HELLO, Command.UPLOAD_CHUNK, Command.FETCH_CHUNK):
             return
+        consent = ctx.extras.get("consent") if ctx is not None else None
         try:
-            self.journal.record(
-                origin=origin, operation=cmd, result=result, duration_ms=int((time.monotonic() - started) * 1000)
-            )
+            if consent is not None:
+                self.journal.record_consent(consent, result)
+            else:
+                duration = int((time.monotonic() - started) * 1000)
+                self.journal.record(origin=origin, operation=cmd, result=result, duration_ms=duration)
         except Exception:  # the journal must never break an operation
             log.exception("journal write failed")
 
@@ -189,7 +194,11 @@ def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -
 
 
 def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Any = None) -> Agent:
-    """The agent as `sceau agent` runs it."""
+    """The agent as `sceau agent` runs it (journal in the data dir unless one is given)."""
+    if journal is None:
+        from sceau.journal import Journal
+
+        journal = Journal.from_config(config)
     sites = None
     if with_sites:
         from sceau.sites import TrustedSites

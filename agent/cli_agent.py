@@ -8,6 +8,8 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +85,10 @@ def run_agent(args: argparse.Namespace) -> int:
         lock = SessionLock(lock_path(config))
         lock.acquire()  # AgentAlreadyRunning
         try:
-            return asyncio.run(serve(config, _ui(args, config), lock))
+            ui = _ui(args, config)
+            if args.headless:
+                return asyncio.run(serve(config, ui, lock))
+            return _run_desktop(config, ui, lock)
         finally:
             lock.release()
     except SceauError as exc:
@@ -95,13 +100,39 @@ def run_agent(args: argparse.Namespace) -> int:
         return fail(exc)
 
 
-async def serve(config: Config, ui: UserInterface, lock: SessionLock | None = None) -> int:
-    """Run the IPC transport (and the WebSocket fallback when configured) until SIGTERM/SIGINT.
-    `lock`: the session lock, already held (else the transport takes it)."""
+def _run_desktop(config: Config, ui: UserInterface, lock: SessionLock) -> int:
+    """Tray on this (main) thread, asyncio transports in a worker thread (DESIGN.md §1)."""
+    from sceau.ui.desktop import DesktopShell
+
+    shell = DesktopShell(config, ui)
+    result: list[int] = [EXIT_OK]
+
+    def worker() -> None:
+        result[0] = asyncio.run(
+            serve(config, ui, lock, on_agent=shell.attach, stop_event=shell.stop_event, journal=shell.journal)
+        )
+
+    shell.run(worker)
+    return result[0]
+
+
+async def serve(
+    config: Config,
+    ui: UserInterface,
+    lock: SessionLock | None = None,
+    *,
+    on_agent: Callable[[Any, asyncio.AbstractEventLoop], None] | None = None,
+    stop_event: threading.Event | None = None,
+    journal: Any = None,
+) -> int:
+    """Run the IPC transport (and the WebSocket fallback when configured) until SIGTERM/SIGINT
+    or `stop_event` (the tray's Quitter). `lock`: the session lock, already held (else the
+    transport takes it). `on_agent(agent, loop)`: the desktop shell attaches there and then owns
+    the card monitor; without it card events start here."""
     from sceau.app import build_agent
     from sceau.transports.ipc import IpcServer
 
-    agent = build_agent(config, ui)
+    agent = build_agent(config, ui, journal=journal)
     ipc = IpcServer(agent, config, lock=lock)
     await ipc.start()
     agent.add_listener(ipc.broadcast)
@@ -115,13 +146,21 @@ async def serve(config: Config, ui: UserInterface, lock: SessionLock | None = No
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, AttributeError):  # Windows has no add_signal_handler
+        # Windows has no add_signal_handler; a worker thread (desktop mode) may not set handlers.
+        with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if stop_event is not None:
+        # Bridge the tray's threading.Event into this loop without polling.
+        threading.Thread(target=lambda: (stop_event.wait(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
     log.info("listening on %s", ipc.path)
     server = asyncio.create_task(ipc.serve_forever())
-    from sceau.tokens.pcsc_monitor import start_card_events  # card insert/remove → pages (issue 7)
+    cards: Any = None
+    if on_agent is not None:
+        on_agent(agent, loop)
+    else:
+        from sceau.tokens.pcsc_monitor import start_card_events  # card insert/remove → pages
 
-    cards = start_card_events(config, agent, loop)
+        cards = start_card_events(config, agent, loop)
     try:
         await stop.wait()
     finally:

@@ -77,7 +77,7 @@ async def _confirm(ui: UserInterface, ctx: OperationContext, entry: CertificateE
     if (ctx.origin, entry.fingerprint) in remembered:
         return
     request = ConsentRequest(ctx.origin, OperationKind.AUTHENTICATE, certificate=entry, can_remember=True)
-    decision = await ctx.ui_call(lambda: ui.confirm(request))
+    decision = await ctx.confirm(request)
     if not decision.approved:
         raise UserCancelled(_("Authentication was refused."))
     if decision.remember and agent is not None:

@@ -13,7 +13,7 @@ from sceau.protocol.codes import Role
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, ConsentRequest, OperationKind, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, OperationKind, UserInterface
 
 T = TypeVar("T")
 
@@ -57,7 +57,13 @@ class OperationContext:
         )
 
     async def consent(self, request: ConsentRequest) -> None:
-        """Ask the user; raise USER_CANCELLED when refused."""
-        decision = await self.ui_call(lambda: self.ui.confirm(request))
+        """Ask the user; raise USER_CANCELLED when refused. The request is kept for the journal."""
+        decision = await self.confirm(request)
         if not decision.approved:
             raise UserCancelled(_("The operation was refused."))
+
+    async def confirm(self, request: ConsentRequest) -> ConsentDecision:
+        """Show the consent dialog and remember what it showed (documents, certificate) so the
+        journal records the operation with them."""
+        self.extras["consent"] = request
+        return await self.ui_call(lambda: self.ui.confirm(request))

@@ -69,6 +69,11 @@ _REMOVED = (
 
 _LIBS: dict[str, Any] = {}
 _LIBS_LOCK = threading.Lock()
+# PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
+# shared by every Pkcs11Token object of that token, so a second object never "logs in" with an
+# unchecked PIN (C_Login would answer CKR_USER_ALREADY_LOGGED_IN whatever the PIN).
+_SESSIONS: dict[str, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
 
 
 def load_module(path: str) -> Any:
@@ -185,14 +190,27 @@ class Pkcs11Token(Token):
 
     # -- login -------------------------------------------------------------------------------
     def is_logged_in(self) -> bool:
-        return self._session is not None
+        return self._session is not None and _SESSIONS.get(self.info.token_id) is self._session
+
+    def _adopt(self, session: Any) -> None:
+        with _SESSIONS_LOCK:
+            _SESSIONS[self.info.token_id] = session
+        self._session = session
 
     def login(self, prompt: PinPrompt) -> None:
         with self._lock, token_errors():
-            if self._session is not None:
+            shared = _SESSIONS.get(self.info.token_id)
+            if self._session is not None and self._session is shared:
+                return
+            if self._session is not None:  # another object logged out since: our handles are stale
+                self._session = None
+                self._keys.clear()
+                self._always.clear()
+            if shared is not None:
+                self._session = shared
                 return
             if self.info.protected_auth_path:
-                self._session = self._token.open(user_pin=pkcs11.PROTECTED_AUTH)
+                self._adopt(self._token.open(user_pin=pkcs11.PROTECTED_AUTH))
                 return
             retry = False
             for _attempt in range(MAX_LOGIN_ATTEMPTS):
@@ -205,18 +223,22 @@ class Pkcs11Token(Token):
                     )
                 pin = prompt(PinRequest(self.info, status, retry=retry))
                 try:
-                    self._session = self._token.open(user_pin=pin)
+                    self._adopt(self._token.open(user_pin=pin))
                     return
                 except (p11e.PinIncorrect, p11e.PinLenRange):
                     retry = True
                 except p11e.UserAlreadyLoggedIn:
-                    self._session = self._token.open()
-                    return
+                    # Logged in outside our registry: the PIN just typed was not checked, so it
+                    # must not unlock anything.
+                    raise SceauError(_("The token is already unlocked by another component; try again.")) from None
             raise PinLocked(_("Too many wrong PINs."))
 
     def logout(self) -> None:
         with self._lock:
             if self._session is not None:
+                with _SESSIONS_LOCK:
+                    if _SESSIONS.get(self.info.token_id) is self._session:
+                        del _SESSIONS[self.info.token_id]
                 with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
                     self._session.close()
                 self._session = None
@@ -294,8 +316,7 @@ class Pkcs11Token(Token):
                     pin = prompt(PinRequest(self.info, self.pin_status(), retry=True, context_specific=True))
                 except p11e.UserNotLoggedIn:
                     # Session lost (token reset): log in again once.
-                    self._session = None
-                    self._keys.clear()
+                    self.logout()
                     key = self._private_key(entry, prompt)
             raise PinLocked(_("Too many wrong PINs."))
 

@@ -245,3 +245,26 @@ async def test_timeout(manager: TokenManager) -> None:
 def test_registry_has_one_handler_per_command() -> None:
     reg = default_registry()
     assert {"hello", "list-certificates", "authenticate", "sign-hash"} <= set(reg.commands())
+
+
+async def test_journal_records_documents_and_certificate(softhsm_module: str, tmp_path: Path) -> None:
+    """Every key use leaves one journal line naming origin, documents, SHA-256, certificate, result."""
+    import json as _json
+
+    from sceau.journal import Journal
+
+    manager = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+    journal = Journal(tmp_path)
+    agent = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=True), journal=journal)
+    cert = (await agent.handle(request("list-certificates", {"role": "sign"})))["result"]["certificates"][0]
+    digest = hashlib.sha256(b"bordereau").digest()
+    args = {"hash": base64.b64encode(digest).decode(), "certificate": cert["id"], "documentName": "PES.xml"}
+    assert (await agent.handle(request("sign-hash", args)))["ok"]
+    refused = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=False), journal=journal)
+    assert not (await refused.handle(request("sign-hash", args)))["ok"]
+    lines = [_json.loads(line) for line in journal.path.read_text().splitlines()]
+    signs = [entry for entry in lines if entry["operation"] == "sign"]
+    assert [entry["result"] for entry in signs] == ["ok", "USER_CANCELLED"]
+    text = journal.path.read_text()
+    assert "PES.xml" in text and digest.hex() in text and cert["fingerprintSha256"] in text
+    assert devpki.USER_PIN not in text
