@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,3 +102,33 @@ def cli_env(softhsm_conf: Path) -> dict[str, str]:
         SCEAU_P12_PASSWORD=devpki.P12_PASSWORD,
         SCEAU_LANG="en",
     )
+
+
+@pytest.fixture
+def token_copy(pki: DevPki, softhsm_conf: Path, tmp_path: Path) -> Path:
+    """A private copy of the test token (destructive tests change its PIN state)."""
+    tokens = tmp_path / "tokens"
+    shutil.copytree(softhsm_conf.parent / "tokens", tokens)
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    return conf
+
+
+@pytest.fixture(scope="session")
+def pinlimit_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pinlimit") / "pinlimit.so"
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-I/usr/include/p11-kit-1",
+            "-o",
+            str(out),
+            str(Path(__file__).resolve().parent / "tokens" / "pinlimit" / "pinlimit.c"),
+            "-ldl",
+        ],
+        check=True,
+    )
+    return out

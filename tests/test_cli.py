@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,36 +27,6 @@ def assert_clean_error(r: subprocess.CompletedProcess[str], code: str) -> None:
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert f"({code})" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr + r.stdout
-
-
-@pytest.fixture
-def token_copy(pki: DevPki, softhsm_conf: Path, tmp_path: Path) -> Path:
-    """A private copy of the test token (destructive tests change its PIN state)."""
-    tokens = tmp_path / "tokens"
-    shutil.copytree(softhsm_conf.parent / "tokens", tokens)
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    return conf
-
-
-@pytest.fixture(scope="session")
-def pinlimit_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pinlimit") / "pinlimit.so"
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-O2",
-            "-I/usr/include/p11-kit-1",
-            "-o",
-            str(out),
-            str(HERE / "tokens" / "pinlimit" / "pinlimit.c"),
-            "-ldl",
-        ],
-        check=True,
-    )
-    return out
 
 
 def p11_opts(module: str, label: str = "auth-rsa2048") -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sceau import devpki
 from sceau.errors import UserCancelled, WrongPin
 from sceau.tokens.base import Digest, PinRequest, SignScheme

@@ -3,6 +3,8 @@
  * what SoftHSM2 lacks: a user-PIN retry counter. After PINLIMIT_TRIES wrong PINs the PIN is locked
  * (CKR_PIN_LOCKED), and C_GetTokenInfo reports CKF_USER_PIN_COUNT_LOW / FINAL_TRY / LOCKED like a
  * smart card. The counter lives in the file PINLIMIT_STATE so it survives between processes.
+ * With PINLIMIT_REMOVE_AFTER=N it also plays a card pulled out of the reader after N signatures:
+ * every later session or key operation answers CKR_DEVICE_REMOVED, as a real module does.
  * Test-only: it sits *below* the real token, never instead of it.
  */
 #include <dlfcn.h>
@@ -31,6 +33,28 @@ static void save_failures(int n) {
     const char *path = getenv("PINLIMIT_STATE");
     FILE *f = path ? fopen(path, "w") : NULL;
     if (f) { fprintf(f, "%d\n", n); fclose(f); }
+}
+
+static long signatures_done;
+
+static int removed(void) {
+    const char *v = getenv("PINLIMIT_REMOVE_AFTER");
+    return v && signatures_done >= atol(v);
+}
+
+static CK_RV pl_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_SignInit(h, m, k);
+}
+
+static CK_RV pl_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR sig, CK_ULONG_PTR len) {
+    if (removed()) return CKR_DEVICE_REMOVED;
+    CK_RV rv = real->C_Sign(h, d, n, sig, len);
+    if (rv == CKR_OK && sig != NULL) signatures_done++;
+    return rv;
+}
+
+static CK_RV pl_open_session(CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR app, CK_NOTIFY cb, CK_SESSION_HANDLE_PTR h) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_OpenSession(s, f, app, cb, h);
 }
 
 static CK_RV pl_login(CK_SESSION_HANDLE h, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin, CK_ULONG len) {
@@ -67,6 +91,9 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out) {
         memcpy(&ours, real, sizeof ours);
         ours.C_Login = pl_login;
         ours.C_GetTokenInfo = pl_token_info;
+        ours.C_SignInit = pl_sign_init;
+        ours.C_Sign = pl_sign;
+        ours.C_OpenSession = pl_open_session;
     }
     *out = &ours;
     return CKR_OK;
