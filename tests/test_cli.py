@@ -13,7 +13,6 @@ import pytest
 from sceau import devpki
 from sceau.devpki import DevPki
 
-HERE = Path(__file__).resolve().parent
 NONCE = base64.b64encode(b"n" * 32).decode()
 
 
