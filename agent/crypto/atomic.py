@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from sceau.filelock import fsync_dir
+
 
 class AtomicOutput:
     """`with AtomicOutput(path) as out: out.file.write(...); out.commit()` — no commit, no file."""
@@ -29,20 +31,19 @@ class AtomicOutput:
         return self
 
     def commit(self) -> Path:
-        """Flush to disk and move into place."""
+        """Flush to disk and move into place. Without `overwrite` the final step is a hard link,
+        which fails (FileExistsError) if the target appeared meanwhile: no check-then-rename race."""
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        if not self.overwrite and self.target.exists():
-            raise FileExistsError(str(self.target))
-        os.replace(self.temp_path, self.target)
+        if self.overwrite:
+            os.replace(self.temp_path, self.target)
+        else:
+            os.link(self.temp_path, self.target)
+            self.temp_path.unlink()
         self.committed = True
-        with contextlib.suppress(OSError):  # directory fsync is not possible everywhere (Windows)
-            dir_fd = os.open(self.target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        with contextlib.suppress(OSError):
+            fsync_dir(self.target.parent)
         return self.target
 
     def discard(self) -> None:
@@ -56,3 +57,10 @@ class AtomicOutput:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.discard()
+
+
+def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write `data` to `path` through a synced temp file: readers never see a partial file."""
+    with AtomicOutput(Path(path), overwrite=overwrite) as out:
+        out.file.write(data)
+        out.commit()

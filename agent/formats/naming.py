@@ -6,14 +6,12 @@ file, N the first free number; Atexo Sign writes `NAME - AAAAMMJJhhmmss - Signat
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sceau.crypto.atomic import atomic_write as atomic_write  # re-exported: callers write through naming
 from sceau.errors import InvalidInput
 from sceau.i18n import _
 
@@ -50,51 +48,6 @@ def first_free_signature_name(
         if not exists(candidate):
             return candidate
     raise InvalidInput(_("Too many signature files for {name}.").format(name=safe_name(name)))
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename durable on POSIX; directories cannot be opened on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temp_file(folder: Path, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".sceau-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return Path(tmp)
-
-
-def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
-    """Write `data` to `path` through a synced temp file and a rename: readers never see a partial file.
-
-    With `overwrite=False` the final step is a hard link, which fails if `path` appeared meanwhile.
-    """
-    path = Path(path)
-    tmp = _temp_file(path.parent, data)
-    try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-            os.unlink(tmp)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_signature_file(
