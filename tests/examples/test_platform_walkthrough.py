@@ -1,4 +1,4 @@
-"""End to end: `sceau demo --serve --walkthrough` on the session's SoftHSM2 token.
+"""End to end: `sceau demo --serve --walkthrough` on a demo SoftHSM2 token of its own.
 
 Real Chromium with the extension, real native host and agent (headless, auto-approving with the
 demo PIN), the platform on http://localhost: login, deposit (sign + encrypt), award signatures,
@@ -20,14 +20,24 @@ from examples.platform import serve
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def demo_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    """Its own PKI and token directory, as `make demo` has: the session's token directory also
+    holds other suites' tokens with look-alike certificates (same names, other CAs)."""
+    pki = devpki.generate(tmp_path_factory.mktemp("demo-pki"))
+    devpki.create_softhsm_token(pki)
+    return pki
+
+
 @pytest.mark.parametrize("https", [False, True], ids=["http-localhost-dev-mode", "https-demo-certificate"])
 def test_scripted_walkthrough(
-    pki: DevPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], https: bool
+    demo_pki: DevPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], https: bool
 ) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("Debian chromium is missing: `make test` installs it (apt-get install chromium)")
     monkeypatch.delenv("DISPLAY", raising=False)  # headless browser and agent, whatever the machine
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    pki = demo_pki
     code = serve(pki, 0, walkthrough=True, root=tmp_path / "demo", https=https)
     out = capsys.readouterr().out
     assert code == 0, out
