@@ -77,6 +77,9 @@ def run_agent(args: argparse.Namespace) -> int:
             config = replace(config, pkcs12_files=(*config.pkcs12_files, *args.pkcs12))
         if args.dev:
             config = replace(config, dev_mode=True)
+        from sceau.prefs import apply_language
+
+        apply_language(config)  # before any dialog or tray text is built
         from sceau.transports.ipc import SessionLock, ensure_private_dir, lock_path
 
         # One agent per session: take the lock before the slow parts (display, tokens), so a

@@ -22,6 +22,7 @@ from sceau.autostart import Autostart
 from sceau.config import Config
 from sceau.i18n import _
 from sceau.journal import Journal
+from sceau.prefs import save_language
 from sceau.tokens.pcsc_monitor import PcscMonitor, agent_handler, rules_from_config, start_card_events
 from sceau.ui.menu import TrayState
 from sceau.ui.tray import Tray, TrayController, doctor_text, tray_unavailable
@@ -55,6 +56,7 @@ class DesktopShell:
             open_journal=self._open_journal,
             show_diagnostic=self._show_diagnostic,
             quit=self.request_stop,
+            on_language=lambda lang: save_language(config, lang),
         )
 
     # -- wiring --------------------------------------------------------------------------------
