@@ -41,17 +41,18 @@ def main() -> None:
 
             results[(name, "raw")] = timed(raw, N)
 
-        backend = Pkcs11Backend([module])
-        token = next(t for t in backend.tokens() if t.info.label == devpki.TOKEN_LABEL)
-        ui = HeadlessUI(pin=devpki.USER_PIN)
-        entries = {e.label: e for e in token.certificates()}
-        for name, scheme in (("sign-rsa2048", SignScheme.RSA_PKCS1V15), ("sign-ec256", SignScheme.ECDSA)):
-            entry = entries[name]
+    # The raw session logs out when it closes: the engine then logs in itself, as in the agent.
+    backend = Pkcs11Backend([module])
+    token = next(t for t in backend.tokens() if t.info.label == devpki.TOKEN_LABEL)
+    ui = HeadlessUI(pin=devpki.USER_PIN)
+    entries = {e.label: e for e in token.certificates()}
+    for name, scheme in (("sign-rsa2048", SignScheme.RSA_PKCS1V15), ("sign-ec256", SignScheme.ECDSA)):
+        entry = entries[name]
 
-            def engine(entry=entry, scheme=scheme) -> None:  # type: ignore[no-untyped-def]
-                token.sign_raw(entry, b"document", scheme, Digest.SHA256, prehashed=False, prompt=ui.ask_pin)
+        def engine(entry=entry, scheme=scheme) -> None:  # type: ignore[no-untyped-def]
+            token.sign_raw(entry, b"document", scheme, Digest.SHA256, prehashed=False, prompt=ui.ask_pin)
 
-            results[(name, "engine")] = timed(engine, N)
+        results[(name, "engine")] = timed(engine, N)
 
     for name in ("sign-rsa2048", "sign-ec256"):
         raw_s, eng_s = results[(name, "raw")], results[(name, "engine")]
