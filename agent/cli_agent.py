@@ -154,7 +154,12 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     if stop_event is not None:
         # Bridge the tray's threading.Event into this loop without polling.
-        threading.Thread(target=lambda: (stop_event.wait(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+        def relay_stop() -> None:
+            stop_event.wait()
+            with contextlib.suppress(RuntimeError):  # the loop already ended (signal, error)
+                loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=relay_stop, name="sceau-stop", daemon=True).start()
     log.info("listening on %s", ipc.path)
     server = asyncio.create_task(ipc.serve_forever())
     cards: Any = None

@@ -148,6 +148,15 @@ class DesktopShell:
             if notice and self.tray is not None:
                 self.tray.notify(notice)
 
-        self.tray.run(start_worker)
+        try:
+            self.tray.run(start_worker)
+        except Exception:  # a tray that cannot show itself must not take the agent down
+            log.exception("tray icon failed; running without it")
+            self.tray = None
+            try:
+                worker()
+            finally:
+                self.request_stop()
+            return 0
         self.request_stop()
         return 0

@@ -39,12 +39,31 @@ def tray_unavailable() -> str:
     """Empty when a tray icon can be shown, else a short reason for the user."""
     try:
         import PIL  # noqa: F401
-        import pystray  # noqa: F401
+        import pystray
     except ImportError:
         return _("the tray icon needs the optional packages pystray and Pillow (pip install 'sceau[gui]')")
     except Exception as exc:  # pystray opens the display on import (Xlib errors, no DISPLAY...)
         return _("no system tray available: {err}").format(err=type(exc).__name__)
+    if pystray.Icon.__module__.endswith("_xorg") and not _x11_tray_manager():
+        return _("this desktop has no notification area")
     return ""
+
+
+def _x11_tray_manager() -> bool:
+    """Whether an X11 notification area (system tray manager) runs: without one pystray's X11
+    backend fails to dock and logs errors forever, so we run without the icon instead."""
+    try:
+        from Xlib import X
+        from Xlib import display as xdisplay
+
+        d = xdisplay.Display()
+        try:
+            atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}")
+            return bool(d.get_selection_owner(atom) != X.NONE)
+        finally:
+            d.close()
+    except Exception:  # cannot tell: let pystray try
+        return True
 
 
 class TrayController:
@@ -224,7 +243,7 @@ class Tray:
         self._icon = pystray.Icon(
             "sceau",
             icon=icon_image(self.controller.state),
-            title=state_text(TrayModel(self.controller.state, error=self.controller.error)),
+            title=x11_safe(state_text(TrayModel(self.controller.state, error=self.controller.error))),
             menu=pystray.Menu(lambda: iter(dynamic_menu())),
         )
 
@@ -239,7 +258,7 @@ class Tray:
         if icon is None:
             return
         icon.icon = icon_image(self.controller.state)
-        icon.title = state_text(TrayModel(self.controller.state, error=self.controller.error))
+        icon.title = x11_safe(state_text(TrayModel(self.controller.state, error=self.controller.error)))
         icon.update_menu()
 
     def notify(self, message: str) -> None:
@@ -249,3 +268,10 @@ class Tray:
     def stop(self) -> None:
         if self._icon is not None:
             self._icon.stop()
+
+
+def x11_safe(text: str) -> str:
+    """pystray's X11 backend sets the window name as a Latin-1 STRING: typographic dashes and
+    quotes would crash it, so they become their ASCII forms (accents are Latin-1 and stay)."""
+    text = text.replace("\u2014", "-").replace("\u2013", "-").replace("\u2019", "'").replace("\u2026", "...")
+    return text.encode("latin-1", "replace").decode("latin-1")

@@ -164,3 +164,18 @@ def test_pystray_menu_conversion(xvfb: str) -> None:
     assert "Démarrer avec la session False" in text
     assert "DISPATCHED [(<Action.QUIT: 'quit'>, '')]" in text
     assert "ICON (64, 64) (198, 40, 40, 255)" in text  # red seal for the error state
+
+
+def test_tray_titles_are_x11_safe() -> None:
+    """pystray's X11 backend encodes the title as Latin-1: every state text must survive that."""
+    from sceau import i18n
+    from sceau.ui.menu import TrayModel, TrayState, state_text
+    from sceau.ui.tray import x11_safe
+
+    for lang in i18n.SUPPORTED:
+        i18n.set_language(lang)
+        for state in TrayState:
+            title = x11_safe(state_text(TrayModel(state, error="la carte — retirée…")))
+            title.encode("latin-1")
+            assert "Sceau" in title
+    i18n.set_language("en")
