@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,11 @@ DOC = "Offre de prix — lot n°1 (BPU).\n".encode() * 50
 
 
 def openssl_cms_verify(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> bool:
+    return openssl_cms_verify_result(pki, sig, content, tmp).returncode == 0
+
+
+def openssl_cms_verify_result(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """`openssl cms -verify` of a detached signature, trusting the root CA only."""
     (tmp / "sig.p7s").write_bytes(sig)
     (tmp / "doc.bin").write_bytes(content)
     res = run(
@@ -44,7 +50,7 @@ def openssl_cms_verify(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> bo
             "/dev/null",
         ]
     )
-    return res.returncode == 0
+    return res
 
 
 def openssl_ts_verify(pki: DevPki, token_der: bytes, imprint: bytes, tmp: Path) -> bool:

@@ -25,6 +25,7 @@ from sceau.tokens.pkcs11 import Pkcs11Backend
 
 from .conftest import FORMATS_TOKEN, run
 from .pdfs import make_pdf
+from .test_cades import openssl_cms_verify_result
 from .test_pades import KU, _vc
 from .test_pes import make_pes
 
@@ -48,28 +49,7 @@ def config_anchors(pki: DevPki) -> list[x509.Certificate]:
 
 
 def openssl_cms_root_only(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> tuple[bool, str]:
-    (tmp / "sig.p7s").write_bytes(sig)
-    (tmp / "doc.bin").write_bytes(content)
-    res = run(
-        [
-            "openssl",
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(tmp / "sig.p7s"),
-            "-content",
-            str(tmp / "doc.bin"),
-            "-CAfile",
-            str(pki.root_ca),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ]
-    )
+    res = openssl_cms_verify_result(pki, sig, content, tmp)
     return res.returncode == 0, res.stderr
 
 
