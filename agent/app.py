@@ -19,6 +19,7 @@ from sceau.protocol import messages
 from sceau.protocol.codes import PAGE_COMMANDS, Command
 from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
+from sceau.remembered import RememberedAuth
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
 from sceau.ui.api import ConsentRequest, OperationKind, UserInterface
@@ -40,6 +41,7 @@ class Agent:
         sites: Any = None,  # sceau.sites.TrustedSites; None: no per-site gating (CLI, tests)
         journal: Any = None,  # sceau.journal.Journal
         registry: Registry | None = None,
+        remembered: RememberedAuth | None = None,
     ) -> None:
         self.config = config
         self.tokens = tokens
@@ -51,7 +53,7 @@ class Agent:
         self.version = __version__
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
-        self.remembered_auth: set[tuple[str, str]] = set()
+        self.remembered = remembered or RememberedAuth()
 
     # -- notifications (token inserted/removed) -------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -204,7 +206,10 @@ def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, j
         from sceau.sites import TrustedSites
 
         sites = TrustedSites(config.data_path())
-    return Agent(config, build_token_manager(config), ui, sites=sites, journal=journal)
+    remembered = RememberedAuth(config.data_path() / "remembered-auth.json")
+    if sites is not None:
+        sites.add_listener(lambda: remembered.prune(sites))
+    return Agent(config, build_token_manager(config), ui, sites=sites, journal=journal, remembered=remembered)
 
 
 __all__ = ["Agent", "Operation", "build_agent", "build_token_manager"]

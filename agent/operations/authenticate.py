@@ -71,17 +71,18 @@ class Authenticate(Operation):
 
 
 async def _confirm(ui: UserInterface, ctx: OperationContext, entry: CertificateEntry) -> None:
-    """Consent for authentication; the user may remember the site for this agent session."""
+    """Consent for authentication; the user may remember the site (kept while the site's grant lasts)."""
     agent = ctx.extras.get("agent")
-    remembered: set[tuple[str, str]] = getattr(agent, "remembered_auth", set())
-    if (ctx.origin, entry.fingerprint) in remembered:
+    remembered = getattr(agent, "remembered", None)
+    sites = getattr(agent, "sites", None)
+    if remembered is not None and remembered.is_remembered(ctx.origin, entry.fingerprint, sites):
         return
     request = ConsentRequest(ctx.origin, OperationKind.AUTHENTICATE, certificate=entry, can_remember=True)
     decision = await ctx.confirm(request)
     if not decision.approved:
         raise UserCancelled(_("Authentication was refused."))
-    if decision.remember and agent is not None:
-        remembered.add((ctx.origin, entry.fingerprint))
+    if decision.remember and remembered is not None:
+        await ctx.blocking(lambda: remembered.remember(ctx.origin, entry.fingerprint))
 
 
 OPERATION = Authenticate()

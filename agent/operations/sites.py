@@ -74,6 +74,9 @@ class SiteRevoke(Operation):
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         sites = _sites(ctx)
         removed = await ctx.blocking(lambda: sites.revoke(params.origin, params.operations))
+        remembered = getattr(ctx.extras.get("agent"), "remembered", None)
+        if remembered is not None:
+            await ctx.blocking(lambda: remembered.prune(sites))
         return {"revoked": removed}
 
 

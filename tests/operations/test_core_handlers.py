@@ -268,3 +268,39 @@ async def test_journal_records_documents_and_certificate(softhsm_module: str, tm
     text = journal.path.read_text()
     assert "PES.xml" in text and digest.hex() in text and cert["fingerprintSha256"] in text
     assert devpki.USER_PIN not in text
+
+
+async def test_remembered_authentication_persists_until_the_site_is_revoked(
+    softhsm_module: str, tmp_path: Path
+) -> None:
+    from sceau.remembered import RememberedAuth
+    from sceau.ui.api import ConsentDecision, ConsentRequest
+
+    class RememberingUI(HeadlessUI):
+        def confirm(self, request: ConsentRequest) -> ConsentDecision:
+            self.consents.append(request)
+            return ConsentDecision(approved=True, remember=request.can_remember)
+
+    def agent_with(ui: HeadlessUI) -> Agent:
+        manager = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+        return Agent(
+            Config(), manager, ui, sites=TrustedSites(tmp_path), remembered=RememberedAuth(tmp_path / "remembered.json")
+        )
+
+    TrustedSites(tmp_path).grant(ORIGIN, ["authenticate", "list"])
+    nonce = base64.b64encode(b"n" * 32).decode()
+    first = RememberingUI(pin=devpki.USER_PIN)
+    agent = agent_with(first)
+    handle = (await agent.handle(request("list-certificates", {"role": "auth"})))["result"]["certificates"][0]["id"]
+    assert (await agent.handle(request("authenticate", {"nonce": nonce, "certificate": handle})))["ok"]
+    assert len(first.consents) == 1
+    # A new agent (restart): remembered, no dialog.
+    second = RememberingUI(pin=devpki.USER_PIN)
+    agent2 = agent_with(second)
+    assert (await agent2.handle(request("authenticate", {"nonce": nonce, "certificate": handle})))["ok"]
+    assert second.consents == []
+    # Revoked and granted again: asked again.
+    assert (await agent2.handle(request("site-revoke", {"origin": ORIGIN}, origin=None)))["ok"]
+    TrustedSites(tmp_path).grant(ORIGIN, ["authenticate"])
+    assert (await agent2.handle(request("authenticate", {"nonce": nonce, "certificate": handle})))["ok"]
+    assert len(second.consents) == 1
