@@ -1,16 +1,8 @@
 import {
-  $, api, checkSceau, currentUser, el, explain, fetchBytes, fileBytes, fillCertificates, sceau, setStep, showReports,
-  step, toBase64,
+  $, api, el, explain, fetchBytes, fileBytes, sceau, setStep, showReports, step, toBase64, initSigningPage,
 } from "./common.js";
 
 const journal = $("#journal");
-
-async function init() {
-  const info = await checkSceau();
-  if (!info.agent) return;
-  const user = await currentUser();
-  await fillCertificates($("#cert"), "sign", user?.organisation).catch((e) => step(journal, explain(e), "ko"));
-}
 
 $("#send").addEventListener("click", async () => {
   const form = $("#form");
@@ -57,4 +49,4 @@ $("#send").addEventListener("click", async () => {
   }
 });
 
-init();
+initSigningPage($("#cert"), journal);

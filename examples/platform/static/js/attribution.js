@@ -1,17 +1,9 @@
 import {
-  $, api, checkSceau, currentUser, el, explain, fetchBytes, fillCertificates, saveAs, sceau, setStep, showReports, step,
-  toBase64,
+  $, api, el, explain, fetchBytes, saveAs, sceau, setStep, showReports, step, toBase64, initSigningPage,
 } from "./common.js";
 
 const journal = $("#journal");
 const SIGNATURE_BOX = [320, 60, 560, 150]; // the frame printed on the acte d'engagement
-
-async function init() {
-  const info = await checkSceau();
-  if (!info.agent) return;
-  const user = await currentUser();
-  await fillCertificates($("#cert"), "sign", user?.organisation).catch((e) => step(journal, explain(e), "ko"));
-}
 
 $("#sign").addEventListener("click", async () => {
   const button = $("#sign");
@@ -55,4 +47,4 @@ $("#sign").addEventListener("click", async () => {
   }
 });
 
-init();
+initSigningPage($("#cert"), journal);

@@ -124,6 +124,14 @@ export async function fillCertificates(select, role, preferOrg) {
   return certs;
 }
 
+/** Signing pages: once Sceau answers, offer the user's signature certificates (their organisation first). */
+export async function initSigningPage(select, journal) {
+  const info = await checkSceau();
+  if (!info.agent) return;
+  const user = await currentUser();
+  await fillCertificates(select, "sign", user?.organisation).catch((e) => step(journal, explain(e), "ko"));
+}
+
 export async function currentUser() {
   return (await api("/api/session")).user;
 }

@@ -1,16 +1,8 @@
 import {
-  $, api, checkSceau, currentUser, el, explain, fetchBytes, fileBytes, fillCertificates, saveAs, sceau, setStep,
-  showReports, step,
+  $, api, el, explain, fetchBytes, fileBytes, saveAs, sceau, setStep, showReports, step, initSigningPage,
 } from "./common.js";
 
 const journal = $("#journal");
-
-async function init() {
-  const info = await checkSceau();
-  if (!info.agent) return;
-  const user = await currentUser();
-  await fillCertificates($("#cert"), "sign", user?.organisation).catch((e) => step(journal, explain(e), "ko"));
-}
 
 $("#sign").addEventListener("click", async () => {
   const button = $("#sign");
@@ -49,4 +41,4 @@ $("#sign").addEventListener("click", async () => {
   }
 });
 
-init();
+initSigningPage($("#cert"), journal);
