@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,8 @@ from sceau.errors import BadRequest
 from sceau.i18n import _
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import DecryptJob, decrypt_file
+from sceau.tokens.base import Digest
 from sceau.tokens.executor import TokenExecutor
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -73,7 +65,7 @@ async def cmd_decrypt(args: argparse.Namespace) -> int:
             source,
             source.name,
             source.stat().st_size,
-            await ctx.blocking(lambda: _sha256(source)),
+            await ctx.blocking(lambda: Digest.SHA256.digest_file(source).hex()),
             output=None if args.unwrap_key else output,
             unwrap_key=args.unwrap_key,
             extract_to=Path(args.extract) if args.extract else None,

@@ -41,6 +41,7 @@ from typing import Any
 from sceau.config import Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.i18n import _
+from sceau.tokens.base import Digest
 
 MAX_UPLOAD_CHUNK = 8 << 20  # page → agent messages may be up to 64 MiB; 8 MiB keeps memory low
 DOWNLOAD_CHUNK = 512 << 10  # 512 KiB → ~700 KB of base64, under Chrome's 1 MB cap
@@ -194,7 +195,7 @@ class TransferStore:
                 self._drop(t)
                 raise TooLarge(_("The result is larger than allowed."))
             # Every download carries its digest so the page can check what it reassembled.
-            t.sha256 = sha256 or _sha256_file(t.path)
+            t.sha256 = sha256 or Digest.SHA256.digest_file(t.path).hex()
             t.complete = True
             return t.descriptor()
 
@@ -231,14 +232,6 @@ def store_for(state: MutableMapping[str, Any], limits: Limits) -> TransferStore:
         store = TransferStore(limits)
         state[STATE_KEY] = store
     return store
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def close_connection(state: MutableMapping[str, Any]) -> None:

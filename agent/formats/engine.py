@@ -5,12 +5,10 @@ Shared by the `sign-documents` handler and `sceau sign`.
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from sceau.errors import BadRequest
 from sceau.formats import cades, naming, pades, pes, xades
@@ -18,7 +16,6 @@ from sceau.formats.kinds import Format
 from sceau.formats.options import SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.i18n import _
-from sceau.tokens.base import Digest
 
 
 @dataclass
@@ -38,15 +35,6 @@ class SignedOutput:
     name: str
     data: bytes
     format: Format
-
-
-def hash_file(path: Path, digest: Digest, chunk: int = 1 << 20) -> bytes:
-    """Hash a file as a stream: detached signatures of large bids never load them in memory."""
-    h = hashlib.new(digest.value)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.digest()
 
 
 def guess_mime(name: str) -> str:

@@ -238,12 +238,12 @@ class SignDocuments(Operation):
         options: SignOptions,
         dated: datetime | None,
     ) -> tuple[JSON, SceauError | None]:
-        from sceau.formats.engine import DocumentJob, hash_file, output_name, sign_job
+        from sceau.formats.engine import DocumentJob, output_name, sign_job
 
         try:
             job = DocumentJob(spec.name, b"", spec.format, spec.mime_type, pades_opts, pes_opts, spec.existing)
             if spec.format.detached:
-                job.content_digest = await ctx.blocking(lambda: hash_file(transfer.path, options.digest))
+                job.content_digest = await ctx.blocking(lambda: options.digest.digest_file(transfer.path))
             else:
                 job.data = await ctx.blocking(transfer.path.read_bytes)
             out = await sign_job(job, key, options)

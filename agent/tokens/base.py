@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +43,14 @@ class Digest(StrEnum):
 
     def digest(self, data: bytes) -> bytes:
         return hashlib.new(self.value, data).digest()
+
+    def digest_file(self, path: Path, chunk: int = 1 << 20) -> bytes:
+        """Hash a file as a stream: large bids are never loaded in memory."""
+        h = hashlib.new(self.value)
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+        return h.digest()
 
 
 class SignScheme(StrEnum):
