@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import importlib
 import json
 import logging
@@ -188,10 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except OSError as exc:
         return fail(BadRequest(_("File error: {err}").format(err=exc.strerror or exc)))
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 if __name__ == "__main__":
