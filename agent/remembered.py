@@ -62,5 +62,4 @@ class RememberedAuth:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"version": 1, "remembered": sorted(self._pairs)}, indent=1).encode()
-        atomic_write(self.path, body)
-        self.path.chmod(0o600)
+        atomic_write(self.path, body)  # private temp file (0600) renamed into place

@@ -12,8 +12,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,8 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sceau.crypto.atomic import atomic_write
 from sceau.errors import InvalidInput
-from sceau.filelock import exclusive_lock, fsync_dir
+from sceau.filelock import exclusive_lock
 from sceau.i18n import _
 from sceau.ui.api import OperationKind
 
@@ -214,20 +213,8 @@ class TrustedSites:
             },
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".sites-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.path.parent)
+        # Temp file (0600) + fsync + rename + directory fsync: readers never see a torn file.
+        atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         self._stamp = self._disk_stamp()
 
     @contextlib.contextmanager
