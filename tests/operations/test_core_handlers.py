@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,10 +40,25 @@ def request(
     return msg
 
 
+@pytest.fixture
+def p11_managers(softhsm_module: str) -> Iterator[Callable[[], TokenManager]]:
+    """SoftHSM2 token managers, closed after the test: PKCS#11 login state belongs to the process,
+    so a manager left logged in would spare later tests (and their PIN dialogs) the login."""
+    made: list[TokenManager] = []
+
+    def make() -> TokenManager:
+        made.append(TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.close()
+
+
 @pytest.fixture(params=["pkcs11", "pkcs12"])
-def manager(request: pytest.FixtureRequest, softhsm_module: str, pki: DevPki) -> TokenManager:
+def manager(request: pytest.FixtureRequest, p11_managers: Callable[[], TokenManager], pki: DevPki) -> TokenManager:
     if request.param == "pkcs11":
-        return TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+        return p11_managers()
     files = [Path(pki[n].p12) for n in ("auth-rsa2048", "auth-ec256", "sign-rsa2048", "sign-ec256")]
     return TokenManager([Pkcs12Backend(files, {f: devpki.P12_PASSWORD for f in files})])
 
@@ -247,13 +262,15 @@ def test_registry_has_one_handler_per_command() -> None:
     assert {"hello", "list-certificates", "authenticate", "sign-hash"} <= set(reg.commands())
 
 
-async def test_journal_records_documents_and_certificate(softhsm_module: str, tmp_path: Path) -> None:
+async def test_journal_records_documents_and_certificate(
+    p11_managers: Callable[[], TokenManager], tmp_path: Path
+) -> None:
     """Every key use leaves one journal line naming origin, documents, SHA-256, certificate, result."""
     import json as _json
 
     from sceau.journal import Journal
 
-    manager = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+    manager = p11_managers()
     journal = Journal(tmp_path)
     agent = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=True), journal=journal)
     cert = (await agent.handle(request("list-certificates", {"role": "sign"})))["result"]["certificates"][0]
@@ -271,7 +288,7 @@ async def test_journal_records_documents_and_certificate(softhsm_module: str, tm
 
 
 async def test_remembered_authentication_persists_until_the_site_is_revoked(
-    softhsm_module: str, tmp_path: Path
+    p11_managers: Callable[[], TokenManager], tmp_path: Path
 ) -> None:
     from sceau.remembered import RememberedAuth
     from sceau.ui.api import ConsentDecision, ConsentRequest
@@ -282,7 +299,7 @@ async def test_remembered_authentication_persists_until_the_site_is_revoked(
             return ConsentDecision(approved=True, remember=request.can_remember)
 
     def agent_with(ui: HeadlessUI) -> Agent:
-        manager = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+        manager = p11_managers()
         return Agent(
             Config(), manager, ui, sites=TrustedSites(tmp_path), remembered=RememberedAuth(tmp_path / "remembered.json")
         )
