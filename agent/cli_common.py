@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from sceau import config as config_mod
@@ -61,7 +60,9 @@ def token_manager(args: argparse.Namespace, cfg: Config | None = None) -> TokenM
     if not modules and not files:
         from sceau.app import build_token_manager
 
-        return _filtered(build_token_manager(cfg), args.token_label)
+        manager = build_token_manager(cfg)
+        manager.token_label = args.token_label
+        return manager
     passwords: dict[Path, str] = {}
     if files and args.password_env:
         import os
@@ -74,12 +75,7 @@ def token_manager(args: argparse.Namespace, cfg: Config | None = None) -> TokenM
         backends.append(Pkcs11Backend(modules))
     if files:
         backends.append(Pkcs12Backend(files, passwords))
-    return _filtered(TokenManager(backends), args.token_label)
-
-
-def _filtered(manager: TokenManager, label: str | None) -> TokenManager:
-    manager.token_label = label
-    return manager
+    return TokenManager(backends, token_label=args.token_label)
 
 
 class _CliUI(UserInterface):
@@ -140,7 +136,3 @@ def fail(exc: SceauError) -> int:
     """Print an error the way every subcommand does, return the exit code."""
     print(_("sceau: error ({code}): {message}").format(code=exc.code.value, message=exc.message), file=sys.stderr)
     return EXIT_ERROR
-
-
-def dev_config(cfg: Config, dev: bool) -> Config:
-    return replace(cfg, dev_mode=True) if dev else cfg

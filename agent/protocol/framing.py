@@ -71,4 +71,4 @@ class FrameDecoder:
     @property
     def pending(self) -> int:
         """Bytes buffered for an incomplete frame (non-zero at EOF means a truncated frame)."""
-        return len(self._buf) + (HEADER_SIZE if self._need is not None else 0) if (self._buf or self._need) else 0
+        return len(self._buf) + (HEADER_SIZE if self._need else 0)
