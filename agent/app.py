@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sceau import __version__
 from sceau.config import Config
 from sceau.errors import OriginNotAllowed, SceauError, Timeout
 from sceau.i18n import _
@@ -50,7 +49,6 @@ class Agent:
         self.journal = journal
         self.registry = registry or default_registry()
         self.executor = TokenExecutor()
-        self.version = __version__
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
         self.remembered = remembered or RememberedAuth()
