@@ -48,18 +48,12 @@ protocol-json: deps-python
 	$(PY) -m sceau.protocol.codes > extension/lib/protocol.json
 	$(PY) extension/tools/gen_protocol.py
 
-# mypy needs the import names: expose agent/ as sceau and native_host/ as sceau_native_host.
-build/typecheck:
-	@mkdir -p build/typecheck
-	@ln -sfn ../../agent build/typecheck/sceau
-	@ln -sfn ../../native_host build/typecheck/sceau_native_host
-
 lint: deps-python
 	$(VENV)/bin/ruff check agent native_host tests benchmarks examples
 	$(VENV)/bin/ruff format --check agent native_host
 
-typecheck: deps-python build/typecheck
-	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p sceau -p sceau_native_host
+typecheck: deps-python
+	$(VENV)/bin/mypy -p sceau -p sceau_rp -p sceau_native_host
 
 test: deps lint typecheck
 	@if [ -d extension/tests ]; then node --test extension/tests/; fi

@@ -31,9 +31,10 @@ def main() -> None:
     from e2e_rp_server import RelyingParty  # type: ignore[import-not-found]
     from e2e_support import launch_chromium, make_bridge, open_page  # type: ignore[import-not-found]
     from pkcs11 import Attribute, Mechanism, ObjectClass
-    from sceau import devpki
+
+    from sceau.devkit import pki as devpki
     from sceau.protocol.framing import FrameDecoder, encode_frame
-    from sceau.sites import TrustedSites
+    from sceau.store.sites import TrustedSites
     from sceau.tokens.base import Digest
     from sceau.tokens.pkcs11 import DIGEST_INFO
     from sceau_native_host.relay import connect

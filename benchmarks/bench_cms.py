@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from common import softhsm_pki
-from sceau import devpki
+
+from sceau.devkit import pki as devpki
 
 SIZE_MB = int(os.environ.get("SCEAU_BENCH_CMS_MB", "1024"))
 RUNS = int(os.environ.get("SCEAU_BENCH_CMS_RUNS", "2"))

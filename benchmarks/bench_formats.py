@@ -66,6 +66,7 @@ def pes_file(n: int) -> bytes:
 async def bench_pades(pki_root: Path, p12: str, password: str) -> None:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
+
     from sceau.formats import pades
     from sceau.formats.options import SignOptions
     from sceau.formats.signer import TokenKey
@@ -109,7 +110,7 @@ async def bench_pades(pki_root: Path, p12: str, password: str) -> None:
 
 
 async def bench_pes(pki: object, module: str) -> None:
-    from sceau import devpki
+    from sceau.devkit import pki as devpki
     from sceau.formats import pes
     from sceau.formats.options import SignOptions
     from sceau.formats.signer import BatchPinPrompt, TokenKey
@@ -143,7 +144,7 @@ async def bench_pes(pki: object, module: str) -> None:
 
 def main() -> None:
     pki, module = softhsm_pki()
-    from sceau import devpki
+    from sceau.devkit import pki as devpki
 
     print(f"PAdES B-B, {PDF_MB} MB PDF, key in memory (token excluded)")
     asyncio.run(bench_pades(pki.root, pki["sign-rsa2048"].p12, devpki.P12_PASSWORD))

@@ -18,7 +18,8 @@ def main() -> None:
     pki, module = softhsm_pki()
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
-    from sceau import devpki
+
+    from sceau.devkit import pki as devpki
     from sceau.tokens.base import Digest, SignScheme
     from sceau.tokens.pkcs11 import DIGEST_INFO, Pkcs11Backend
     from sceau.ui.headless import HeadlessUI

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sceau import devpki
+from sceau.devkit import pki as devpki
 
 
 def softhsm_pki() -> tuple[devpki.DevPki, str]:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.tokens.pkcs11 import Pkcs11Backend, Pkcs11Token
 from sceau.tokens.pkcs12 import Pkcs12Token
 from sceau.ui.headless import HeadlessUI

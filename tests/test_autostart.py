@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sceau.autostart import RUN_KEY, RUN_VALUE, Autostart, desktop_exec
+
+from sceau.system.autostart import RUN_KEY, RUN_VALUE, Autostart, desktop_exec
 
 CMD = ["/opt/Sceau Agent/bin/sceau", "agent", "--dev"]
 

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sceau import devpki
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 
 
 def test_card_pulled_mid_batch(

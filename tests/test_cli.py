@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 
 NONCE = base64.b64encode(b"n" * 32).decode()
 

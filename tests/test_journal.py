@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sceau.journal import Journal, JournalRecord
+
+from sceau.store.journal import Journal, JournalRecord
 from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
 
 DOC = DocumentInfo(name="offre-technique.pdf", size=123456, sha256_hex="ab" * 32)
@@ -113,7 +114,7 @@ def test_concurrent_threads(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from sceau.journal import Journal
+from sceau.store.journal import Journal
 j = Journal(Path(sys.argv[1]), max_bytes=int(sys.argv[3]))
 n = int(sys.argv[2])
 i = 0
@@ -172,7 +173,7 @@ def test_torn_last_line_is_skipped_and_next_record_starts_clean(tmp_path: Path) 
 
 @pytest.fixture
 def pki_entry(tmp_path_factory: pytest.TempPathFactory) -> object:
-    from sceau import devpki
+    from sceau.devkit import pki as devpki
     from sceau.tokens.pkcs12 import Pkcs12Token
 
     pki = devpki.generate(tmp_path_factory.mktemp("pki"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sceau import i18n
 from sceau.config import Config
-from sceau.prefs import apply_language, save_language, saved_language
+from sceau.store.prefs import apply_language, save_language, saved_language
 
 
 def test_language_choice_survives_a_restart(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sceau.devpki import DevPki
-from sceau.relying_party import AuthTokenError, AuthTokenValidator, NonceStore
+
+from sceau.devkit.pki import DevPki
+from sceau_rp import AuthTokenError, AuthTokenValidator, NonceStore
 
 ORIGIN = "https://marches.exemple.fr"
 
@@ -154,7 +155,7 @@ def test_bad_certificates(pki: DevPki, cli_env: dict[str, str], softhsm_module: 
 
 
 def test_untrusted_chain(pki: DevPki, cli_env: dict[str, str], softhsm_module: str, tmp_path: Path) -> None:
-    from sceau import devpki
+    from sceau.devkit import pki as devpki
 
     other = devpki.generate(tmp_path / "other")
     nonces = NonceStore()

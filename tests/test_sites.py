@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from sceau.errors import InvalidInput
-from sceau.sites import TrustedSites, normalize_origin
+from sceau.store.sites import TrustedSites, normalize_origin
 from sceau.ui.api import OperationKind
 
 
@@ -130,7 +131,7 @@ def test_concurrent_threads_lose_no_grant(tmp_path: Path) -> None:
 
 def test_concurrent_processes_lose_no_grant(tmp_path: Path) -> None:
     code = (
-        "import sys\nfrom pathlib import Path\nfrom sceau.sites import TrustedSites\n"
+        "import sys\nfrom pathlib import Path\nfrom sceau.store.sites import TrustedSites\n"
         "s = TrustedSites(Path(sys.argv[1]))\n"
         "for j in range(15):\n    s.grant(f'https://p{sys.argv[2]}-{j}.example', ['authenticate'])\n"
     )

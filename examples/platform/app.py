@@ -13,11 +13,11 @@ from string import Template
 from typing import Any
 
 from aiohttp import web
-from sceau.devpki import DevPki
-from sceau.relying_party import AuthTokenError
 
 from examples.platform import procedures, samples
 from examples.platform.state import MAX_BODY, SESSION_COOKIE, STATE_KEY, Platform, User
+from sceau.devkit.pki import DevPki
+from sceau_rp import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"

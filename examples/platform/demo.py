@@ -18,13 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sceau import devpki
-from sceau.config import Config
-from sceau.i18n import _
-from sceau.transports.ipc import read_agent_pid, socket_path
-
 from examples.platform.server import PlatformServer
 from examples.platform.tls import localhost_certificate
+from sceau.config import Config
+from sceau.devkit import pki as devpki
+from sceau.i18n import _
+from sceau.transports.ipc import read_agent_pid, socket_path
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "extension"
@@ -104,7 +103,7 @@ class DemoBridge:
         log = open(self.root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
         args = HEADLESS_AGENT_ARGS.split() if self.headless else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sceau.cli_agent", "agent", *args],
+            [sys.executable, "-m", "sceau.cli.agent", "agent", *args],
             env=self.env,
             stdout=log,
             stderr=log,

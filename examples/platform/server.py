@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 
 from aiohttp import web
-from sceau.devpki import DevPki
 
 from examples.platform.app import create_app
 from examples.platform.tls import ServerCertificate
+from sceau.devkit.pki import DevPki
 
 
 class PlatformServer:

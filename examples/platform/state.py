@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 from cryptography import x509
-from sceau.devpki import COMMUNE, DevPki
-from sceau.relying_party import AuthTokenValidator, NonceStore, ValidatedUser
 
 from examples.platform import samples
 from examples.platform.checks import Trust
+from sceau.devkit.pki import COMMUNE, DevPki
+from sceau_rp import AuthTokenValidator, NonceStore, ValidatedUser
 
 SESSION_COOKIE = "sceau_demo_session"
 MAX_BODY = 64 << 20  # bids of the demo; real platforms take gigabytes through resumable uploads

@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 
 VALIDITY = timedelta(days=30)
 

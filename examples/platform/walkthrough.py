@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sceau.i18n import _
-
 from examples.platform import samples
 from examples.platform.demo import CHROMIUM, chromium_args
+from sceau.i18n import _
 
 STEP_TIMEOUT_MS = 90_000
 COMPANY_USER = "Marie Durand"

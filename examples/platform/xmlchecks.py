@@ -10,10 +10,10 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from lxml import etree
-from sceau.errors import SceauError
-from sceau.formats import xmldsig, xmlsafe
 
 from examples.platform.reports import Rejected, SignatureReport, Trust, name_parts, run_tool, tool_message
+from sceau.errors import SceauError
+from sceau.formats import xmldsig, xmlsafe
 
 
 def _x509_of(sig_el: etree._Element) -> x509.Certificate | None:

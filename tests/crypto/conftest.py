@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sceau import devpki
+
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import DecryptJob, decrypt_file
 from sceau.tokens.executor import TokenExecutor

@@ -6,6 +6,7 @@ import base64
 import io
 
 import pytest
+
 from sceau.crypto import armor
 from sceau.errors import InvalidInput
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
+
 from sceau.crypto.cms_encrypt import EncryptOptions, encrypt_stream
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput, NotARecipient, SceauError, TooLarge, Unsupported
 from sceau.protocol.codes import ErrorCode
 from sceau.tokens.registry import TokenManager
@@ -233,8 +234,8 @@ def test_cancelled_decryption_leaves_nothing(pki: DevPki, p12: TokenManager, tmp
     import contextlib
     import hashlib
 
-    from sceau import devpki
     from sceau.config import Config
+    from sceau.devkit import pki as devpki
     from sceau.operations.context import OperationContext
     from sceau.operations.decrypt import DecryptJob, decrypt_file
     from sceau.tokens.executor import TokenExecutor

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sceau.crypto.ber import BerError, BerReader, iter_octets, walk
 
 

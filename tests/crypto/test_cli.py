@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 
 from .conftest import openssl_decrypt
 

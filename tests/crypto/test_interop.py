@@ -12,8 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
+
 from sceau.crypto.cms_encrypt import EncryptOptions, encrypt_stream
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 from sceau.tokens.pkcs12 import Pkcs12Backend
 from sceau.tokens.registry import TokenManager
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 
 from .conftest import openssl_decrypt, openssl_encrypt
 

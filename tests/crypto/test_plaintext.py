@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sceau.crypto.zipinfo import extract_zip, list_zip
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput, TooLarge
 
 from .conftest import openssl_encrypt, pkcs12_manager

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from e2e_rp_server import RelyingParty
 from e2e_support import Bridge, launch_chromium, make_bridge
+
 from sceau_native_host.manifests import DEV_EXTENSION_ID
 
 

@@ -20,7 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sceau.relying_party import NonceStore
+
+from sceau_rp import NonceStore
 
 LIB = Path(__file__).resolve().parents[2] / "extension" / "lib"
 MAX_UPLOAD = 64 * 1024 * 1024

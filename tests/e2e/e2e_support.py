@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from sceau import devpki
+
 from sceau.config import Config
-from sceau.relying_party import AuthTokenValidator
+from sceau.devkit import pki as devpki
 from sceau.transports.ipc import read_agent_pid, socket_path
 from sceau_native_host.manifests import write_manifest
+from sceau_rp import AuthTokenValidator
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "extension"
@@ -48,7 +49,7 @@ class Bridge:
     def start_agent(self) -> subprocess.Popen[bytes]:
         log = open(self.root / "agent.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sceau.cli_agent", "agent", *AGENT_ARGS.split()],
+            [sys.executable, "-m", "sceau.cli.agent", "agent", *AGENT_ARGS.split()],
             env=self.env,
             stdout=log,
             stderr=log,

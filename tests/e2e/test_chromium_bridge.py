@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding
 from e2e_rp_server import RelyingParty
 from e2e_support import Bridge, answer_prompt, call, open_page, result, start, validator
-from sceau.devpki import DevPki
-from sceau.relying_party import AuthTokenError
-from sceau.sites import TrustedSites
+
+from sceau.devkit.pki import DevPki
+from sceau.store.sites import TrustedSites
 from sceau_native_host.manifests import DEV_EXTENSION_ID
+from sceau_rp import AuthTokenError
 
 
 def der(cert: x509.Certificate) -> bytes:

@@ -16,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from e2e_rp_server import RelyingParty
 from e2e_support import Bridge, call, launch_chromium, make_bridge, open_page
-from sceau.devpki import DevPki
-from sceau.relying_party import AuthTokenValidator
-from sceau.sites import TrustedSites
+
+from sceau.devkit.pki import DevPki
+from sceau.store.sites import TrustedSites
+from sceau_rp import AuthTokenValidator
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from e2e_rp_server import RelyingParty
 from e2e_support import Bridge, open_page
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau.formats import xmldsig
-from sceau.sites import TrustedSites
+from sceau.store.sites import TrustedSites
 
 FIVE_MB = 5 * 1024 * 1024
 SIGNER = "sign-rsa2048"

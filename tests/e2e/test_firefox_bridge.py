@@ -20,7 +20,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from e2e_rp_server import RelyingParty
 from e2e_support import EXTENSION, Bridge, host_launcher, make_bridge, validator
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau_native_host.manifests import write_manifest
 
 FIREFOX = "/usr/bin/firefox-esr"

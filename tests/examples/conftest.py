@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from platform_testkit import ORIGIN, Login, make_auth_token
-from sceau.devpki import DevPki
 
 from examples.platform import create_app
+from sceau.devkit.pki import DevPki
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau.protocol.auth_token import signed_fields
 from sceau.tokens.base import Digest
 

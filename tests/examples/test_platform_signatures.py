@@ -12,14 +12,14 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 from platform_testkit import Login, run
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from examples.platform import samples
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.formats import pades, pes, xades
 from sceau.formats.options import SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.tokens.pkcs12 import Pkcs12Token
-
-from examples.platform import samples
 
 
 def key_of(pki: DevPki, identity: str) -> TokenKey:

@@ -12,10 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
 
 from examples.platform import serve
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
-from sceau.formats.devservices import DevServices
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
+from sceau.devkit.services import DevServices
 from sceau.formats.signer import TokenKey
 from sceau.formats.tsp import TsaClient
 from sceau.tokens.base import Token
@@ -58,7 +59,7 @@ def _import_token() -> bool:
         [
             sys.executable,
             "-m",
-            "sceau.devpki",
+            "sceau.devkit.pki",
             str(_ROOT),
             "--import-into",
             FORMATS_TOKEN,

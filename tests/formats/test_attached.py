@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 from sceau.formats import cades
 from sceau.formats.options import SignOptions
 from sceau.formats.signer import TokenKey
@@ -160,7 +161,7 @@ def test_content_name(signed: str, name: str) -> None:
 
 async def test_verify_operation_hands_the_content_over(fpki: DevPki, tmp_path: Path) -> None:
     """The `verify` handler returns the document inside as a download transfer."""
-    from sceau.transfers import store_for
+    from sceau.store.transfers import store_for
 
     config = Config(trust_anchors=(str(fpki.root_ca),))
     ctx = OperationContext(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, InvalidInput
 from sceau.formats import cades
 from sceau.formats.options import Level, SignOptions
@@ -159,7 +160,7 @@ async def test_bad_tsa_never_returns_b_b(
 
 
 async def test_tsa_down(make_key: Callable[[str, str], TokenKey]) -> None:
-    from sceau.formats.devservices import free_port
+    from sceau.devkit.services import free_port
 
     client = TsaClient(f"http://127.0.0.1:{free_port()}/tsa", timeout=2, retries=1)
     with pytest.raises(TimestampError):
@@ -169,6 +170,7 @@ async def test_tsa_down(make_key: Callable[[str, str], TokenKey]) -> None:
 async def test_tsa_nonce_and_imprint_checked(services: object) -> None:
     """A TSA answering another request (replayed nonce) is refused even though its token is genuine."""
     from asn1crypto import tsp as asn1_tsp
+
     from sceau.formats.tsp import http_post
 
     async def tampering(url: str, body: bytes, timeout: float) -> bytes:

@@ -15,8 +15,9 @@ from cryptography import x509
 from lxml import etree
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.formats import cades, pades, pes, xades, xmldsig
 from sceau.formats.ltv import load_anchors, split_anchors
 from sceau.formats.options import SignOptions

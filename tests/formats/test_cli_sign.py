@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sceau import devpki
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 
 from .conftest import FORMATS_TOKEN, run
 from .pdfs import make_pdf

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from sceau.errors import InvalidInput
 from sceau.formats import naming
 

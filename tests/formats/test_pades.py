@@ -13,8 +13,9 @@ from pyhanko.sign import signers
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import pades
 from sceau.formats.options import Level, SignOptions

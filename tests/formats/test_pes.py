@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import pes, xmldsig, xmlsafe
 from sceau.formats.options import Level, SignOptions

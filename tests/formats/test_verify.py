@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.formats import cades, pades, pes, xades
 from sceau.formats.options import Level, SignOptions
 from sceau.formats.report import Revocation
@@ -171,6 +172,7 @@ async def test_garbage_is_a_report_not_a_traceback(data: bytes) -> None:
 async def test_xades_properties_must_be_signed(make_key: Callable[[str, str], TokenKey], fpki: DevPki) -> None:
     """A cryptographically valid signature whose SignedInfo does not cover SignedProperties is refused."""
     from lxml import etree
+
     from sceau.formats import xmldsig
     from sceau.tokens.base import Digest
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sceau.devpki import DevPki
+
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import xades, xmldsig, xmlsafe
 from sceau.formats.options import Level, SignOptions

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sceau.protocol.framing import BROWSER_MAX_INBOUND, encode_frame
 from sceau_native_host.manifests import DEV_EXTENSION_ID, FIREFOX_EXTENSION_IDS
 
@@ -225,7 +226,7 @@ def test_two_hosts_starting_at_once_share_one_agent(env: Env) -> None:
             p
             for p in Path("/proc").iterdir()
             if p.name.isdigit()
-            and _cmdline(p).startswith(f"{sys.executable} -m sceau.cli_agent agent")  # zombies have none
+            and _cmdline(p).startswith(f"{sys.executable} -m sceau.cli.agent agent")  # zombies have none
             and f"XDG_CONFIG_HOME={env.root / 'cfg'}" in _environ(p)
         ]
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sceau_native_host import manifests
 from sceau_native_host.manifests import DEV_EXTENSION_ID, HOST_NAME
 
@@ -77,7 +78,7 @@ def test_windows_uses_registry_keys(tmp_path: Path) -> None:
 
 def test_cli_install_and_uninstall(tmp_path: Path) -> None:
     env = dict(os.environ, HOME=str(tmp_path))
-    cmd = [sys.executable, "-m", "sceau.cli_agent", "install-manifests"]
+    cmd = [sys.executable, "-m", "sceau.cli.agent", "install-manifests"]
     out = subprocess.run(
         [*cmd, "--browser", "chromium", "--browser", "firefox"], env=env, capture_output=True, text=True, check=True
     )

@@ -8,6 +8,7 @@ import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sceau.protocol.framing import encode_frame
 from sceau_native_host.__main__ import caller_allowed
 from sceau_native_host.manifests import DEV_EXTENSION_ID

@@ -11,15 +11,15 @@ from typing import Any, ClassVar
 
 import pytest
 from cryptography import x509
-from sceau import devpki
+
 from sceau.app import Agent
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.operations.base import Operation
 from sceau.operations.registry import Registry, default_registry
 from sceau.protocol.codes import Command
-from sceau.relying_party import AuthTokenValidator, NonceStore
-from sceau.sites import TrustedSites
+from sceau.store.sites import TrustedSites
 from sceau.tokens.base import Digest, SignScheme
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Backend
@@ -27,6 +27,7 @@ from sceau.tokens.registry import TokenManager
 from sceau.tokens.testing import verify_signature
 from sceau.ui.api import OperationKind
 from sceau.ui.headless import HeadlessUI
+from sceau_rp import AuthTokenValidator, NonceStore
 
 ORIGIN = "https://marches.exemple.fr"
 
@@ -268,7 +269,7 @@ async def test_journal_records_documents_and_certificate(
     """Every key use leaves one journal line naming origin, documents, SHA-256, certificate, result."""
     import json as _json
 
-    from sceau.journal import Journal
+    from sceau.store.journal import Journal
 
     manager = p11_managers()
     journal = Journal(tmp_path)
@@ -290,7 +291,7 @@ async def test_journal_records_documents_and_certificate(
 async def test_remembered_authentication_persists_until_the_site_is_revoked(
     p11_managers: Callable[[], TokenManager], tmp_path: Path
 ) -> None:
-    from sceau.remembered import RememberedAuth
+    from sceau.store.remembered import RememberedAuth
     from sceau.ui.api import ConsentDecision, ConsentRequest
 
     class RememberingUI(HeadlessUI):

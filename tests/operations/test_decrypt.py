@@ -14,9 +14,10 @@ import pytest
 from asn1crypto import cms
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sceau import devpki
+
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, NotARecipient, UserCancelled
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import OPERATION as DECRYPT
@@ -263,7 +264,7 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     assert not resp["ok"] and resp["error"]["code"] == "NOT_A_RECIPIENT"
     resp = await call("fetch-chunk", {"transfer": "nope", "index": 0})
     assert not resp["ok"] and resp["error"]["code"] == "BAD_REQUEST"
-    from sceau.transfers import close_connection
+    from sceau.store.transfers import close_connection
 
     root = conn["transfers"].root
     close_connection(conn)
@@ -274,9 +275,9 @@ async def test_several_recipient_keys_on_the_token_ask_the_user(pki, softhsm_mod
     """Main and backup key both on the token, no certificate named: the user picks (not the file's order)."""
     import subprocess
 
-    from sceau import devpki
     from sceau.config import Config
     from sceau.crypto import cms_decrypt
+    from sceau.devkit import pki as devpki
     from sceau.operations.context import OperationContext
     from sceau.operations.decrypt import _find_match
     from sceau.tokens.executor import TokenExecutor

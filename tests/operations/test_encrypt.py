@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, InvalidInput
 from sceau.operations.context import OperationContext
 from sceau.operations.encrypt import OPERATION as ENCRYPT

@@ -13,20 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sceau import devpki
+
 from sceau.config import Config, Limits
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
+from sceau.devkit.services import DevServices, free_port
 from sceau.errors import BadRequest, TokenRemoved, TooLarge
 from sceau.formats import xmldsig
-from sceau.formats.devservices import DevServices, free_port
 from sceau.operations.context import OperationContext
 from sceau.operations.sign_documents import OPERATION
+from sceau.store.transfers import store_for
 from sceau.tokens.base import CertificateEntry, Digest, PinPrompt, SignScheme, Token, TokenBackend
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Backend, Pkcs12Token
 from sceau.tokens.registry import TokenManager
-from sceau.transfers import store_for
 from sceau.ui.headless import HeadlessUI
 
 ORIGIN = "https://marches.example.fr"

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sceau.config import Config, Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import OPERATIONS, resolve_document
+from sceau.store.transfers import DOWNLOAD_CHUNK, EXPIRY_S, MAX_TRANSFERS, TransferStore, close_connection, store_for
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.transfers import DOWNLOAD_CHUNK, EXPIRY_S, MAX_TRANSFERS, TransferStore, close_connection, store_for
 from sceau.ui.headless import HeadlessUI
 
 UPLOAD, FETCH = OPERATIONS
@@ -154,7 +155,7 @@ def test_every_download_carries_its_sha256(tmp_path) -> None:  # type: ignore[no
     import hashlib
 
     from sceau.config import Limits
-    from sceau.transfers import TransferStore
+    from sceau.store.transfers import TransferStore
 
     store = TransferStore(Limits())
     try:

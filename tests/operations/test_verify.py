@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sceau import devpki
+
 from sceau.config import Config
-from sceau.devpki import DevPki
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest
 from sceau.operations.context import OperationContext
 from sceau.operations.verify import OPERATION

@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sceau.errors import BadRequest, SceauError, TooLarge, Unsupported
 from sceau.protocol import messages
 from sceau.protocol.codes import Command, ErrorCode, export

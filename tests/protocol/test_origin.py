@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sceau.errors import BadRequest, OriginNotAllowed
 from sceau.protocol.origin import normalize_origin, registrable_domain
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.tokens.base import PinPrompt, PinRequest, Token
 from sceau.tokens.pkcs11 import Pkcs11Token
 from sceau.tokens.pkcs12 import Pkcs12Token

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from sceau.tokens.pcsc_monitor import (
     PNP_READER,
     AtrRule,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sceau import devpki
+
+from sceau.devkit import pki as devpki
 from sceau.errors import UserCancelled, WrongPin
 from sceau.tokens.base import Digest, PinRequest, SignScheme
 from sceau.tokens.pkcs11 import Pkcs11Backend, Pkcs11Token

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sceau.app import Agent
 from sceau.config import Config, Limits
 from sceau.protocol.framing import FrameDecoder, encode_frame
@@ -290,7 +291,7 @@ async def test_closing_the_connection_deletes_its_uploads(config: Config) -> Non
     """A page that goes away mid-upload must not leave bid data in temp files."""
     import base64
 
-    from sceau.transfers import STATE_KEY
+    from sceau.store.transfers import STATE_KEY
 
     agent = Agent(config, TokenManager([]), HeadlessUI())
     srv = IpcServer(agent, config)

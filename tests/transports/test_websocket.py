@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
 from sceau.app import Agent
 from sceau.config import Config, Limits
 from sceau.tokens.registry import TokenManager
 from sceau.transports import websocket as ws_mod
 from sceau.transports.websocket import TokenBucket, WebSocketServer, check_handshake
 from sceau.ui.headless import HeadlessUI
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ALLOWED = "https://marches.example.fr"
 

@@ -13,18 +13,19 @@ from tkinter import ttk
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import load_der_x509_certificate
-from sceau import devpki
+from ui_helpers import XDriver, save_screenshot, wait_until
+
 from sceau.app import Agent
 from sceau.config import Config
-from sceau.devpki import DevPki
-from sceau.journal import Journal
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.protocol.auth_token import signed_fields
+from sceau.store.journal import Journal
 from sceau.tokens.base import Digest
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.registry import TokenManager
 from sceau.ui.dialogs import TkUserInterface
 from sceau.ui.gui_thread import GuiThread
-from ui_helpers import XDriver, save_screenshot, wait_until
 
 ORIGIN = "https://marches.achats.gouv.fr"
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from sceau.i18n import CATALOG_DIR, catalog
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"

@@ -11,15 +11,16 @@ from tkinter import ttk
 from typing import TypeVar
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
+from ui_helpers import XDriver, save_screenshot, wait_until
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import PinLocked, Timeout, UserCancelled
 from sceau.tokens.base import CertificateEntry, PinRequest, PinStatus, TokenInfo
 from sceau.tokens.pkcs12 import Pkcs12Token
 from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, DocumentInfo, OperationKind
 from sceau.ui.dialogs import TkUserInterface
 from sceau.ui.gui_thread import GuiThread
-from ui_helpers import XDriver, save_screenshot, wait_until
 
 T = TypeVar("T")
 ORIGIN = "https://marches.achats.gouv.fr"

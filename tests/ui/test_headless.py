@@ -19,7 +19,7 @@ for name in ("tkinter", "pystray", "smartcard.scard", "PIL"):
         print("IMPORTED", name)
     except ImportError:
         pass
-import sceau.app, sceau.autostart, sceau.journal, sceau.sites
+import sceau.app, sceau.system.autostart, sceau.store.journal, sceau.store.sites
 import sceau.tokens.pcsc_monitor, sceau.ui.factory, sceau.ui.menu, sceau.ui.tray, sceau.ui.terminal
 from sceau.errors import SceauError
 from sceau.i18n import set_language

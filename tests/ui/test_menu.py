@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sceau import devpki
-from sceau.autostart import Autostart
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import NoToken
-from sceau.sites import TrustedSites
+from sceau.store.sites import TrustedSites
+from sceau.system.autostart import Autostart
 from sceau.tokens.base import CertificateEntry
 from sceau.tokens.pkcs12 import Pkcs12Token
 from sceau.ui.menu import Action, MenuItem, TrayModel, TrayState, build_menu, expiring

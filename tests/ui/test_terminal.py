@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
-from sceau import devpki
-from sceau.devpki import DevPki
+
+from sceau.devkit import pki as devpki
+from sceau.devkit.pki import DevPki
 from sceau.errors import PinLocked, UserCancelled
 from sceau.tokens.base import CertificateEntry, PinRequest, PinStatus, TokenInfo
 from sceau.tokens.pkcs12 import Pkcs12Token

@@ -1,0 +1,213 @@
+"""The agent: wires config, tokens, UI, trusted sites and the handler registry; transports call `handle`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sceau.config import Config
+from sceau.errors import OriginNotAllowed, SceauError, Timeout
+from sceau.i18n import _
+from sceau.operations.base import Operation
+from sceau.operations.context import Emitter, OperationContext
+from sceau.operations.registry import Registry, default_registry
+from sceau.protocol import messages
+from sceau.protocol.codes import PAGE_COMMANDS, Command
+from sceau.protocol.framing import decode_json
+from sceau.protocol.origin import normalize_origin
+from sceau.store.remembered import RememberedAuth
+from sceau.tokens.executor import TokenExecutor
+from sceau.tokens.registry import TokenManager
+from sceau.ui.api import ConsentRequest, OperationKind, UserInterface
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Agent:
+    """Protocol entry point shared by every transport (IPC, WebSocket, tests)."""
+
+    def __init__(
+        self,
+        config: Config,
+        tokens: TokenManager,
+        ui: UserInterface,
+        *,
+        sites: Any = None,  # sceau.store.sites.TrustedSites; None: no per-site gating (CLI, tests)
+        journal: Any = None,  # sceau.store.journal.Journal
+        registry: Registry | None = None,
+        remembered: RememberedAuth | None = None,
+    ) -> None:
+        self.config = config
+        self.tokens = tokens
+        self.ui = ui
+        self.sites = sites
+        self.journal = journal
+        self.registry = registry or default_registry()
+        self.executor = TokenExecutor()
+        self._listeners: set[Listener] = set()
+        # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
+        self.remembered = remembered or RememberedAuth()
+
+    # -- notifications (token inserted/removed) -------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    async def broadcast(self, payload: dict[str, Any]) -> None:
+        note = messages.notification(payload)
+        for listener in list(self._listeners):
+            try:
+                await listener(note)
+            except Exception:  # a dead client must not stop the others
+                self._listeners.discard(listener)
+
+    # -- requests ------------------------------------------------------------------------------
+    async def handle(
+        self,
+        message: bytes | dict[str, Any],
+        *,
+        transport: str = "ipc",
+        transport_origin: str | None = None,
+        emit: Emitter | None = None,
+        connection: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Handle one request; always returns the final response (errors mapped to wire codes)."""
+        request_id: str | None = None
+        started = time.monotonic()
+        origin = ""
+        cmd = ""
+        ctx: OperationContext | None = None
+        try:
+            obj = decode_json(message) if isinstance(message, bytes | bytearray) else message
+            request_id = messages.request_id_of(obj)
+            req = messages.parse_request(obj)
+            cmd = req.cmd
+            op = self.registry.get(req.cmd)
+            if transport != "ipc" and (op.internal or Command(req.cmd) not in PAGE_COMMANDS):
+                raise OriginNotAllowed(_("This command is reserved to the browser extension."))
+            raw_origin = transport_origin if transport != "ipc" else req.origin
+            origin = (
+                normalize_origin(
+                    raw_origin or "", dev_mode=self.config.dev_mode, max_length=self.config.limits.max_origin_length
+                )
+                if not op.internal
+                else ""
+            )
+            params = op.parse(req.args)
+            kind = op.permission(params)
+            if kind is not None:
+                await self._check_site(origin, kind, transport)
+            ctx = OperationContext(
+                origin=origin,
+                ui=self.ui,
+                tokens=self.tokens,
+                config=self.config,
+                executor=self.executor,
+                emit=_bind_emit(req.id, emit),
+                journal=self.journal,
+                extras={"connection": connection if connection is not None else {}, "agent": self},
+            )
+            try:
+                result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
+            except TimeoutError:
+                raise Timeout(_("The operation took too long and was stopped.")) from None
+            self._journal(origin, cmd, "ok", started, ctx)
+            return messages.ok(req.id, result)
+        except SceauError as exc:
+            self._journal(origin, cmd, exc.code.value, started, ctx)
+            return messages.error_from_exception(request_id, exc)
+        except Exception as exc:
+            log.exception("internal error handling %s", cmd or "message")
+            self._journal(origin, cmd, "INTERNAL", started, ctx)
+            return messages.error_from_exception(request_id, exc)
+
+    async def _check_site(self, origin: str, kind: OperationKind, transport: str) -> None:
+        """First-use permission. The extension asks and records grants (site-grant); on the
+        WebSocket fallback there is no extension, so the agent asks itself."""
+        if self.sites is None:
+            return
+        if self.sites.is_allowed(origin, kind):
+            return
+        if transport == "websocket":
+            decision = await self.executor.run(
+                None,
+                lambda: self.ui.confirm(ConsentRequest(origin, kind, detail=_("First use of Sceau by this site."))),
+            )
+            if decision.approved:
+                self.sites.grant(origin, [kind])
+                return
+        raise OriginNotAllowed(_("This site is not allowed to use your certificates."))
+
+    def _journal(self, origin: str, cmd: str, result: str, started: float, ctx: OperationContext | None) -> None:
+        """One journal line per operation, with the documents and certificate its consent showed."""
+        if self.journal is None or not cmd or cmd in (Command.HELLO, Command.UPLOAD_CHUNK, Command.FETCH_CHUNK):
+            return
+        consent = ctx.extras.get("consent") if ctx is not None else None
+        try:
+            if consent is not None:
+                self.journal.record_consent(consent, result)
+            else:
+                duration = int((time.monotonic() - started) * 1000)
+                self.journal.record(origin=origin, operation=cmd, result=result, duration_ms=duration)
+        except Exception:  # the journal must never break an operation
+            log.exception("journal write failed")
+
+    def connection_closed(self, connection: dict[str, Any]) -> None:
+        """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
+        from sceau.store.transfers import close_connection
+
+        close_connection(connection)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.tokens.close()
+
+
+def _bind_emit(request_id: str, emit: Emitter | None) -> Emitter:
+    async def send(payload: dict[str, Any]) -> None:
+        if emit is not None:
+            await emit(messages.event(request_id, payload))
+
+    return send
+
+
+def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -> TokenManager:
+    """Token backends from the configuration: discovered + configured PKCS#11 modules, PKCS#12 files."""
+    from pathlib import Path
+
+    from sceau.tokens.discovery import discover_modules
+    from sceau.tokens.pkcs11 import Pkcs11Backend
+    from sceau.tokens.pkcs12 import Pkcs12Backend
+
+    modules = list(config.pkcs11_modules)
+    if not config.disable_module_discovery:
+        modules += [m.path for m in discover_modules() if m.path not in modules]
+    files = [Path(p) for p in (*config.pkcs12_files, *(pkcs12_files or []))]
+    return TokenManager([Pkcs11Backend(modules), Pkcs12Backend(files)])
+
+
+def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Any = None) -> Agent:
+    """The agent as `sceau agent` runs it (journal in the data dir unless one is given)."""
+    if journal is None:
+        from sceau.store.journal import Journal
+
+        journal = Journal.from_config(config)
+    sites = None
+    if with_sites:
+        from sceau.store.sites import TrustedSites
+
+        sites = TrustedSites(config.data_path())
+    remembered = RememberedAuth(config.data_path() / "remembered-auth.json")
+    if sites is not None:
+        sites.add_listener(lambda: remembered.prune(sites))
+    return Agent(config, build_token_manager(config), ui, sites=sites, journal=journal, remembered=remembered)
+
+
+__all__ = ["Agent", "Operation", "build_agent", "build_token_manager"]

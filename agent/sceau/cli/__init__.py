@@ -1,0 +1,71 @@
+"""`sceau` command line (DESIGN.md §5): same engine as the agent, for scripting, tests and power users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+
+from sceau import __version__, i18n
+from sceau.cli.common import EXIT_ERROR, EXIT_OK, fail
+from sceau.errors import BadRequest, SceauError
+from sceau.i18n import _
+
+# Subcommand modules contributed by each area; missing ones are skipped (lighter builds).
+SUBCOMMAND_MODULES = (
+    "sceau.cli.tokens",  # certs, doctor, auth-token, validate-token
+    "sceau.cli.agent",  # agent, install-manifests
+    "sceau.cli.sign",
+    "sceau.cli.verify",
+    "sceau.cli.crypt",  # encrypt, decrypt
+    "sceau.cli.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sceau", description=_("Sceau: your certificates for web platforms."))
+    parser.add_argument("--version", action="version", version=f"sceau {__version__}")
+    parser.add_argument("--lang", choices=i18n.SUPPORTED, help=_("language of messages (default: system, French)"))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --lang must apply before the parser's help texts are built.
+    if "--lang" in argv[:-1]:
+        lang = argv[argv.index("--lang") + 1]
+        if lang in i18n.SUPPORTED:
+            i18n.set_language(lang)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    try:
+        result = args.func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
+    except SceauError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except BrokenPipeError:  # output piped into `head`
+        return EXIT_OK
+    except OSError as exc:
+        return fail(BadRequest(_("File error: {err}").format(err=exc.strerror or exc)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""`sign-documents`: a batch of documents, any mix of formats, one consent and one PIN.
+
+args: {"documents": [{"name": "Acte.pdf", "data": "<base64>" | "transfer": "<id>", "mimeType": "...",
+                      "format": "cades|xades|pades|pes", "options": {...}, "existingNames": [...]}],
+       "format": "xades" (default for documents without one), "level": "B-B|B-T|B-LT",
+       "hashAlgorithm": "sha256|sha384|sha512", "certificate": "<handle>", "tsaUrl": "http(s)://...",
+       "naming": "standard|atexo", "scheme": "rsa-pss" (RSA keys only),
+       "options": {"pades": {"reason", "location", "contact", "certify", "docmdp", "fieldName",
+                             "visible": {"page", "box": [x1, y1, x2, y2], "text"}},
+                   "pes": {"bordereaux": [ids], "whole": bool, "claimedRole", "city", "postalCode", "country"}}}
+Each document's "options" override the batch options. Inline data is limited to 1 MiB (upload-chunk
+beyond). Results stream as events `{"type": "document-signed", ...}` while the batch runs; the
+final result lists them all. Outputs over 1 MiB come back as a download transfer descriptor.
+A document-level failure is reported for that document; a token-level failure (PIN refused,
+token removed) stops the batch and is reported for every remaining document.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sceau.errors import (
+    BadRequest,
+    InvalidInput,
+    NoToken,
+    PinLocked,
+    SceauError,
+    TokenRemoved,
+    TooLarge,
+    UserCancelled,
+    WrongPin,
+)
+from sceau.formats import naming
+from sceau.formats.kinds import Format, Level
+from sceau.i18n import _
+from sceau.operations.base import JSON, Operation
+from sceau.operations.context import OperationContext
+from sceau.operations.transfer import resolve_document
+from sceau.protocol.codes import Command, ErrorCode, Role
+from sceau.protocol.messages import arg_choice, arg_str
+from sceau.store.transfers import Transfer, TransferStore
+from sceau.tokens.base import Digest, SignScheme
+from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+
+if TYPE_CHECKING:
+    from sceau.formats.options import SignOptions
+    from sceau.formats.signer import TokenKey
+
+log = logging.getLogger(__name__)
+INLINE_RESULT_MAX = 1 << 20
+# Failures that concern the token or the user, not one document: the batch stops there.
+BATCH_STOPPERS = (UserCancelled, WrongPin, PinLocked, TokenRemoved, NoToken)
+
+
+@dataclass(frozen=True)
+class DocSpec:
+    source: Mapping[str, Any]
+    name: str
+    format: Format
+    mime_type: str
+    options: Mapping[str, Any]
+    existing: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Params:
+    documents: tuple[DocSpec, ...]
+    level: Level
+    digest: Digest
+    certificate: str | None
+    tsa_url: str
+    atexo_naming: bool
+    scheme: SignScheme | None
+    options: Mapping[str, Any]
+
+
+def _obj(value: object, what: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequest(_("'{what}' must be an object.").format(what=what))
+    return value
+
+
+def _doc_spec(raw: object, default_format: str | None, index: int) -> DocSpec:
+    if not isinstance(raw, Mapping):
+        raise BadRequest(_("Document {n} must be an object.").format(n=index + 1))
+    d = dict(raw)
+    try:
+        name = naming.safe_name(arg_str(d, "name", max_len=255))
+    except InvalidInput as exc:
+        raise BadRequest(exc.message) from None
+    fmt = arg_choice(d, "format", {f.value for f in Format}, default=default_format)
+    if fmt is None:
+        raise BadRequest(_("Document {n} has no format.").format(n=index + 1))
+    if "data" not in d and "transfer" not in d:
+        raise BadRequest(_("Document {n} needs 'data' (base64) or 'transfer'.").format(n=index + 1))
+    existing = d.get("existingNames", [])
+    if not isinstance(existing, list) or not all(isinstance(e, str) for e in existing) or len(existing) > 1000:
+        raise BadRequest(_("'existingNames' must be a list of file names."))
+    return DocSpec(
+        d,
+        name,
+        Format(fmt),
+        arg_str(d, "mimeType", required=False, max_len=128),
+        _obj(d.get("options"), "options"),
+        frozenset(existing),
+    )
+
+
+class SignDocuments(Operation):
+    command: ClassVar[Command] = Command.SIGN_DOCUMENTS
+    kind: ClassVar[OperationKind | None] = OperationKind.SIGN
+
+    def parse(self, args: Mapping[str, Any]) -> Params:
+        a = dict(args)
+        docs = a.get("documents")
+        if not isinstance(docs, list) or not docs:
+            raise BadRequest(_("'documents' must be a non-empty list."))
+        default_format = arg_choice(a, "format", {f.value for f in Format})
+        specs = tuple(_doc_spec(d, default_format, i) for i, d in enumerate(docs))
+        level = Level(arg_choice(a, "level", {lv.value for lv in Level}, default="B-B") or "B-B")
+        digest = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
+        scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
+        naming_kind = arg_choice(a, "naming", {"standard", "atexo"}, default="standard")
+        return Params(
+            documents=specs,
+            level=level,
+            digest=digest,
+            certificate=arg_str(a, "certificate", required=False, max_len=64) or None,
+            tsa_url=arg_str(a, "tsaUrl", required=False, max_len=2000),
+            atexo_naming=naming_kind == "atexo",
+            scheme=SignScheme(scheme) if scheme else None,
+            options=_obj(a.get("options"), "options"),
+        )
+
+    async def run(self, ctx: OperationContext, params: Params) -> JSON:
+        # The format libraries (pyHanko, lxml...) load on first use: the idle agent stays small.
+        from sceau.formats.ltv import load_anchors
+        from sceau.formats.options import SignOptions
+        from sceau.formats.optparse import pades_options, pes_options
+        from sceau.formats.signer import BatchPinPrompt, TokenKey
+        from sceau.formats.tsp import TsaClient
+
+        limits = ctx.config.limits
+        if len(params.documents) > limits.max_documents:
+            raise TooLarge(_("Too many documents in one batch (at most {n}).").format(n=limits.max_documents))
+        tsa_url = params.tsa_url or ctx.config.tsa_url
+        if params.level.timestamped and not tsa_url:
+            raise BadRequest(
+                _("Level {level} needs a time-stamp server: set tsa_url or send tsaUrl.").format(
+                    level=params.level.value
+                )
+            )
+        options = SignOptions(
+            level=params.level,
+            digest=params.digest,
+            tsa=TsaClient(tsa_url) if tsa_url else None,
+            trust_anchors=load_anchors(ctx.config.trust_anchors),  # roots + intermediates: see SignOptions
+        )
+        # Per-document options parse before anything is shown to the user.
+        jobs_opts = [
+            (d, pades_options(params.options, d.options), pes_options(params.options, d.options))
+            for d in params.documents
+        ]
+        resolved: list[tuple[TransferStore, Transfer]] = []
+        prompt: BatchPinPrompt | None = None
+        try:
+            for spec in params.documents:
+                resolved.append(await resolve_document(ctx, spec.source, spec.name))
+            sizes = [t.size for _s, t in resolved]
+            for spec, size in zip(params.documents, sizes, strict=True):
+                if size > limits.max_document_bytes:
+                    raise TooLarge(_("{name} is larger than allowed.").format(name=spec.name))
+            if sum(sizes) > limits.max_total_bytes:
+                raise TooLarge(_("The documents are larger than allowed in total."))
+            entry = await ctx.select_certificate(Role.SIGN, params.certificate, OperationKind.SIGN)
+            documents = tuple(
+                DocumentInfo(s.name, t.size, t.sha256) for s, (_st, t) in zip(params.documents, resolved, strict=True)
+            )
+            await ctx.consent(ConsentRequest(ctx.origin, OperationKind.SIGN, documents=documents, certificate=entry))
+            token = ctx.tokens.token_of(entry)
+            prompt = BatchPinPrompt(ctx.pin_prompt())
+
+            async def runner(fn: Any) -> bytes:
+                result: bytes = await ctx.blocking(fn, token)
+                return result
+
+            key = TokenKey(token, entry, prompt, runner=runner, scheme=params.scheme)
+            results: list[JSON] = []
+            stop: SceauError | None = None
+            try:
+                await ctx.blocking(lambda: token.login(prompt), token)
+            except SceauError as exc:
+                stop = exc
+            dated = datetime.now(UTC) if params.atexo_naming else None
+            for index, ((spec, pades_opts, pes_opts), (store, transfer)) in enumerate(
+                zip(jobs_opts, resolved, strict=True)
+            ):
+                if stop is None:
+                    item, stop = await self._one(
+                        ctx, index, spec, pades_opts, pes_opts, store, transfer, key, options, dated
+                    )
+                else:
+                    item = _failure(index, spec, stop)
+                results.append(item)
+                await ctx.emit({"type": "document-signed", **item})
+            ok = sum(1 for r in results if r["ok"])
+            return {
+                "results": results,
+                "signed": ok,
+                "failed": len(results) - ok,
+                "level": params.level.value,
+                "certificate": entry.summary(),
+            }
+        finally:
+            if prompt is not None:
+                prompt.forget()  # the batch PIN lives exactly as long as the batch
+            for store, transfer in resolved:
+                store.release(transfer.id)
+
+    async def _one(
+        self,
+        ctx: OperationContext,
+        index: int,
+        spec: DocSpec,
+        pades_opts: Any,
+        pes_opts: Any,
+        store: TransferStore,
+        transfer: Transfer,
+        key: TokenKey,
+        options: SignOptions,
+        dated: datetime | None,
+    ) -> tuple[JSON, SceauError | None]:
+        from sceau.formats.engine import DocumentJob, output_name, sign_job
+
+        try:
+            job = DocumentJob(spec.name, b"", spec.format, spec.mime_type, pades_opts, pes_opts, spec.existing)
+            if spec.format.detached:
+                job.content_digest = await ctx.blocking(lambda: options.digest.digest_file(transfer.path))
+            else:
+                job.data = await ctx.blocking(transfer.path.read_bytes)
+            out = await sign_job(job, key, options)
+            name = output_name(job, lambda _n: False, dated)
+            return await _success(ctx, index, spec, name, out, store), None
+        except BATCH_STOPPERS as exc:
+            return _failure(index, spec, exc), exc
+        except SceauError as exc:
+            return _failure(index, spec, exc), None
+        except Exception:  # one document must not sink the batch; details go to the log only
+            log.exception("signing %s failed", spec.name)
+            return _failure(index, spec, SceauError(_("Unexpected error while signing this document."))), None
+
+
+async def _success(
+    ctx: OperationContext, index: int, spec: DocSpec, name: str, out: bytes, store: TransferStore
+) -> JSON:
+    digest = hashlib.sha256(out).hexdigest()
+    item: JSON = {
+        "index": index,
+        "name": spec.name,
+        "ok": True,
+        "format": spec.format.value,
+        "output": {"name": name, "size": len(out), "sha256": digest},
+    }
+    if len(out) <= INLINE_RESULT_MAX:
+        item["output"]["data"] = base64.b64encode(out).decode()
+    else:
+        target = store.new_output_path()
+
+        def publish() -> JSON:
+            naming.atomic_write(target, out)
+            return store.add_download(target, name, digest)
+
+        item["output"]["transfer"] = await ctx.blocking(publish)
+    return item
+
+
+def _failure(index: int, spec: DocSpec, exc: SceauError) -> JSON:
+    code = exc.code if isinstance(exc.code, ErrorCode) else ErrorCode.INTERNAL
+    return {
+        "index": index,
+        "name": spec.name,
+        "ok": False,
+        "format": spec.format.value,
+        "error": {"code": code.value, "message": exc.message},
+    }
+
+
+OPERATION = SignDocuments()

@@ -1,0 +1,78 @@
+"""`sign-hash`: split signing — a digest in, the raw signature and the certificate out."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from sceau.errors import BadRequest
+from sceau.operations.base import JSON, Operation
+from sceau.operations.context import OperationContext
+from sceau.protocol.codes import Command, Role
+from sceau.protocol.messages import arg_b64, arg_choice, arg_str
+from sceau.tokens.base import Digest, SignScheme, scheme_for
+from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+
+
+@dataclass(frozen=True)
+class Params:
+    digest: bytes
+    algorithm: Digest
+    scheme: SignScheme | None
+    certificate: str | None
+    document_name: str
+    document_size: int
+
+
+class SignHash(Operation):
+    command: ClassVar[Command] = Command.SIGN_HASH
+    kind: ClassVar[OperationKind | None] = OperationKind.SIGN
+
+    def parse(self, args: Mapping[str, Any]) -> Params:
+        a = dict(args)
+        alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
+        digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
+        if len(digest) != alg.size:
+            raise BadRequest(f"'hash' must be a {alg.value} digest ({alg.size} bytes).")
+        scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
+        size = a.get("documentSize", 0)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BadRequest("'documentSize' must be a non-negative integer.")
+        return Params(
+            digest,
+            alg,
+            SignScheme(scheme) if scheme else None,
+            arg_str(a, "certificate", required=False, max_len=64) or None,
+            arg_str(a, "documentName", required=False, max_len=255) or "",
+            size,
+        )
+
+    async def run(self, ctx: OperationContext, params: Params) -> JSON:
+        entry = await ctx.select_certificate(Role.SIGN, params.certificate, OperationKind.SIGN)
+        scheme = scheme_for(entry, params.scheme)
+        if params.scheme is not None and scheme is not params.scheme:
+            raise BadRequest(f"Scheme {params.scheme.value} does not match the certificate's key.")
+        # The page only knows a hash: show it (the platform should also send the document name).
+        doc = DocumentInfo(params.document_name or "(empreinte)", params.document_size, params.digest.hex())
+        await ctx.consent(ConsentRequest(ctx.origin, OperationKind.SIGN, documents=(doc,), certificate=entry))
+        token = ctx.tokens.token_of(entry)
+        signature = await ctx.blocking(
+            lambda: token.sign_raw(
+                entry, params.digest, scheme, params.algorithm, prehashed=True, prompt=ctx.pin_prompt()
+            ),
+            token,
+        )
+        return {
+            "signature": base64.b64encode(signature).decode(),
+            "scheme": scheme.value,
+            "hashAlgorithm": params.algorithm.value,
+            "certificate": base64.b64encode(entry.der).decode(),
+            "chain": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in entry.chain],
+        }
+
+
+OPERATION = SignHash()

@@ -1,0 +1,226 @@
+"""Trusted sites: which origin may use which operation class without asking "first use" again.
+
+One JSON file in the data dir (`sites.json`), shared by the agent (which checks it) and the
+extension (whose `site-grant` / `site-revoke` / `site-list` commands the agent serves from it), so
+revoking in one place revokes everywhere. Writes are atomic (temp file + fsync + rename) and
+serialised by a lock (threads) and an advisory lock file (another process, e.g. the CLI); readers
+reload the file when it changed on disk.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sceau.errors import InvalidInput
+from sceau.i18n import _
+from sceau.store.files import atomic_write, exclusive_lock
+from sceau.ui.api import OperationKind
+
+FILE_NAME = "sites.json"
+FORMAT_VERSION = 1
+
+# Command names the extension may send instead of operation classes (same class, same grant).
+_ALIASES = {
+    "sign-documents": OperationKind.SIGN,
+    "sign-hash": OperationKind.SIGN,
+    "list-certificates": OperationKind.LIST,
+}
+
+
+@dataclass(frozen=True)
+class SiteGrant:
+    """One origin allowed one operation class, since `granted_at` (UTC)."""
+
+    origin: str
+    operation: OperationKind
+    granted_at: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "origin": self.origin,
+            "operation": self.operation.value,
+            "grantedAt": self.granted_at.isoformat(),
+        }
+
+
+def normalize_origin(origin: str) -> str:
+    """`scheme://host[:port]`, lower-cased, default port dropped; anything else is refused."""
+    if not isinstance(origin, str) or len(origin) > 255:
+        raise InvalidInput(_("Invalid site origin."))
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(_("Invalid site origin.")) from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ("https", "http") or not host or parts.path not in ("", "/") or parts.query or parts.username:
+        raise InvalidInput(_("Invalid site origin."))
+    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def operation_kind(operation: str | OperationKind) -> OperationKind:
+    """The operation class for an operation name (class value or command alias)."""
+    if isinstance(operation, OperationKind):
+        return operation
+    alias = _ALIASES.get(operation)
+    if alias is not None:
+        return alias
+    try:
+        return OperationKind(operation)
+    except ValueError:
+        raise InvalidInput(_("Unknown operation: {name}.").format(name=str(operation)[:40])) from None
+
+
+class TrustedSites:
+    """The trusted sites store. All methods are thread-safe."""
+
+    def __init__(self, data_dir: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(data_dir) / FILE_NAME
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._grants: dict[str, dict[OperationKind, datetime]] = {}
+        self._stamp: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) of what we loaded
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def is_allowed(self, origin: str, operation: str | OperationKind) -> bool:
+        """True when `origin` was granted the class of `operation` (and not revoked since)."""
+        try:
+            key = normalize_origin(origin)
+        except InvalidInput:
+            return False
+        kind = operation_kind(operation)
+        with self._lock:
+            self._refresh()
+            return kind in self._grants.get(key, {})
+
+    def list(self) -> list[SiteGrant]:
+        """Every grant, sorted by origin then operation."""
+        with self._lock:
+            self._refresh()
+            return [
+                SiteGrant(origin, kind, when)
+                for origin in sorted(self._grants)
+                for kind, when in sorted(self._grants[origin].items())
+            ]
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def grant(self, origin: str, operations: Iterable[str | OperationKind]) -> builtins.list[SiteGrant]:
+        """Allow `origin` the given operation classes; an existing grant keeps its first date."""
+        key = normalize_origin(origin)
+        kinds = [operation_kind(op) for op in operations]
+        if not kinds:
+            raise InvalidInput(_("No operation given for the site."))
+        with self._transaction():
+            ops = self._grants.setdefault(key, {})
+            now = self._clock()
+            for kind in kinds:
+                ops.setdefault(kind, now)
+            granted = [SiteGrant(key, k, ops[k]) for k in sorted(set(kinds))]
+        self._notify()
+        return granted
+
+    def revoke(self, origin: str, operations: Iterable[str | OperationKind] | None = None) -> int:
+        """Withdraw some operation classes (all when `operations` is None); returns how many went."""
+        key = normalize_origin(origin)
+        kinds = None if operations is None else {operation_kind(op) for op in operations}
+        with self._transaction():
+            ops = self._grants.get(key, {})
+            gone = [k for k in ops if kinds is None or k in kinds]
+            for k in gone:
+                del ops[k]
+            if not ops:
+                self._grants.pop(key, None)
+        if gone:
+            self._notify()
+        return len(gone)
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each change made through this object (tray menu refresh)."""
+        self._listeners.append(callback)
+
+    # -- storage -------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            cb()
+
+    def _disk_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        # Each write is a rename, so the inode changes even when mtime granularity hides it.
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _refresh(self) -> None:
+        """Reload when the file changed on disk (another process granted or revoked)."""
+        stamp = self._disk_stamp()
+        if stamp == self._stamp:
+            return
+        self._grants = self._read()
+        self._stamp = stamp
+
+    def _read(self) -> dict[str, dict[OperationKind, datetime]]:
+        try:
+            raw: Any = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            # A damaged file must not grant anything; it is rewritten on the next change.
+            return {}
+        out: dict[str, dict[OperationKind, datetime]] = {}
+        sites = raw.get("sites") if isinstance(raw, dict) else None
+        if not isinstance(sites, dict):
+            return {}
+        for origin, ops in sites.items():
+            if not isinstance(ops, dict):
+                continue
+            try:
+                key = normalize_origin(origin)
+            except InvalidInput:
+                continue
+            for name, when in ops.items():
+                try:
+                    kind = OperationKind(name)
+                    stamp = datetime.fromisoformat(when)
+                except (ValueError, TypeError):
+                    continue
+                out.setdefault(key, {})[kind] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        return out
+
+    def _write(self) -> None:
+        data = {
+            "version": FORMAT_VERSION,
+            "sites": {
+                origin: {k.value: when.isoformat() for k, when in sorted(ops.items())}
+                for origin, ops in sorted(self._grants.items())
+            },
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Temp file (0600) + fsync + rename + directory fsync: readers never see a torn file.
+        atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self._stamp = self._disk_stamp()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Read-modify-write under the thread lock and the inter-process file lock."""
+        with self._lock, exclusive_lock(self.path.with_name(FILE_NAME + ".lock")):
+            self._stamp = None  # always re-read under the lock: another process may have written
+            self._refresh()
+            yield
+            self._write()

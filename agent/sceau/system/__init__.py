@@ -1,0 +1,1 @@
+"""Integration with the operating system: start with the session, diagnosis (`sceau doctor`)."""

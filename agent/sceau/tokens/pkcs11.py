@@ -1,0 +1,429 @@
+"""PKCS#11 tokens through python-pkcs11 (SoftHSM2, OpenSC, vendor middleware).
+
+Hashing is done in software and the token gets raw mechanisms (CKM_RSA_PKCS with a DigestInfo,
+CKM_RSA_PKCS_PSS, CKM_ECDSA): every card supports those, while hash-and-sign mechanisms vary.
+Calls block; callers use the executor. One logged-in session per token, guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pkcs11
+import pkcs11.exceptions as p11e
+from cryptography import x509
+from pkcs11 import MGF, Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
+
+from sceau.errors import (
+    InvalidInput,
+    ModuleLoadError,
+    NoCertificate,
+    PinLocked,
+    SceauError,
+    TokenRemoved,
+    Unsupported,
+)
+from sceau.i18n import _
+from sceau.tokens.base import (
+    CertificateEntry,
+    Digest,
+    PinPrompt,
+    PinRequest,
+    PinStatus,
+    RsaDecryptPadding,
+    SignScheme,
+    Token,
+    TokenBackend,
+    TokenInfo,
+)
+from sceau.tokens.oaep import oaep_decode
+
+log = logging.getLogger(__name__)
+
+MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
+
+# DER DigestInfo prefixes (RFC 8017 §9.2 note 1) for CKM_RSA_PKCS on a precomputed hash.
+DIGEST_INFO = {
+    Digest.SHA256: bytes.fromhex("3031300d060960864801650304020105000420"),
+    Digest.SHA384: bytes.fromhex("3041300d060960864801650304020205000430"),
+    Digest.SHA512: bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+PSS_PARAMS = {
+    Digest.SHA256: (Mechanism.SHA256, MGF.SHA256, 32),
+    Digest.SHA384: (Mechanism.SHA384, MGF.SHA384, 48),
+    Digest.SHA512: (Mechanism.SHA512, MGF.SHA512, 64),
+}
+_REMOVED = (
+    p11e.DeviceRemoved,
+    p11e.TokenNotPresent,
+    p11e.SessionHandleInvalid,
+    p11e.SessionClosed,
+    p11e.DeviceError,
+    p11e.NoSuchToken,
+    p11e.TokenNotRecognised,
+)
+
+_LIBS: dict[str, Any] = {}
+_LIBS_LOCK = threading.Lock()
+# PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
+# shared by every Pkcs11Token object of that token, so a second object never "logs in" with an
+# unchecked PIN (C_Login would answer CKR_USER_ALREADY_LOGGED_IN whatever the PIN).
+_SESSIONS: dict[str, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def load_module(path: str) -> Any:
+    """Load (once per process) a PKCS#11 module, with a clear error when it cannot be."""
+    with _LIBS_LOCK:
+        if path not in _LIBS:
+            try:
+                _LIBS[path] = pkcs11.lib(path)
+            except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
+                raise ModuleLoadError(
+                    _(
+                        "Cannot load the PKCS#11 module {path}: {err}. Check the path in the configuration "
+                        "or reinstall the card middleware."
+                    ).format(path=path, err=str(exc)[:200])
+                ) from None
+        return _LIBS[path]
+
+
+@contextmanager
+def token_errors() -> Iterator[None]:
+    """Map python-pkcs11 errors to ours: removal, lock, anything else as a clear token error."""
+    try:
+        yield
+    except SceauError:
+        raise
+    except _REMOVED:
+        raise TokenRemoved(_("The token was removed during the operation.")) from None
+    except p11e.PinLocked:
+        raise PinLocked(_("The PIN is locked. Unlock it with your PUK or contact your certificate provider.")) from None
+    except p11e.PKCS11Error as exc:
+        log.warning("PKCS#11 error: %r", exc)
+        raise SceauError(_("The token refused the operation ({err}).").format(err=type(exc).__name__)) from None
+
+
+def _status_from_flags(flags: int) -> PinStatus:
+    return PinStatus(
+        initialized=bool(flags & TokenFlag.USER_PIN_INITIALIZED),
+        count_low=bool(flags & TokenFlag.USER_PIN_COUNT_LOW),
+        final_try=bool(flags & TokenFlag.USER_PIN_FINAL_TRY),
+        locked=bool(flags & TokenFlag.USER_PIN_LOCKED),
+    )
+
+
+def _is_end_entity(cert: x509.Certificate) -> bool:
+    try:
+        return not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return True
+
+
+class Pkcs11Token(Token):
+    def __init__(self, module: str, p11token: Any) -> None:
+        self._module = module
+        self._token = p11token
+        raw_serial = p11token.serial
+        serial = raw_serial.decode(errors="replace") if isinstance(raw_serial, bytes) else str(raw_serial)
+        self.info = TokenInfo(
+            token_id=f"pkcs11:{module}:{serial}:{p11token.label}",
+            label=p11token.label,
+            backend="pkcs11",
+            manufacturer=p11token.manufacturer_id,
+            model=p11token.model,
+            serial=serial,
+            module=module,
+            protected_auth_path=bool(p11token.flags & TokenFlag.PROTECTED_AUTHENTICATION_PATH),
+        )
+        self._lock = threading.RLock()
+        self._session: Any = None  # logged-in session
+        self._entries: list[CertificateEntry] | None = None
+        self._keys: dict[str, Any] = {}
+        self._always: dict[int, bool] = {}
+
+    # -- enumeration -------------------------------------------------------------------------
+    def certificates(self) -> list[CertificateEntry]:
+        with self._lock, token_errors():
+            if self._entries is None:
+                self._entries = self._read_certificates()
+            return list(self._entries)
+
+    def _read_certificates(self) -> list[CertificateEntry]:
+        entries: list[CertificateEntry] = []
+        others: list[x509.Certificate] = []
+        session = self._session or self._token.open()
+        try:
+            for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
+                try:
+                    cert = x509.load_der_x509_certificate(obj[Attribute.VALUE])
+                except ValueError:
+                    continue  # a corrupt object must not hide the others
+                key_id = bytes(obj[Attribute.ID] or b"")
+                if _is_end_entity(cert) and key_id:
+                    label = obj[Attribute.LABEL] or cert.subject.rfc4514_string()
+                    entries.append(CertificateEntry(self.info, key_id.hex(), label, cert))
+                else:
+                    others.append(cert)
+        finally:
+            if session is not self._session:
+                session.close()
+        if others:
+            entries = [
+                CertificateEntry(e.token, e.key_ref, e.label, e.certificate, chain=tuple(others)) for e in entries
+            ]
+        return entries
+
+    def pin_status(self) -> PinStatus:
+        with token_errors():
+            fresh = self._fresh_token()
+            return _status_from_flags(fresh.flags)
+
+    def _fresh_token(self) -> Any:
+        """Re-read the token info (flags change after failed logins)."""
+        slot = self._token.slot
+        return slot.get_token()
+
+    # -- login -------------------------------------------------------------------------------
+    def is_logged_in(self) -> bool:
+        return self._session is not None and _SESSIONS.get(self.info.token_id) is self._session
+
+    def _adopt(self, session: Any) -> None:
+        with _SESSIONS_LOCK:
+            _SESSIONS[self.info.token_id] = session
+        self._session = session
+
+    def login(self, prompt: PinPrompt) -> None:
+        with self._lock, token_errors():
+            shared = _SESSIONS.get(self.info.token_id)
+            if self._session is not None and self._session is shared:
+                return
+            if self._session is not None:  # another object logged out since: our handles are stale
+                self._session = None
+                self._keys.clear()
+                self._always.clear()
+            if shared is not None:
+                self._session = shared
+                return
+            if self.info.protected_auth_path:
+                self._adopt(self._token.open(user_pin=pkcs11.PROTECTED_AUTH))
+                return
+            retry = False
+            for _attempt in range(MAX_LOGIN_ATTEMPTS):
+                status = self.pin_status()
+                if status.locked:
+                    raise PinLocked(
+                        _(
+                            "The PIN of {name} is locked. Unlock it with your PUK or contact your certificate provider."
+                        ).format(name=self.info.label)
+                    )
+                pin = prompt(PinRequest(self.info, status, retry=retry))
+                try:
+                    self._adopt(self._token.open(user_pin=pin))
+                    return
+                except (p11e.PinIncorrect, p11e.PinLenRange):
+                    retry = True
+                except p11e.UserAlreadyLoggedIn:
+                    # Logged in outside our registry: the PIN just typed was not checked, so it
+                    # must not unlock anything.
+                    raise SceauError(_("The token is already unlocked by another component; try again.")) from None
+            raise PinLocked(_("Too many wrong PINs."))
+
+    def logout(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                with _SESSIONS_LOCK:
+                    if _SESSIONS.get(self.info.token_id) is self._session:
+                        del _SESSIONS[self.info.token_id]
+                with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
+                    self._session.close()
+                self._session = None
+            self._keys.clear()
+            self._always.clear()
+            self._entries = None
+
+    close = logout
+
+    # -- private-key operations -----------------------------------------------------------------
+    def _private_key(self, entry: CertificateEntry, prompt: PinPrompt) -> Any:
+        self.login(prompt)
+        if entry.key_ref not in self._keys:
+            keys = list(
+                self._session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(entry.key_ref)}
+                )
+            )
+            if not keys:
+                raise NoCertificate(_("The private key of {label} is not on the token.").format(label=entry.label))
+            self._keys[entry.key_ref] = keys[0]
+        return self._keys[entry.key_ref]
+
+    def _capable(self, entry: CertificateEntry, key: Any, method: str) -> Any:
+        """python-pkcs11 only gives keys the methods their attributes allow (CKA_SIGN, CKA_DECRYPT,
+        CKA_DERIVE): a key not allowed to do this is a clear error, not an AttributeError."""
+        if not hasattr(key, method):
+            raise Unsupported(
+                _("The key of {label} is not allowed to do this operation on the token.").format(label=entry.label)
+            )
+        return key
+
+    def _context_pin(self, key: Any, prompt: PinPrompt) -> str | None:
+        """The PIN again for CKA_ALWAYS_AUTHENTICATE keys (qualified-signature cards)."""
+        handle = id(key)
+        if handle not in self._always:  # one attribute read per key, not per signature
+            try:
+                self._always[handle] = bool(key[Attribute.ALWAYS_AUTHENTICATE])
+            except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
+                self._always[handle] = False
+        if not self._always[handle]:
+            return None
+        return prompt(PinRequest(self.info, self.pin_status(), context_specific=True))
+
+    def sign_raw(
+        self,
+        entry: CertificateEntry,
+        data: bytes,
+        scheme: SignScheme,
+        digest: Digest,
+        *,
+        prehashed: bool,
+        prompt: PinPrompt,
+    ) -> bytes:
+        hashed = data if prehashed else digest.digest(data)
+        if len(hashed) != digest.size:
+            raise InvalidInput(_("The digest length does not match {alg}.").format(alg=digest.value))
+        if scheme is SignScheme.RSA_PKCS1V15:
+            mech, param, payload = Mechanism.RSA_PKCS, None, DIGEST_INFO[digest] + hashed
+        elif scheme is SignScheme.RSA_PSS:
+            mech, param, payload = Mechanism.RSA_PKCS_PSS, PSS_PARAMS[digest], hashed
+        elif scheme is SignScheme.ECDSA:
+            mech, param, payload = Mechanism.ECDSA, None, hashed
+        else:  # pragma: no cover - enum is closed
+            raise Unsupported(str(scheme))
+        with self._lock, token_errors():
+            key = self._capable(entry, self._private_key(entry, prompt), "sign")
+            pin = self._context_pin(key, prompt)
+            for attempt in range(MAX_LOGIN_ATTEMPTS):
+                try:
+                    return bytes(key.sign(payload, mechanism=mech, mechanism_param=param, pin=pin))
+                except p11e.PinIncorrect:
+                    if attempt + 1 >= MAX_LOGIN_ATTEMPTS:
+                        raise
+                    pin = prompt(PinRequest(self.info, self.pin_status(), retry=True, context_specific=True))
+                except p11e.UserNotLoggedIn:
+                    # Session lost (token reset): log in again once.
+                    self.logout()
+                    key = self._private_key(entry, prompt)
+            raise PinLocked(_("Too many wrong PINs."))
+
+    def decrypt_raw(
+        self, entry: CertificateEntry, ciphertext: bytes, padding: RsaDecryptPadding, *, prompt: PinPrompt
+    ) -> bytes:
+        if padding is RsaDecryptPadding.PKCS1V15:
+            mech, param = Mechanism.RSA_PKCS, None
+        elif padding is RsaDecryptPadding.OAEP_SHA1:
+            mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA_1, MGF.SHA1, None)
+        else:
+            mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
+        with self._lock, token_errors():
+            key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
+            pin = self._context_pin(key, prompt)
+            try:
+                try:
+                    return bytes(key.decrypt(ciphertext, mechanism=mech, mechanism_param=param, pin=pin))
+                except (p11e.ArgumentsBad, p11e.MechanismParamInvalid, p11e.MechanismInvalid):
+                    if padding is not RsaDecryptPadding.OAEP_SHA256:
+                        raise
+                # The module has no OAEP-SHA256: raw RSA on the token, padding checked here.
+                if pin is not None:
+                    pin = self._context_pin(key, prompt)
+                raw = bytes(key.decrypt(ciphertext, mechanism=Mechanism.RSA_X_509, pin=pin))
+                plain = oaep_decode(raw, (entry.key_size + 7) // 8, "sha256")
+                if plain is None:
+                    raise InvalidInput(_("Decryption failed."))
+                return plain
+            except (
+                p11e.EncryptedDataInvalid,
+                p11e.EncryptedDataLenRange,
+                p11e.DataInvalid,
+                p11e.DataLenRange,
+                p11e.FunctionFailed,
+                p11e.GeneralError,
+            ):
+                # One error for every padding failure: no oracle.
+                raise InvalidInput(_("Decryption failed.")) from None
+
+    def derive_ecdh(self, entry: CertificateEntry, peer_public_point: bytes, *, prompt: PinPrompt) -> bytes:
+        if entry.key_type != "ec":
+            raise Unsupported(_("ECDH needs an EC key."))
+        size = (entry.key_size + 7) // 8
+        template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
+        with self._lock, token_errors():
+            key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
+            pin = self._context_pin(key, prompt)
+            if pin is not None:
+                self._session.reaffirm_credentials(pin)
+            # Some modules want the raw point, others a DER OCTET STRING around it (PKCS#11 §2.3.6).
+            wrapped = bytes([0x04, len(peer_public_point)]) + peer_public_point
+            for point in (peer_public_point, wrapped):
+                try:
+                    secret = key.derive_key(
+                        KeyType.GENERIC_SECRET,
+                        size * 8,
+                        mechanism=Mechanism.ECDH1_DERIVE,
+                        mechanism_param=(pkcs11.KDF.NULL, None, point),
+                        template=template,
+                    )
+                    return bytes(secret[Attribute.VALUE])
+                except (p11e.MechanismParamInvalid, p11e.ArgumentsBad, p11e.DomainParamsInvalid):
+                    continue
+            raise InvalidInput(_("Invalid ephemeral public key."))
+
+
+class Pkcs11Backend(TokenBackend):
+    """Every token present in the configured / discovered modules."""
+
+    name = "pkcs11"
+    priority = 10
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = list(dict.fromkeys(modules))
+        self.errors: list[str] = []
+        self._tokens: dict[str, Pkcs11Token] = {}
+
+    def viable(self) -> bool:
+        return bool(self.modules)
+
+    def tokens(self) -> list[Token]:
+        found: list[Token] = []
+        self.errors = []
+        for module in self.modules:
+            try:
+                lib = load_module(module)
+                with token_errors():
+                    slots = lib.get_slots(token_present=True)
+                    for slot in slots:
+                        p11 = slot.get_token()
+                        if not p11.flags & TokenFlag.TOKEN_INITIALIZED:
+                            continue
+                        tok = Pkcs11Token(module, p11)
+                        # Keep the existing object (and its login) when the same token is still present.
+                        found.append(self._tokens.setdefault(tok.info.token_id, tok))
+            except SceauError as exc:
+                self.errors.append(exc.message)
+                if len(self.modules) == 1:
+                    raise
+        present = {t.info.token_id for t in found}
+        for tid in [t for t in self._tokens if t not in present]:
+            self._tokens.pop(tid).logout()
+        return found
+
+    def close(self) -> None:
+        for tok in self._tokens.values():
+            tok.logout()
+        self._tokens.clear()
