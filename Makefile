@@ -42,10 +42,8 @@ deps-node:
 		[ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
-# The JSON shared with the extension is generated from sceau.protocol.codes, never retyped.
+# The constants shared with the extension are generated from sceau.protocol and the handlers, never retyped.
 protocol-json: deps-python
-	@mkdir -p extension/lib
-	$(PY) -m sceau.protocol.codes > extension/lib/protocol.json
 	$(PY) extension/tools/gen_protocol.py
 
 lint: deps-python

@@ -14,9 +14,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+from sceau_native_host.manifests import FIREFOX_EXTENSION_IDS
+
 SRC = Path(__file__).resolve().parent
 RUNTIME = ("_locales", "background", "content", "icons", "lib", "options", "permission")
-GECKO_ID = "extension@sceau.fr"  # keep in sync with native_host/manifests.py FIREFOX_EXTENSION_IDS
+GECKO_ID = FIREFOX_EXTENSION_IDS[0]  # the add-on id the native host's manifest allows
 MIN_FIREFOX = "142.0"  # first version with data_collection_permissions (desktop and Android)
 
 
@@ -24,7 +26,7 @@ def firefox_manifest(chrome: dict[str, object]) -> dict[str, object]:
     m = dict(chrome)
     m.pop("key", None)
     m.pop("minimum_chrome_version", None)
-    m["background"] = {"scripts": ["lib/protocol.js", "background/background.js"]}
+    m["background"] = {"scripts": ["lib/protocol.js", "background/policy.js", "background/background.js"]}
     m["browser_specific_settings"] = {
         "gecko": {
             "id": GECKO_ID,

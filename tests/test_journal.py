@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.store.journal import Journal, JournalRecord
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import ConsentRequest
 
 DOC = DocumentInfo(name="offre-technique.pdf", size=123456, sha256_hex="ab" * 32)
 

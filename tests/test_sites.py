@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sceau.errors import InvalidInput
-from sceau.store.sites import TrustedSites, normalize_origin
-from sceau.ui.api import OperationKind
+from sceau.protocol.codes import OperationKind
+from sceau.store.sites import TrustedSites, site_key
 
 
 def fixed_clock() -> datetime:
@@ -26,7 +26,9 @@ def test_grant_check_revoke(tmp_path: Path) -> None:
     assert not sites.is_allowed("https://marches.example.fr", "authenticate")
     sites.grant("https://marches.example.fr", ["authenticate", OperationKind.SIGN])
     assert sites.is_allowed("https://marches.example.fr", OperationKind.AUTHENTICATE)
-    assert sites.is_allowed("https://MARCHES.example.fr:443/", "sign-documents")  # alias, normalized
+    assert sites.is_allowed("https://MARCHES.example.fr:443", OperationKind.SIGN)  # normalized
+    with pytest.raises(InvalidInput):  # a command name is not an operation class
+        sites.is_allowed("https://marches.example.fr", "sign-documents")
     assert not sites.is_allowed("https://marches.example.fr", "decrypt")
     assert not sites.is_allowed("https://evil.example.fr", "authenticate")
     assert not sites.is_allowed("http://marches.example.fr", "authenticate")  # scheme matters
@@ -91,9 +93,11 @@ def test_unknown_operation_refused(tmp_path: Path) -> None:
         TrustedSites(tmp_path).grant("https://a.example", [])
 
 
-def test_normalize_origin() -> None:
-    assert normalize_origin("https://A.Example:8443") == "https://a.example:8443"
-    assert normalize_origin("http://localhost:80") == "http://localhost"
+def test_site_key_is_the_protocol_origin() -> None:
+    assert site_key("https://A.Example:8443") == "https://a.example:8443"
+    assert site_key("http://localhost:80") == "http://localhost"
+    with pytest.raises(InvalidInput):
+        site_key("https://a.example/")  # browsers never send a path, not even "/"
 
 
 def test_damaged_file_grants_nothing(tmp_path: Path) -> None:

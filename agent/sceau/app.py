@@ -15,13 +15,13 @@ from sceau.operations.base import Operation
 from sceau.operations.context import Emitter, OperationContext
 from sceau.operations.registry import Registry, default_registry
 from sceau.protocol import messages
-from sceau.protocol.codes import PAGE_COMMANDS, Command
+from sceau.protocol.codes import PAGE_COMMANDS, Command, OperationKind
 from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
 from sceau.store.remembered import RememberedAuth
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import ConsentRequest, OperationKind, UserInterface
+from sceau.ui.api import ConsentRequest, UserInterface
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Agent:
                 else ""
             )
             params = op.parse(req.args)
-            kind = op.permission(params)
+            kind = op.permission(req.args)
             if kind is not None:
                 await self._check_site(origin, kind, transport)
             ctx = OperationContext(

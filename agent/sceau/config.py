@@ -12,9 +12,9 @@ import platformdirs
 
 from sceau.errors import InvalidInput
 from sceau.i18n import _
+from sceau.protocol.constants import OPERATION_TIMEOUT_S
 
 APP_DIR_NAME = "sceau"
-HOST_NAME = "fr.sceau.agent"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Config:
     websocket_allowed_origins: tuple[str, ...] = ()
     language: str = ""  # "" → from the system locale (French by default)
     consent_timeout_s: float = 120.0
-    operation_timeout_s: float = 300.0
+    operation_timeout_s: float = OPERATION_TIMEOUT_S
     limits: Limits = field(default_factory=Limits)
     data_dir: str = ""  # override of platformdirs (tests, portable installs)
     runtime_dir: str = ""

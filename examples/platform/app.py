@@ -21,6 +21,7 @@ from sceau_rp import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"
+PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "types.js", "protocol.json")
 TEMPLATES = HERE / "templates"
 
 # path, template, title, menu label, needs login
@@ -171,8 +172,10 @@ def create_app(pki: DevPki, *, origin: str, storage: Path) -> web.Application:
     app.router.add_post("/api/defi", challenge)
     app.router.add_post("/api/connexion", login)
     app.router.add_get("/api/session", session)
-    app.router.add_get("/sceau.js", _lib_file("sceau.js", "text/javascript"))
-    app.router.add_get("/protocol.json", _lib_file("protocol.json", "application/json"))
+    # The page library and the modules it imports, as a platform would host them.
+    for name in PAGE_LIBRARY:
+        kind = "application/json" if name.endswith(".json") else "text/javascript"
+        app.router.add_get(f"/{name}", _lib_file(name, kind))
     app.router.add_static("/static", HERE / "static")
     procedures.add_routes(app)
     return app

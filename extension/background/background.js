@@ -6,24 +6,23 @@
 // operation at a time per tab, timeouts; keeps one native port and reassembles chunked replies.
 "use strict";
 
-/* global SCEAU_PROTOCOL, importScripts */
+/* global SCEAU_PROTOCOL, SceauPolicy, importScripts */
 if (typeof SCEAU_PROTOCOL === "undefined" && typeof importScripts === "function") {
-  importScripts("/lib/protocol.js");
+  // Chrome's service worker; Firefox lists these scripts in its manifest (build_firefox.py).
+  importScripts("/lib/protocol.js", "/background/policy.js");
 }
 
 const api = globalThis.browser ?? globalThis.chrome;
 const P = globalThis.SCEAU_PROTOCOL;
+const { originOf, originAccepted, permissionFor, tooLarge, ChunkAssembler } = globalThis.SceauPolicy;
 const E = Object.freeze(Object.fromEntries(P.errorCodes.map((c) => [c, c])));
 const C = P.commands;
-const HOST_NAME = "fr.sceau.agent";
+const M = P.extensionMessages;
 const PAGE_COMMANDS = new Set(P.pageCommands);
 const KEY_COMMANDS = new Set(P.keyCommands);
-const KEY_TIMEOUT_MS = 330_000; // the agent's consent + operation timeouts, plus a margin
+const KEY_TIMEOUT_MS = P.timeouts.keyOperationMs; // the agent's operation timeout, plus a margin
 const OTHER_TIMEOUT_MS = 60_000;
 const PROMPT_TIMEOUT_MS = 120_000;
-const CHROME_MAX_MESSAGE = 64 * 1024 * 1024; // browser → host cap documented by Chrome
-const MAX_CHUNKS = 4096;
-const DEV_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 const t = (key, subs) => api.i18n.getMessage(key, subs) || key;
 
@@ -32,7 +31,7 @@ const t = (key, subs) => api.i18n.getMessage(key, subs) || key;
 let port = null;
 let agentInfo = null; // hello result: devMode, limits
 const pending = new Map(); // wire id -> { resolve, timer, onEvent }
-const chunks = new Map(); // wire id -> { count, parts, received }
+const chunks = new ChunkAssembler(P.sizes.maxHostChunks);
 const subscribedTabs = new Set();
 
 function errorResponse(id, code, message) {
@@ -43,14 +42,14 @@ function finish(id, response) {
   const req = pending.get(id);
   if (!req) return;
   pending.delete(id);
-  chunks.delete(id);
+  chunks.drop(id);
   clearTimeout(req.timer);
   req.resolve(response);
 }
 
 function connect() {
   if (port) return port;
-  const p = api.runtime.connectNative(HOST_NAME);
+  const p = api.runtime.connectNative(P.hostName);
   port = p;
   p.onMessage.addListener(onNativeMessage);
   p.onDisconnect.addListener(() => {
@@ -71,7 +70,7 @@ function onNativeMessage(msg) {
   if (msg.chunk) return onChunk(msg);
   if (msg.notify) {
     for (const tabId of subscribedTabs) {
-      api.tabs.sendMessage(tabId, { type: "sceau-notify", notify: msg.notify }).catch(() => subscribedTabs.delete(tabId));
+      api.tabs.sendMessage(tabId, { type: M.NOTIFY, notify: msg.notify }).catch(() => subscribedTabs.delete(tabId));
     }
     return;
   }
@@ -85,34 +84,13 @@ function onNativeMessage(msg) {
 }
 
 function onChunk(msg) {
-  const { index, count, data } = msg.chunk;
   if (!pending.has(msg.id)) return;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_CHUNKS || !Number.isInteger(index)
-      || index < 0 || index >= count || typeof data !== "string") {
-    finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Malformed chunk from the native host."));
-    return;
-  }
-  let entry = chunks.get(msg.id);
-  if (!entry) {
-    entry = { count, parts: new Array(count), received: 0 };
-    chunks.set(msg.id, entry);
-  }
-  if (entry.count !== count || entry.parts[index] !== undefined) {
+  const step = chunks.add(msg);
+  if (step.error === "malformed") finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Malformed chunk from the native host."));
+  else if (step.error === "inconsistent") {
     finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Inconsistent chunks from the native host."));
-    return;
-  }
-  entry.parts[index] = data;
-  entry.received += 1;
-  if (entry.received < count) return;
-  chunks.delete(msg.id);
-  let whole;
-  try {
-    whole = JSON.parse(entry.parts.join(""));
-  } catch {
-    finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Corrupted chunked reply."));
-    return;
-  }
-  onNativeMessage(whole);
+  } else if (step.error) finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Corrupted chunked reply."));
+  else if (step.done) onNativeMessage(step.message);
 }
 
 // Send one request to the agent; always resolves with a response object (never rejects).
@@ -147,33 +125,6 @@ async function hello(origin) {
 }
 
 // ---- origins and permissions -------------------------------------------------------------------
-
-function originOf(sender) {
-  if (typeof sender.origin === "string") return sender.origin; // Chrome: the frame's real origin
-  try {
-    return new URL(sender.url).origin; // Firefox: the frame's URL ("null" for opaque origins)
-  } catch {
-    return "null";
-  }
-}
-
-function originAccepted(origin, devMode) {
-  let url;
-  try {
-    url = new URL(origin);
-  } catch {
-    return false;
-  }
-  if (url.protocol === "https:") return true;
-  return devMode === true && url.protocol === "http:" && DEV_HOSTS.has(url.hostname);
-}
-
-function permissionFor(cmd, args) {
-  if (cmd === C.LIST_CERTIFICATES && args && typeof args.role === "string") {
-    return P.listRoleKinds[args.role] ?? P.permissions[cmd] ?? null;
-  }
-  return P.permissions[cmd] ?? null;
-}
 
 const grantCache = new Map(); // origin -> Set(kind), filled from the agent's site-list
 const prompts = new Map(); // prompt id -> { origin, kind, resolve, windowId, timer }
@@ -252,13 +203,6 @@ api.windows?.onRemoved?.addListener((windowId) => {
 
 const keyOpByTab = new Set();
 
-function tooLarge(text, maxBytes) {
-  // UTF-8 takes 1 to 3 bytes per UTF-16 unit: encode only when the bounds do not decide.
-  if (text.length > maxBytes) return true;
-  if (text.length * 3 <= maxBytes) return false;
-  return new TextEncoder().encode(text).length > maxBytes;
-}
-
 async function handlePageRequest(request, sender) {
   const pageId = typeof request?.id === "string" && request.id.length > 0 && request.id.length <= 128
     ? request.id : null;
@@ -279,18 +223,19 @@ async function handlePageRequest(request, sender) {
   if (!originAccepted(origin, info.devMode)) return fail(E.ORIGIN_NOT_ALLOWED, t("errorHttps"));
   if (request.cmd === C.HELLO) return { v: P.protocolVersion, id: pageId, ok: true, result: info };
 
-  const maxBytes = Math.min(CHROME_MAX_MESSAGE, info.limits?.maxMessageBytes ?? CHROME_MAX_MESSAGE) - 1024;
+  const outbound = P.sizes.browserMaxOutbound;
+  const maxBytes = Math.min(outbound, info.limits?.maxMessageBytes ?? outbound) - 1024;
   if (tooLarge(JSON.stringify(args), maxBytes)) return fail(E.TOO_LARGE, t("errorTooLarge"));
 
   const isKeyOp = KEY_COMMANDS.has(request.cmd);
   if (isKeyOp && keyOpByTab.has(tabId)) return fail(E.BUSY, t("errorBusy"));
   if (isKeyOp) keyOpByTab.add(tabId);
   try {
-    const kind = permissionFor(request.cmd, args);
+    const kind = permissionFor(P.permissions, request.cmd, args);
     if (kind && !(await ensurePermission(origin, kind))) return fail(E.ORIGIN_NOT_ALLOWED, t("errorOrigin"));
     if (request.cmd === C.SUBSCRIBE) subscribedTabs.add(tabId);
     const onEvent = (event) => {
-      api.tabs.sendMessage(tabId, { type: "sceau-event", id: pageId, event }, { frameId: sender.frameId ?? 0 })
+      api.tabs.sendMessage(tabId, { type: M.EVENT, id: pageId, event }, { frameId: sender.frameId ?? 0 })
         .catch(() => {});
     };
     let resp = await callAgent(request.cmd, args, origin, {
@@ -340,16 +285,16 @@ async function handleOptions(message) {
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (sender.id !== api.runtime.id || !message || typeof message !== "object") return false;
   let work = null;
-  if (message.type === "sceau-request" && sender.tab && !fromPage(sender, "permission")) {
+  if (message.type === M.REQUEST && sender.tab && !fromPage(sender, "permission")) {
     work = handlePageRequest(message.request, sender);
-  } else if (message.type === "sceau-permission-info" && fromPage(sender, "permission")) {
+  } else if (message.type === M.PERMISSION_INFO && fromPage(sender, "permission")) {
     const entry = prompts.get(message.id);
     work = Promise.resolve(entry ? { origin: entry.origin, kind: entry.kind } : null);
-  } else if (message.type === "sceau-permission-decision" && fromPage(sender, "permission")) {
+  } else if (message.type === M.PERMISSION_DECISION && fromPage(sender, "permission")) {
     const entry = prompts.get(message.id);
     if (entry) entry.resolve(message.allow === true, message.allow === false);
     work = Promise.resolve({ ok: Boolean(entry) });
-  } else if (message.type === "sceau-options" && fromPage(sender, "options")) {
+  } else if (message.type === M.OPTIONS && fromPage(sender, "options")) {
     work = handleOptions(message);
   }
   if (!work) return false;

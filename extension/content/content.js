@@ -6,7 +6,9 @@
   const api = globalThis.browser ?? globalThis.chrome;
   const P = globalThis.SCEAU_PROTOCOL;
   const E = Object.fromEntries(P.errorCodes.map((c) => [c, c]));
-  const TAG = "sceau"; // data.sceau tells our messages apart from the page's own traffic
+  const M = P.extensionMessages;
+  const K = P.pageMessages;
+  const TAG = P.pageTag; // data.sceau tells our messages apart from the page's own traffic
   // Replies go to this window only, and only if it still has the origin it had when we started.
   const targetOrigin = window.location.origin === "null" ? null : window.location.origin;
 
@@ -16,18 +18,18 @@
 
   window.addEventListener("message", (ev) => {
     // Only messages from this very window (not from frames, openers or other tabs).
-    if (ev.source !== window || !ev.data || typeof ev.data !== "object" || ev.data[TAG] !== "request") return;
+    if (ev.source !== window || !ev.data || typeof ev.data !== "object" || ev.data[TAG] !== K.REQUEST) return;
     const { request, ping } = ev.data;
     if (ping) {
-      post({ kind: "pong", body: { id: ping, version: api.runtime.getManifest().version } });
+      post({ kind: K.PONG, body: { id: ping, version: api.runtime.getManifest().version } });
       return;
     }
     if (!request || typeof request !== "object") return;
     const id = typeof request.id === "string" ? request.id : null;
-    api.runtime.sendMessage({ type: "sceau-request", request }).then(
-      (response) => post({ kind: "response", body: { response } }),
+    api.runtime.sendMessage({ type: M.REQUEST, request }).then(
+      (response) => post({ kind: K.RESPONSE, body: { response } }),
       () => post({
-        kind: "response",
+        kind: K.RESPONSE,
         body: { response: { v: P.protocolVersion, id, ok: false,
           error: { code: E.INTERNAL, message: "The Sceau extension was reloaded; reload the page." } } },
       }),
@@ -36,7 +38,7 @@
 
   api.runtime.onMessage.addListener((message, sender) => {
     if (sender.id !== api.runtime.id || !message) return;
-    if (message.type === "sceau-event") post({ kind: "event", body: { id: message.id, event: message.event } });
-    if (message.type === "sceau-notify") post({ kind: "notify", body: { notify: message.notify } });
+    if (message.type === M.EVENT) post({ kind: K.EVENT, body: { id: message.id, event: message.event } });
+    if (message.type === M.NOTIFY) post({ kind: K.NOTIFY, body: { notify: message.notify } });
   });
 })();

@@ -5,7 +5,8 @@
   const api = globalThis.browser ?? globalThis.chrome;
   const msg = (key) => api.i18n.getMessage(key) || key;
   const kindName = (kind) => api.i18n.getMessage(`kind_${kind.replaceAll("-", "_")}`) || kind;
-  const send = (body) => api.runtime.sendMessage({ type: "sceau-options", ...body });
+  const M = globalThis.SCEAU_PROTOCOL.extensionMessages;
+  const send = (body) => api.runtime.sendMessage({ type: M.OPTIONS, ...body });
 
   function row(origin, kinds, label, action) {
     const tr = document.createElement("tr");

@@ -3,9 +3,10 @@
 
 (async () => {
   const api = globalThis.browser ?? globalThis.chrome;
+  const M = globalThis.SCEAU_PROTOCOL.extensionMessages;
   const id = new URLSearchParams(location.search).get("id");
   // Details come from the background (not from the URL), so a crafted link cannot fake a site.
-  const info = await api.runtime.sendMessage({ type: "sceau-permission-info", id });
+  const info = await api.runtime.sendMessage({ type: M.PERMISSION_INFO, id });
   if (!info) {
     window.close();
     return;
@@ -16,7 +17,7 @@
   document.getElementById("origin").textContent = api.i18n.getMessage("permissionOrigin", [info.origin]);
   const decide = async (allow) => {
     document.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    await api.runtime.sendMessage({ type: "sceau-permission-decision", id, allow });
+    await api.runtime.sendMessage({ type: M.PERMISSION_DECISION, id, allow });
     window.close();
   };
   document.getElementById("allow").addEventListener("click", () => decide(true));

@@ -154,7 +154,7 @@ test("events are delivered to onEvent before the final answer", async () => {
   });
   const s = new Sceau({ target: win });
   const events = [];
-  await s.signDocuments({ documents: [] }, { onEvent: (e) => events.push(e) });
+  await s.request("sign-documents", { documents: [] }, { onEvent: (e) => events.push(e) });
   assert.deepEqual(events, [{ item: 1 }]);
   s.close();
 });

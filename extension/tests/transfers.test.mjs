@@ -3,11 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 import { Sceau, SceauError, ErrorCode, toBase64, fromBase64 } from "../lib/sceau.js";
 
 const MiB = 1024 * 1024;
-const DOWNLOAD_CHUNK = 512 * 1024; // agent/transfers.py
+const protocol = JSON.parse(readFileSync(new URL("../lib/protocol.json", import.meta.url), "utf8"));
+const DOWNLOAD_CHUNK = protocol.sizes.downloadChunk; // sceau.store.transfers
 
 class FakeWindow {
   constructor() {
@@ -276,22 +278,9 @@ test("signDocuments keeps each message under the cap: inline documents share a b
   sceau.close();
 });
 
-test("the historical signDocuments(args, { onEvent }) form returns the agent's result unchanged", async () => {
-  const { agent, sceau } = setup({ handlers: { "sign-documents": signHandler } });
-  const small = pattern(100);
-  const big = pattern(MiB + 10, 2);
-  const events = [];
-  const r = await sceau.signDocuments(
-    { format: "cades", documents: [{ name: "a.txt", data: toBase64(small) }, { name: "b.bin", data: big }] },
-    { onEvent: (e) => events.push(e) },
-  );
-  const wire = agent.commands("sign-documents")[0].args;
-  assert.equal(wire.documents[0].data, toBase64(small), "base64 passes through as before");
-  assert.equal(typeof wire.documents[1].transfer, "string", "bytes over 1 MiB are uploaded");
-  assert.equal(typeof r.results[0].output.data, "string", "wire result: base64");
-  assert.equal(typeof r.results[1].output.transfer.transfer, "string", "wire result: descriptor");
-  assert.deepEqual(await sceau.download(r.results[1].output), signed(big));
-  assert.equal(events.length, 2);
+test("signDocuments takes a list of documents", async () => {
+  const { sceau } = setup({ handlers: { "sign-documents": signHandler } });
+  await assert.rejects(sceau.signDocuments({ documents: [] }), rejectsWith(ErrorCode.BAD_REQUEST));
   sceau.close();
 });
 
@@ -375,9 +364,6 @@ test("decrypt returns the plaintext and the report; unwrap-key returns the key",
   const wire = agent.commands("decrypt")[1].args;
   assert.equal(wire.mode, "unwrap-key");
   assert.equal(wire.certificate, "h2");
-  // The historical form still answers with the agent's result.
-  const raw = await sceau.decrypt({ document: { data: toBase64(pattern(1000)) }, name: "p.p7m" });
-  assert.equal(typeof raw.plaintext.transfer, "string");
   sceau.close();
 });
 

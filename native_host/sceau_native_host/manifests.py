@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HOST_NAME = "fr.sceau.agent"
+from sceau.protocol.constants import HOST_NAME
+
 DESCRIPTION = "Sceau: signature, authentification et chiffrement avec votre certificat"
 # Development id, fixed by the public `key` committed in extension/manifest.json.
 DEV_EXTENSION_ID = "nocejmbeaipeadefmdkpmikkddceiihb"

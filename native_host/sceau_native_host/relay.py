@@ -23,12 +23,10 @@ from sceau.config import Config
 from sceau.errors import BadRequest
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
-from sceau.protocol.framing import BROWSER_MAX_INBOUND, HEADER, decode_json, encode_body, encode_frame
+from sceau.protocol.constants import AGENT_LAUNCH, HOST_CHUNK_LIMIT, ExitCode
+from sceau.protocol.framing import HEADER, decode_json, encode_body, encode_frame
 from sceau.transports.ipc import check_socket_file, peer_uid, pipe_name, socket_path
 
-# Chrome refuses host → browser messages above 1 MB; keep a margin for the chunk envelope.
-CHUNK_LIMIT = BROWSER_MAX_INBOUND - 1024
-ALREADY_RUNNING_EXIT = 4  # `sceau agent` exit status when another agent holds the session lock
 AGENT_ARGS_ENV = "SCEAU_AGENT_ARGS"  # extra arguments for an agent the host starts (tests, packagers)
 _ID_RE = re.compile(rb'"id"\s*:\s*"([^"\\]{1,128})"')
 
@@ -39,7 +37,7 @@ def recover_id(prefix: bytes) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def chunk_frames(body: bytes, rid: str | None, limit: int = CHUNK_LIMIT) -> list[bytes]:
+def chunk_frames(body: bytes, rid: str | None, limit: int = HOST_CHUNK_LIMIT) -> list[bytes]:
     """One frame if `body` fits, else numbered chunk frames carrying slices of the JSON text."""
     if len(body) <= limit:
         return [encode_body(body)]
@@ -172,7 +170,7 @@ def connect(config: Config) -> AgentLink:
 
 def agent_command() -> list[str]:
     """How to start the agent: same interpreter (same install), `sceau agent` plus extra arguments."""
-    return [sys.executable, "-m", "sceau.cli.agent", "agent", *shlex.split(os.environ.get(AGENT_ARGS_ENV, ""))]
+    return [sys.executable, *AGENT_LAUNCH, *shlex.split(os.environ.get(AGENT_ARGS_ENV, ""))]
 
 
 def start_agent(config: Config) -> subprocess.Popen[bytes]:
@@ -207,7 +205,7 @@ def connect_or_start(config: Config, timeout: float = 20.0) -> AgentLink:
         except OSError:
             pass
         code = proc.poll()
-        if code is not None and code != ALREADY_RUNNING_EXIT and code != 0:
+        if code is not None and code not in (ExitCode.OK, ExitCode.ALREADY_RUNNING):
             raise AgentUnavailable(f"the agent exited with status {code} (see agent-start.log)")
         time.sleep(0.05)
     raise AgentUnavailable("the agent did not start in time")

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from sceau.protocol.framing import BROWSER_MAX_INBOUND, encode_frame
+from sceau.protocol.constants import BROWSER_MAX_INBOUND
+from sceau.protocol.framing import encode_frame
 from sceau_native_host.manifests import DEV_EXTENSION_ID, FIREFOX_EXTENSION_IDS
 
 STUB = Path(__file__).with_name("stub_agent.py")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from sceau.protocol.constants import HOST_NAME
 from sceau_native_host import manifests
-from sceau_native_host.manifests import DEV_EXTENSION_ID, HOST_NAME
+from sceau_native_host.manifests import DEV_EXTENSION_ID
 
 REPO = Path(__file__).resolve().parents[2]
 

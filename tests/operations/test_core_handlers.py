@@ -18,14 +18,13 @@ from sceau.devkit import pki as devpki
 from sceau.devkit.pki import DevPki
 from sceau.operations.base import Operation
 from sceau.operations.registry import Registry, default_registry
-from sceau.protocol.codes import Command
+from sceau.protocol.codes import Command, OperationKind
 from sceau.store.sites import TrustedSites
 from sceau.tokens.base import Digest, SignScheme
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Backend
 from sceau.tokens.registry import TokenManager
 from sceau.tokens.testing import verify_signature
-from sceau.ui.api import OperationKind
 from sceau.ui.headless import HeadlessUI
 from sceau_rp import AuthTokenValidator, NonceStore
 

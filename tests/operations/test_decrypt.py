@@ -22,10 +22,10 @@ from sceau.errors import BadRequest, NotARecipient, UserCancelled
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import OPERATION as DECRYPT
 from sceau.operations.transfer import OPERATIONS
+from sceau.protocol.codes import OperationKind
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import OperationKind
 from sceau.ui.headless import HeadlessUI
 
 UPLOAD, FETCH = OPERATIONS
@@ -123,7 +123,8 @@ def test_unwrap_key_mode(manager: TokenManager, bid: tuple[bytes, bytes]) -> Non
 
     async def go() -> dict[str, Any]:
         args = {"document": {"transfer": await _upload(ctx, data)}, "mode": "unwrap-key", "name": "pli.p7m"}
-        assert DECRYPT.permission(DECRYPT.parse(args)) is OperationKind.UNWRAP_KEY
+        DECRYPT.parse(args)
+        assert DECRYPT.permission(args) is OperationKind.UNWRAP_KEY
         return await DECRYPT.run(ctx, DECRYPT.parse(args))
 
     result = asyncio.run(go())

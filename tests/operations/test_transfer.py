@@ -13,7 +13,8 @@ from sceau.config import Config, Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import OPERATIONS, resolve_document
-from sceau.store.transfers import DOWNLOAD_CHUNK, EXPIRY_S, MAX_TRANSFERS, TransferStore, close_connection, store_for
+from sceau.protocol.constants import DOWNLOAD_CHUNK
+from sceau.store.transfers import EXPIRY_S, MAX_TRANSFERS, TransferStore, close_connection, store_for
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
 from sceau.ui.headless import HeadlessUI

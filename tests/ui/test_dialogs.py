@@ -16,9 +16,11 @@ from ui_helpers import XDriver, save_screenshot, wait_until
 from sceau.devkit import pki as devpki
 from sceau.devkit.pki import DevPki
 from sceau.errors import PinLocked, Timeout, UserCancelled
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import CertificateEntry, PinRequest, PinStatus, TokenInfo
 from sceau.tokens.pkcs12 import Pkcs12Token
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest
 from sceau.ui.dialogs import TkUserInterface
 from sceau.ui.gui_thread import GuiThread
 

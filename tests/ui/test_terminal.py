@@ -16,9 +16,11 @@ import pytest
 from sceau.devkit import pki as devpki
 from sceau.devkit.pki import DevPki
 from sceau.errors import PinLocked, UserCancelled
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import CertificateEntry, PinRequest, PinStatus, TokenInfo
 from sceau.tokens.pkcs12 import Pkcs12Token
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest
 from sceau.ui.terminal import TerminalUI
 
 TOKEN = TokenInfo(token_id="t", label="Carte agent", backend="pkcs11")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ui_helpers import XDriver, save_screenshot, wait_until
 
+from sceau.protocol.documents import DocumentInfo
 from sceau.store.journal import Journal
-from sceau.ui.api import DocumentInfo
 from sceau.ui.gui_thread import GuiThread
 from sceau.ui.viewers import open_journal, open_text
 

@@ -9,9 +9,10 @@ import logging
 import sys
 
 from sceau import __version__, i18n
-from sceau.cli.common import EXIT_ERROR, EXIT_OK, fail
+from sceau.cli.common import fail
 from sceau.errors import BadRequest, SceauError
 from sceau.i18n import _
+from sceau.protocol.constants import ExitCode
 
 # Subcommand modules contributed by each area; missing ones are skipped (lighter builds).
 SUBCOMMAND_MODULES = (
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except SceauError as exc:
         return fail(exc)
     except KeyboardInterrupt:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except BrokenPipeError:  # output piped into `head`
-        return EXIT_OK
+        return ExitCode.OK
     except OSError as exc:
         return fail(BadRequest(_("File error: {err}").format(err=exc.strerror or exc)))
 

@@ -13,17 +13,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sceau.cli.common import EXIT_ERROR, EXIT_OK, add_token_options, fail, load_config
+from sceau.cli.common import add_token_options, fail, load_config
 from sceau.config import Config
 from sceau.errors import SceauError
 from sceau.i18n import _
+from sceau.protocol.constants import ExitCode
 from sceau.ui.api import UserInterface
 from sceau.ui.headless import HeadlessUI
 
 if TYPE_CHECKING:
     from sceau.transports.ipc import SessionLock
 
-EXIT_ALREADY_RUNNING = 4  # the native host waits for the running agent on this status
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def run_agent(args: argparse.Namespace) -> int:
 
         if isinstance(exc, AgentAlreadyRunning):
             print(exc.message, file=sys.stderr)
-            return EXIT_ALREADY_RUNNING
+            return ExitCode.ALREADY_RUNNING
         return fail(exc)
 
 
@@ -108,7 +108,7 @@ def _run_desktop(config: Config, ui: UserInterface, lock: SessionLock) -> int:
     from sceau.ui.desktop import DesktopShell
 
     shell = DesktopShell(config, ui)
-    result: list[int] = [EXIT_OK]
+    result: list[int] = [ExitCode.OK]
 
     def worker() -> None:
         result[0] = asyncio.run(
@@ -179,7 +179,7 @@ async def serve(
             await ws.close()
         await ipc.close()
         agent.close()
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_install_manifests(args: argparse.Namespace) -> int:
@@ -195,13 +195,13 @@ def run_install_manifests(args: argparse.Namespace) -> int:
                 print(_("wrote {path}").format(path=path))
     except FileNotFoundError as exc:
         print(_("sceau: {err}").format(err=exc), file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except PermissionError as exc:
         print(
             _("sceau: permission denied ({err}); --system needs administrator rights.").format(err=exc), file=sys.stderr
         )
-        return EXIT_ERROR
-    return EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

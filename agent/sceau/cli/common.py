@@ -16,17 +16,13 @@ from sceau.config import Config
 from sceau.errors import NoCertificate, SceauError
 from sceau.i18n import _
 from sceau.protocol.codes import Role
+from sceau.protocol.constants import ExitCode
 from sceau.tokens.base import CertificateEntry, PinRequest, TokenBackend
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Backend
 from sceau.tokens.registry import TokenManager
 from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
 from sceau.ui.headless import HeadlessUI
-
-EXIT_OK = 0
-EXIT_INVALID = 1  # e.g. `sceau verify` on an invalid signature
-EXIT_USAGE = 2
-EXIT_ERROR = 3
 
 
 def add_token_options(parser: argparse.ArgumentParser) -> None:
@@ -127,7 +123,7 @@ def select_entry(
             raise NoCertificate(_("No certificate with label {label}.").format(label=key_label))
     if len(entries) == 1:
         return entries[0]
-    from sceau.ui.api import OperationKind
+    from sceau.protocol.codes import OperationKind
 
     return ui.choose_certificate(CertificateChoice("cli", OperationKind.SIGN, tuple(entries)))
 
@@ -135,4 +131,4 @@ def select_entry(
 def fail(exc: SceauError) -> int:
     """Print an error the way every subcommand does, return the exit code."""
     print(_("sceau: error ({code}): {message}").format(code=exc.code.value, message=exc.message), file=sys.stderr)
-    return EXIT_ERROR
+    return ExitCode.ERROR

@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sceau.cli.common import EXIT_OK, add_token_options, headless_ui, load_config, token_manager
+from sceau.cli.common import add_token_options, headless_ui, load_config, token_manager
 from sceau.crypto.cms_encrypt import ENCRYPT_CIPHERS, RSA_PADDINGS, EncryptOptions, encrypt_stream
 from sceau.errors import BadRequest
 from sceau.i18n import _
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import DecryptJob, decrypt_file
+from sceau.protocol.constants import ExitCode
 from sceau.store.files import AtomicOutput
 from sceau.tokens.base import Digest
 from sceau.tokens.executor import TokenExecutor
@@ -44,7 +45,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         ),
         file=sys.stderr,
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _register_encrypt(subparsers: Any) -> None:
@@ -136,7 +137,7 @@ async def cmd_decrypt(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         _print_report(report)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _register_decrypt(subparsers: Any) -> None:

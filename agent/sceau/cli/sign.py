@@ -15,14 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sceau.cli.common import EXIT_ERROR, EXIT_OK, headless_ui, load_config, select_entry, token_manager
 from sceau.cli.common import add_token_options as _add_token_options
+from sceau.cli.common import headless_ui, load_config, select_entry, token_manager
 from sceau.errors import BadRequest, SceauError, UserCancelled
 from sceau.i18n import _
-from sceau.protocol.codes import Role
+from sceau.protocol.codes import OperationKind, Role
+from sceau.protocol.constants import ExitCode
+from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import Digest, SignScheme
 from sceau.tokens.executor import TokenExecutor
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import ConsentRequest
 
 if TYPE_CHECKING:
     from sceau.formats.engine import DocumentJob
@@ -148,7 +150,7 @@ async def cmd_sign(args: argparse.Namespace) -> int:
     finally:
         manager.close()
         executor.shutdown()
-    return EXIT_ERROR if failures else EXIT_OK
+    return ExitCode.ERROR if failures else ExitCode.OK
 
 
 def register(subparsers: Any) -> None:

@@ -8,18 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sceau.cli.common import (
-    EXIT_ERROR,
-    EXIT_INVALID,
-    EXIT_OK,
-    add_token_options,
-    headless_ui,
-    load_config,
-    select_entry,
-    token_manager,
-)
+from sceau.cli.common import add_token_options, headless_ui, load_config, select_entry, token_manager
 from sceau.i18n import _
 from sceau.protocol.codes import Role
+from sceau.protocol.constants import ExitCode
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
@@ -29,7 +21,7 @@ def cmd_certs(args: argparse.Namespace) -> int:
     entries = manager.require_entries(role, prompt=ui.ask_pin if (args.pin_env or args.password_env) else None)
     if args.json:
         print(json.dumps([e.summary() for e in entries], indent=2, ensure_ascii=False))
-        return EXIT_OK
+        return ExitCode.OK
     for e in entries:
         roles = ", ".join(sorted(r.value for r in e.roles))
         state = _("valid") if e.is_valid_at() else _("EXPIRED or not yet valid")
@@ -37,14 +29,15 @@ def cmd_certs(args: argparse.Namespace) -> int:
         print(f"    {_('holder')}: {e.certificate.subject.rfc4514_string()}")
         print(f"    {_('issuer')}: {e.issuer_cn}   {_('expires')}: {e.certificate.not_valid_after_utc:%Y-%m-%d}")
         print(f"    {_('token')}: {e.token.label}   id: {e.handle}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_auth_token(args: argparse.Namespace) -> int:
     from sceau.operations.authenticate import MIN_NONCE_BYTES, build_token
+    from sceau.protocol.codes import OperationKind
     from sceau.protocol.messages import arg_b64
     from sceau.protocol.origin import normalize_origin
-    from sceau.ui.api import ConsentRequest, OperationKind
+    from sceau.ui.api import ConsentRequest
 
     cfg = load_config(args)
     origin = normalize_origin(args.origin, dev_mode=cfg.dev_mode or args.dev)
@@ -54,7 +47,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     entry = select_entry(manager, ui, Role.AUTH, args.key_label)
     decision = ui.confirm(ConsentRequest(origin, OperationKind.AUTHENTICATE, certificate=entry))
     if not decision.approved:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     token = manager.token_of(entry)
     auth = build_token(
         lambda data, scheme, digest: token.sign_raw(entry, data, scheme, digest, prehashed=False, prompt=ui.ask_pin),
@@ -64,7 +57,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
         args.algorithm,
     )
     print(json.dumps(auth.to_json(), indent=2))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_validate_token(args: argparse.Namespace) -> int:
@@ -88,13 +81,13 @@ def cmd_validate_token(args: argparse.Namespace) -> int:
     except (AuthTokenError, json.JSONDecodeError, OSError) as exc:
         reason = getattr(exc, "reason", "format")
         print(_("Token invalid ({reason}): {message}").format(reason=reason, message=exc), file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.INVALID
     print(
         _("Token valid: {cn} ({org}, {oi}), algorithm {alg}").format(
             cn=user.common_name, org=user.organization, oi=user.organization_identifier, alg=user.algorithm
         )
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sceau.cli.common import EXIT_INVALID, EXIT_OK, load_config
+from sceau.cli.common import load_config
 from sceau.errors import BadRequest
 from sceau.i18n import _
+from sceau.protocol.constants import ExitCode
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(args.verify_lang), indent=2, ensure_ascii=False))
     else:
         print(report.text(args.verify_lang))
-    return EXIT_OK if report.valid else EXIT_INVALID
+    return ExitCode.OK if report.valid else ExitCode.INVALID
 
 
 def register(subparsers: Any) -> None:

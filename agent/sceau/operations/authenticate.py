@@ -12,10 +12,10 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.auth_token import ALGORITHMS, APP_VERSION_URL, AuthToken, default_algorithm, signed_fields
-from sceau.protocol.codes import Command, Role
+from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
 from sceau.tokens.base import CertificateEntry, SignScheme
-from sceau.ui.api import ConsentRequest, OperationKind, UserInterface
+from sceau.ui.api import ConsentRequest, UserInterface
 
 MIN_NONCE_BYTES = 32
 

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from sceau.operations.context import OperationContext
-from sceau.protocol.codes import Command
-from sceau.ui.api import OperationKind
+from sceau.protocol.codes import Command, OperationKind
 
 JSON = dict[str, Any]
 
@@ -25,12 +24,31 @@ class Operation(ABC):
     uses_key: ClassVar[bool] = True
     # Operation class a site must have been granted (first-use permission); None: no grant needed.
     kind: ClassVar[OperationKind | None] = None
+    # When one argument selects another class: (argument, {value: class}). This and `kind` are the
+    # only statement of a command's permission: the agent checks it, the extension is generated from it.
+    kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = None
     # Extension-only (site-* management): refused on the WebSocket transport.
     internal: ClassVar[bool] = False
 
-    def permission(self, params: Any) -> OperationKind | None:
-        """The operation class this request needs the site to be allowed for."""
+    def permission(self, args: Mapping[str, Any]) -> OperationKind | None:
+        """The operation class this request (its validated `args`) needs the site to be allowed for."""
+        if self.kind_by_argument is not None:
+            name, table = self.kind_by_argument
+            value = args.get(name)
+            if isinstance(value, str) and value in table:
+                return table[value]
         return self.kind
+
+    @classmethod
+    def permission_rule(cls) -> JSON | None:
+        """The permission as data, for the extension (`extension/lib/protocol.json`)."""
+        if cls.kind is None and cls.kind_by_argument is None:
+            return None
+        rule: JSON = {"kind": cls.kind.value if cls.kind else None}
+        if cls.kind_by_argument is not None:
+            name, table = cls.kind_by_argument
+            rule["byArgument"] = {"name": name, "kinds": {v: k.value for v, k in sorted(table.items())}}
+        return rule
 
     @abstractmethod
     def parse(self, args: Mapping[str, Any]) -> Any:

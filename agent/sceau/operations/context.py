@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 from sceau.config import Config
 from sceau.errors import UserCancelled
 from sceau.i18n import _
-from sceau.protocol.codes import Role
+from sceau.protocol.codes import OperationKind, Role
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, OperationKind, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
 
 T = TypeVar("T")
 

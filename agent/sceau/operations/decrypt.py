@@ -40,11 +40,12 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
-from sceau.protocol.codes import Command, Role
+from sceau.protocol.codes import Command, OperationKind, Role
+from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.files import AtomicOutput
 from sceau.store.transfers import store_for
-from sceau.ui.api import CertificateChoice, ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import CertificateChoice, ConsentRequest
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,10 @@ class Params:
 class Decrypt(Operation):
     command: ClassVar[Command] = Command.DECRYPT
     kind: ClassVar[OperationKind | None] = OperationKind.DECRYPT
+    kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = (
+        "mode",
+        {"unwrap-key": OperationKind.UNWRAP_KEY},
+    )
 
     def parse(self, args: Mapping[str, Any]) -> Params:
         a = dict(args)
@@ -263,9 +268,6 @@ class Decrypt(Operation):
             arg_str(a, "certificate", required=False, max_len=64) or None,
             os.path.basename(arg_str(a, "name", required=False, max_len=255)),
         )
-
-    def permission(self, params: Any) -> OperationKind | None:
-        return OperationKind.UNWRAP_KEY if params.unwrap_key else OperationKind.DECRYPT
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         store, transfer = await resolve_document(ctx, params.document, params.name)

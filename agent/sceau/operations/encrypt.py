@@ -26,11 +26,10 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
-from sceau.protocol.codes import Command
+from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.files import AtomicOutput
 from sceau.tokens.base import CertificateEntry, TokenInfo
-from sceau.ui.api import OperationKind
 
 MAX_CERT_BYTES = 16 * 1024
 

@@ -9,15 +9,8 @@ from typing import Any, ClassVar
 
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
-from sceau.protocol.codes import Command, Role
+from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.messages import arg_choice
-from sceau.ui.api import OperationKind
-
-ROLE_TO_KIND = {
-    Role.AUTH: OperationKind.AUTHENTICATE,
-    Role.SIGN: OperationKind.SIGN,
-    Role.ENCRYPT: OperationKind.DECRYPT,
-}
 
 
 @dataclass(frozen=True)
@@ -30,15 +23,16 @@ class ListCertificates(Operation):
     command: ClassVar[Command] = Command.LIST_CERTIFICATES
     uses_key: ClassVar[bool] = False
     kind: ClassVar[OperationKind | None] = OperationKind.LIST
+    # A site allowed to authenticate may list authentication certificates, etc.
+    kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = (
+        "role",
+        {Role.AUTH: OperationKind.AUTHENTICATE, Role.SIGN: OperationKind.SIGN, Role.ENCRYPT: OperationKind.DECRYPT},
+    )
 
     def parse(self, args: Mapping[str, Any]) -> Params:
         role = arg_choice(dict(args), "role", {r.value for r in Role})
         include_expired = args.get("includeExpired", False) is True
         return Params(Role(role) if role else None, include_expired)
-
-    def permission(self, params: Params) -> OperationKind | None:
-        # A site allowed to authenticate may list authentication certificates, etc.
-        return ROLE_TO_KIND[params.role] if params.role else OperationKind.LIST
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         entries = await ctx.blocking(lambda: ctx.tokens.require_entries(params.role, prompt=ctx.ui.ask_pin))

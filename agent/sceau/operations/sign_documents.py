@@ -42,18 +42,19 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
-from sceau.protocol.codes import Command, ErrorCode, Role
+from sceau.protocol.codes import Command, ErrorCode, OperationKind, Role
+from sceau.protocol.constants import INLINE_MAX
+from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.transfers import Transfer, TransferStore
 from sceau.tokens.base import Digest, SignScheme
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import ConsentRequest
 
 if TYPE_CHECKING:
     from sceau.formats.options import SignOptions
     from sceau.formats.signer import TokenKey
 
 log = logging.getLogger(__name__)
-INLINE_RESULT_MAX = 1 << 20
 # Failures that concern the token or the user, not one document: the batch stops there.
 BATCH_STOPPERS = (UserCancelled, WrongPin, PinLocked, TokenRemoved, NoToken)
 
@@ -269,7 +270,7 @@ async def _success(
         "format": spec.format.value,
         "output": {"name": name, "size": len(out), "sha256": digest},
     }
-    if len(out) <= INLINE_RESULT_MAX:
+    if len(out) <= INLINE_MAX:
         item["output"]["data"] = base64.b64encode(out).decode()
     else:
         target = store.new_output_path()

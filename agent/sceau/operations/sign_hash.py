@@ -12,10 +12,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sceau.errors import BadRequest
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
-from sceau.protocol.codes import Command, Role
+from sceau.protocol.codes import Command, OperationKind, Role
+from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
 from sceau.tokens.base import Digest, SignScheme, scheme_for
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import ConsentRequest
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ from typing import Any, ClassVar
 from sceau.errors import BadRequest, Unsupported
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
-from sceau.protocol.codes import Command
+from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.messages import arg_str
 from sceau.protocol.origin import normalize_origin
-from sceau.ui.api import OperationKind
 
 
 @dataclass(frozen=True)

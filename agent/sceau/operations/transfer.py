@@ -16,10 +16,9 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command
+from sceau.protocol.constants import INLINE_MAX, UPLOAD_CHUNK_MAX
 from sceau.protocol.messages import arg_b64, arg_str
-from sceau.store.transfers import MAX_UPLOAD_CHUNK, Transfer, TransferStore, store_for
-
-MAX_INLINE = 1 << 20
+from sceau.store.transfers import Transfer, TransferStore, store_for
 
 
 def _index(args: Mapping[str, Any]) -> int:
@@ -42,9 +41,9 @@ async def resolve_document(
         tid = doc["transfer"]
         return store, await ctx.blocking(lambda: store.completed_upload(tid))
     if "data" in doc:
-        if isinstance(doc["data"], str) and len(doc["data"]) > MAX_INLINE * 4 // 3 + 8:
+        if isinstance(doc["data"], str) and len(doc["data"]) > INLINE_MAX * 4 // 3 + 8:
             raise TooLarge(_("Inline documents are limited to 1 MiB: use upload-chunk."))
-        data = arg_b64(dict(doc), "data", max_bytes=MAX_INLINE)
+        data = arg_b64(dict(doc), "data", max_bytes=INLINE_MAX)
         label = name or arg_str(dict(doc), "name", required=False, max_len=255)
         return store, await ctx.blocking(lambda: store.add_inline(data, label))
     raise BadRequest(_("'document' must contain 'transfer' or 'data'."))
@@ -72,7 +71,7 @@ class UploadChunk(Operation):
         return UploadParams(
             tid,
             _index(a),
-            arg_b64(a, "data", max_bytes=MAX_UPLOAD_CHUNK),
+            arg_b64(a, "data", max_bytes=UPLOAD_CHUNK_MAX),
             final,
             arg_str(a, "name", required=False, max_len=255),
         )

@@ -1,7 +1,8 @@
-"""The page-visible error codes and command names, defined once.
+"""The page-visible error codes, command names, roles and operation classes, defined once.
 
-`python -m sceau.protocol.codes` writes the JSON the extension and `sceau.js` import,
-so JavaScript never retypes a code or a command name.
+`python -m sceau.protocol.codes` prints them with the shared constants (`constants.py`) as JSON;
+`extension/tools/gen_protocol.py` adds the per-command permission table and writes the files the
+extension and `sceau.js` import, so JavaScript never retypes a code, a name or a size.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+
+from sceau.protocol import constants
 
 PROTOCOL_VERSION = 1
 
@@ -43,7 +46,7 @@ class Command(StrEnum):
     DECRYPT = "decrypt"
     ENCRYPT = "encrypt"
     VERIFY = "verify"
-    # Transfer of payloads larger than one message (see protocol/chunks.py).
+    # Transfer of payloads larger than one message (see sceau.store.transfers).
     UPLOAD_CHUNK = "upload-chunk"
     FETCH_CHUNK = "fetch-chunk"
     # Extension-only commands: the background refuses them from pages; the agent only accepts
@@ -80,6 +83,17 @@ class Role(StrEnum):
     ENCRYPT = "encrypt"
 
 
+class OperationKind(StrEnum):
+    """Operation classes as the user sees them: first-use grants, consent, trusted sites, journal."""
+
+    AUTHENTICATE = "authenticate"
+    SIGN = "sign"
+    DECRYPT = "decrypt"
+    UNWRAP_KEY = "unwrap-key"
+    ENCRYPT = "encrypt"
+    LIST = "list"
+
+
 def export() -> dict[str, object]:
     """The shared constants as a JSON-able mapping."""
     return {
@@ -88,6 +102,8 @@ def export() -> dict[str, object]:
         "commands": {c.name: c.value for c in Command},
         "pageCommands": sorted(c.value for c in PAGE_COMMANDS),
         "roles": [r.value for r in Role],
+        "operationKinds": [k.value for k in OperationKind],
+        **constants.export(),
     }
 
 

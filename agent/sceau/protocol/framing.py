@@ -15,8 +15,6 @@ from sceau.errors import BadRequest, TooLarge
 
 HEADER = struct.Struct("<I")
 HEADER_SIZE = HEADER.size
-# Chrome: host → browser messages are capped at 1 MB; larger results are chunked by the host.
-BROWSER_MAX_INBOUND = 1024 * 1024
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:

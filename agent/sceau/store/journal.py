@@ -20,18 +20,32 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sceau.config import Config
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.store.files import exclusive_lock
 from sceau.tokens.base import CertificateEntry
-from sceau.ui.api import ConsentRequest, DocumentInfo
 
 FILE_NAME = "journal.jsonl"
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_KEEP = 5
 RESULT_OK = "ok"
 _MAX_TEXT = 300  # names and messages are truncated: the journal must stay small and readable
+
+
+class Described(Protocol):
+    """What a consent showed (`sceau.ui.api.ConsentRequest` is one): the journal records the same."""
+
+    @property
+    def origin(self) -> str: ...
+    @property
+    def operation(self) -> OperationKind: ...
+    @property
+    def documents(self) -> Sequence[DocumentInfo]: ...
+    @property
+    def certificate(self) -> CertificateEntry | None: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +162,7 @@ class Journal:
         self.append(rec)
         return rec
 
-    def record_consent(self, request: ConsentRequest, result: str, detail: str = "") -> JournalRecord:
+    def record_consent(self, request: Described, result: str, detail: str = "") -> JournalRecord:
         """Record the outcome of an operation described by its consent request."""
         return self.record(
             origin=request.origin,

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sceau.protocol.codes import OperationKind
 from sceau.store.files import atomic_write
-from sceau.ui.api import OperationKind
 
 MAX_ENTRIES = 500
 

@@ -18,22 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from sceau.errors import InvalidInput
+from sceau.errors import InvalidInput, SceauError
 from sceau.i18n import _
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.origin import normalize_origin
 from sceau.store.files import atomic_write, exclusive_lock
-from sceau.ui.api import OperationKind
 
 FILE_NAME = "sites.json"
 FORMAT_VERSION = 1
-
-# Command names the extension may send instead of operation classes (same class, same grant).
-_ALIASES = {
-    "sign-documents": OperationKind.SIGN,
-    "sign-hash": OperationKind.SIGN,
-    "list-certificates": OperationKind.LIST,
-}
 
 
 @dataclass(frozen=True)
@@ -52,31 +45,17 @@ class SiteGrant:
         }
 
 
-def normalize_origin(origin: str) -> str:
-    """`scheme://host[:port]`, lower-cased, default port dropped; anything else is refused."""
-    if not isinstance(origin, str) or len(origin) > 255:
-        raise InvalidInput(_("Invalid site origin."))
+def site_key(origin: str) -> str:
+    """The canonical origin a grant is stored under (the protocol core's normaliser; the agent has
+    already applied its dev-mode rule to the origins it checks, so http://localhost is storable)."""
     try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
+        return normalize_origin(origin, dev_mode=True)
+    except SceauError:
         raise InvalidInput(_("Invalid site origin.")) from None
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if scheme not in ("https", "http") or not host or parts.path not in ("", "/") or parts.query or parts.username:
-        raise InvalidInput(_("Invalid site origin."))
-    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
 
 
 def operation_kind(operation: str | OperationKind) -> OperationKind:
-    """The operation class for an operation name (class value or command alias)."""
-    if isinstance(operation, OperationKind):
-        return operation
-    alias = _ALIASES.get(operation)
-    if alias is not None:
-        return alias
+    """The operation class named by `operation` (an OperationKind value)."""
     try:
         return OperationKind(operation)
     except ValueError:
@@ -99,7 +78,7 @@ class TrustedSites:
     def is_allowed(self, origin: str, operation: str | OperationKind) -> bool:
         """True when `origin` was granted the class of `operation` (and not revoked since)."""
         try:
-            key = normalize_origin(origin)
+            key = site_key(origin)
         except InvalidInput:
             return False
         kind = operation_kind(operation)
@@ -121,7 +100,7 @@ class TrustedSites:
 
     def grant(self, origin: str, operations: Iterable[str | OperationKind]) -> builtins.list[SiteGrant]:
         """Allow `origin` the given operation classes; an existing grant keeps its first date."""
-        key = normalize_origin(origin)
+        key = site_key(origin)
         kinds = [operation_kind(op) for op in operations]
         if not kinds:
             raise InvalidInput(_("No operation given for the site."))
@@ -136,7 +115,7 @@ class TrustedSites:
 
     def revoke(self, origin: str, operations: Iterable[str | OperationKind] | None = None) -> int:
         """Withdraw some operation classes (all when `operations` is None); returns how many went."""
-        key = normalize_origin(origin)
+        key = site_key(origin)
         kinds = None if operations is None else {operation_kind(op) for op in operations}
         with self._transaction():
             ops = self._grants.get(key, {})
@@ -191,7 +170,7 @@ class TrustedSites:
             if not isinstance(ops, dict):
                 continue
             try:
-                key = normalize_origin(origin)
+                key = site_key(origin)
             except InvalidInput:
                 continue
             for name, when in ops.items():

@@ -17,7 +17,7 @@ Command `fetch-chunk`:
     result {"transfer": "<id>", "index": n, "data": "<base64>", "final": bool}
     The result is deleted once its final chunk has been fetched (plaintext does not linger).
 
-Limits: a chunk ≤ `MAX_UPLOAD_CHUNK` raw bytes; one transfer ≤ `limits.max_document_bytes`; all
+Limits: a chunk ≤ `UPLOAD_CHUNK_MAX` raw bytes; one transfer ≤ `limits.max_document_bytes`; all
 transfers of a connection ≤ `limits.max_total_bytes` and ≤ `MAX_TRANSFERS`; a transfer idle for
 `EXPIRY_S` is dropped. Data sits in a private (0700) temporary directory per connection, removed
 by `close()` — the transport calls `close_connection(state)` when the connection ends.
@@ -41,10 +41,9 @@ from typing import Any
 from sceau.config import Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.i18n import _
+from sceau.protocol.constants import DOWNLOAD_CHUNK, UPLOAD_CHUNK_MAX
 from sceau.tokens.base import Digest
 
-MAX_UPLOAD_CHUNK = 8 << 20  # page → agent messages may be up to 64 MiB; 8 MiB keeps memory low
-DOWNLOAD_CHUNK = 512 << 10  # 512 KiB → ~700 KB of base64, under Chrome's 1 MB cap
 MAX_TRANSFERS = 64  # per connection; the extension shares one native connection among all tabs
 EXPIRY_S = 600.0
 STATE_KEY = "transfers"
@@ -131,7 +130,7 @@ class TransferStore:
         self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = ""
     ) -> dict[str, Any]:
         """Append one chunk (in order) to an upload; chunk 0 without id opens it."""
-        if len(data) > MAX_UPLOAD_CHUNK:
+        if len(data) > UPLOAD_CHUNK_MAX:
             raise TooLarge(_("A transfer chunk is too large."))
         with self._lock:
             self._expire()

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from sceau.config import HOST_NAME
 from sceau.errors import SceauError
 from sceau.i18n import _
+from sceau.protocol.constants import HOST_NAME
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUE = "Sceau"

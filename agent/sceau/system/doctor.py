@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sceau import config as config_mod
-from sceau.config import HOST_NAME
 from sceau.errors import SceauError
 from sceau.i18n import _
+from sceau.protocol.constants import HOST_NAME
 from sceau.tokens.discovery import discover_modules, missing_hint
 
 

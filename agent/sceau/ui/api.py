@@ -9,33 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import CertificateEntry, PinRequest
-
-
-class OperationKind(StrEnum):
-    """Operation classes as the user sees them (consent, trusted sites, journal)."""
-
-    AUTHENTICATE = "authenticate"
-    SIGN = "sign"
-    DECRYPT = "decrypt"
-    UNWRAP_KEY = "unwrap-key"
-    ENCRYPT = "encrypt"
-    LIST = "list"
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """A document shown in a consent dialog."""
-
-    name: str
-    size: int
-    sha256_hex: str
-
-    @property
-    def short_digest(self) -> str:
-        return self.sha256_hex[:16]
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sceau.i18n import _
-from sceau.protocol.codes import Role
+from sceau.protocol.codes import OperationKind, Role
 from sceau.store.sites import SiteGrant
 from sceau.tokens.base import CertificateEntry
 from sceau.ui import presenter
-from sceau.ui.api import OperationKind
 
 
 class TrayState(StrEnum):

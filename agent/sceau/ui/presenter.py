@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sceau.i18n import _, current_language
+from sceau.protocol.codes import OperationKind
+from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.origin import registrable_domain
 from sceau.tokens.base import CertificateEntry, PinRequest
-from sceau.ui.api import ConsentRequest, DocumentInfo, OperationKind
+from sceau.ui.api import ConsentRequest
 
 EXPIRY_WARNING = timedelta(days=30)
 MAX_LISTED_DOCUMENTS = 8  # a batch of 100 PES files lists the first ones and a count
