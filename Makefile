@@ -61,7 +61,7 @@ demo: deps
 	$(VENV)/bin/sceau demo --serve
 
 bench: deps
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf build .venv .mypy_cache .ruff_cache .pytest_cache test-artifacts node_modules

@@ -12,14 +12,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
-from common import pct, report, softhsm_pki, timed  # noqa: E402
+from benchmarks.common import pct, report, softhsm_pki, timed
 
 N = 300
 KEY = "sign-rsa2048"
@@ -28,11 +24,11 @@ KEY = "sign-rsa2048"
 def main() -> None:
     pki, module = softhsm_pki()
     import pkcs11
-    from e2e_rp_server import RelyingParty  # type: ignore[import-not-found]
-    from e2e_support import launch_chromium, make_bridge, open_page  # type: ignore[import-not-found]
     from pkcs11 import Attribute, Mechanism, ObjectClass
 
     from sceau.devkit import pki as devpki
+    from sceau.devkit.bridge import Bridge, launch_chromium
+    from sceau.devkit.testsite import RelyingParty, open_page
     from sceau.protocol.framing import FrameDecoder, encode_frame
     from sceau.store.sites import TrustedSites
     from sceau.tokens.base import Digest
@@ -54,7 +50,10 @@ def main() -> None:
         raw = timed(lambda: key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS), N)
 
     root = Path(tempfile.mkdtemp(prefix="sceau-bench-bridge-"))
-    bridge = make_bridge(root / "bridge", module, Path(os.environ["SOFTHSM2_CONF"]), max_message_bytes=64 << 20)
+    (root / "bridge").mkdir()
+    bridge = Bridge.prepare(
+        root / "bridge", module=module, softhsm_conf=Path(os.environ["SOFTHSM2_CONF"]), max_message_bytes=64 << 20
+    )
     agent = bridge.start_agent()
     rp = RelyingParty(root, ports=1)
     rp.start()
@@ -88,7 +87,7 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
-            context = launch_chromium(pw, root / "profile", bridge.env)
+            context = launch_chromium(pw, root / "profile", bridge.env, ignore_https_errors=True)
             page = open_page(context, origin + "/")
             samples = page.evaluate(
                 """async ([n, args]) => {

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import softhsm_pki
-
-from sceau.devkit import pki as devpki
+from benchmarks.common import softhsm_pki
+from sceau.devkit import softhsm
 
 SIZE_MB = int(os.environ.get("SCEAU_BENCH_CMS_MB", "1024"))
 RUNS = int(os.environ.get("SCEAU_BENCH_CMS_RUNS", "2"))
@@ -96,7 +95,7 @@ def main() -> int:
         with open(plain, "wb") as f:
             for i in range(SIZE_MB):
                 f.write(block[i % 4096 :] + block[: i % 4096])
-        env = dict(os.environ, SCEAU_PIN=devpki.USER_PIN, SCEAU_LANG="en")
+        env = dict(os.environ, SCEAU_PIN=softhsm.USER_PIN, SCEAU_LANG="en")
         rsa = pki["enc-rsa2048"]
         bid = work / "pli.p7m"
         sceau = [sys.executable, "-m", "sceau.cli"]

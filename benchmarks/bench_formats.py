@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import softhsm_pki
+from benchmarks.common import softhsm_pki
 
 PDF_MB = int(os.environ.get("SCEAU_BENCH_PDF_MB", "50"))
 BORDEREAUX = int(os.environ.get("SCEAU_BENCH_PES_N", "100"))
@@ -110,7 +108,7 @@ async def bench_pades(pki_root: Path, p12: str, password: str) -> None:
 
 
 async def bench_pes(pki: object, module: str) -> None:
-    from sceau.devkit import pki as devpki
+    from sceau.devkit import softhsm
     from sceau.formats import pes
     from sceau.formats.options import SignOptions
     from sceau.formats.signer import BatchPinPrompt, TokenKey
@@ -120,11 +118,11 @@ async def bench_pes(pki: object, module: str) -> None:
     data = pes_file(BORDEREAUX)
     backend = Pkcs11Backend([module])
     try:
-        token = next(t for t in backend.tokens() if t.info.label == devpki.TOKEN_LABEL)
+        token = next(t for t in backend.tokens() if t.info.label == softhsm.TOKEN_LABEL)
         entries = {e.label: e for e in token.certificates()}
         for name in ("sign-rsa2048", "sign-ec256", "sign-rsa3072"):
             token.logout()
-            ui = HeadlessUI(pin=devpki.USER_PIN)
+            ui = HeadlessUI(pin=softhsm.USER_PIN)
             prompt = BatchPinPrompt(ui.ask_pin)
             key = TokenKey(token, entries[name], prompt)
             t0 = time.perf_counter()

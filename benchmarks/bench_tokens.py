@@ -6,10 +6,8 @@ import hashlib
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import report, softhsm_pki, timed
+from benchmarks.common import report, softhsm_pki, timed
 
 N = 500
 
@@ -19,16 +17,16 @@ def main() -> None:
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
 
-    from sceau.devkit import pki as devpki
+    from sceau.devkit import softhsm
     from sceau.tokens.base import Digest, SignScheme
     from sceau.tokens.pkcs11 import DIGEST_INFO, Pkcs11Backend
     from sceau.ui.headless import HeadlessUI
 
     print(f"SoftHSM2 {module}, RSA-2048 and EC P-256 signatures, {N} calls each")
     lib = pkcs11.lib(module)
-    tok = lib.get_token(token_label=devpki.TOKEN_LABEL)
+    tok = lib.get_token(token_label=softhsm.TOKEN_LABEL)
     results = {}
-    with tok.open(user_pin=devpki.USER_PIN) as session:
+    with tok.open(user_pin=softhsm.USER_PIN) as session:
         for name, mech in (("sign-rsa2048", Mechanism.RSA_PKCS), ("sign-ec256", Mechanism.ECDSA)):
             key = next(
                 session.get_objects(
@@ -44,8 +42,8 @@ def main() -> None:
 
     # The raw session logs out when it closes: the engine then logs in itself, as in the agent.
     backend = Pkcs11Backend([module])
-    token = next(t for t in backend.tokens() if t.info.label == devpki.TOKEN_LABEL)
-    ui = HeadlessUI(pin=devpki.USER_PIN)
+    token = next(t for t in backend.tokens() if t.info.label == softhsm.TOKEN_LABEL)
+    ui = HeadlessUI(pin=softhsm.USER_PIN)
     entries = {e.label: e for e in token.certificates()}
     for name, scheme in (("sign-rsa2048", SignScheme.RSA_PKCS1V15), ("sign-ec256", SignScheme.ECDSA)):
         entry = entries[name]

@@ -10,15 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 
 
 def softhsm_pki() -> tuple[devpki.DevPki, str]:
     """A PKI and SoftHSM2 token in a temp dir; sets SOFTHSM2_CONF (call before loading the module)."""
     root = Path(tempfile.mkdtemp(prefix="sceau-bench-"))
     pki = devpki.generate(root)
-    conf = devpki.create_softhsm_token(pki)
+    conf = softhsm.create_token(pki)
     os.environ["SOFTHSM2_CONF"] = str(conf)
-    module = devpki.find_softhsm_module()
+    module = softhsm.find_module()
     assert module is not None
     return pki, module
 

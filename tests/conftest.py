@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.tokens.pkcs11 import Pkcs11Backend, Pkcs11Token
 from sceau.tokens.pkcs12 import Pkcs12Token
@@ -29,14 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     # Messages are French by default; tests assert English texts unless they ask for French.
     os.environ.setdefault("SCEAU_LANG", "en")
-    module = devpki.find_softhsm_module()
+    module = softhsm.find_module()
     if module is None or shutil.which("softhsm2-util") is None:
         raise pytest.UsageError(
             "SoftHSM2 is missing: run `make test` (it installs softhsm2) or apt-get install softhsm2"
         )
     root = Path(tempfile.mkdtemp(prefix="sceau-pki-"))
     pki = devpki.generate(root)
-    conf = devpki.create_softhsm_token(pki)
+    conf = softhsm.create_token(pki)
     os.environ["SOFTHSM2_CONF"] = str(conf)
     _STATE.update(root=root, pki=pki, module=module, conf=conf)
 
@@ -73,7 +74,7 @@ def p11_backend(softhsm_module: str) -> Iterator[Pkcs11Backend]:
 
 @pytest.fixture
 def p11_token(p11_backend: Pkcs11Backend) -> Pkcs11Token:
-    tokens = [t for t in p11_backend.tokens() if t.info.label == devpki.TOKEN_LABEL]
+    tokens = [t for t in p11_backend.tokens() if t.info.label == softhsm.TOKEN_LABEL]
     assert tokens, "test token missing"
     token = tokens[0]
     assert isinstance(token, Pkcs11Token)
@@ -90,7 +91,7 @@ def p12_token(pki: DevPki) -> Callable[[str], Pkcs12Token]:
 
 @pytest.fixture
 def ui() -> HeadlessUI:
-    return HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    return HeadlessUI(pin=softhsm.USER_PIN, approve=True)
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def cli_env(softhsm_conf: Path) -> dict[str, str]:
     return dict(
         os.environ,
         SOFTHSM2_CONF=str(softhsm_conf),
-        SCEAU_PIN=devpki.USER_PIN,
+        SCEAU_PIN=softhsm.USER_PIN,
         SCEAU_P12_PASSWORD=devpki.P12_PASSWORD,
         SCEAU_LANG="en",
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from examples.platform import samples
-from examples.platform.demo import CHROMIUM, chromium_args
+from sceau.devkit.bridge import chromium_args, launch_chromium
 from sceau.i18n import _
 
 STEP_TIMEOUT_MS = 90_000
@@ -229,17 +229,16 @@ def run_walkthrough(
     mode = _("headless") if headless else _("visible")
     print(_("Demo walkthrough in Chromium ({mode}); screenshots in {path}").format(mode=mode, path=shots))
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="sceau-demo-bid-") as tmp:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=headless,
-            locale="fr-FR",
+        context = launch_chromium(
+            pw,
+            profile,
             # French UI through LANGUAGE: LANG=fr_FR.UTF-8 without that locale installed makes
             # Chromium drop non-ASCII file names from file inputs.
-            env={**env, "LANGUAGE": "fr", "LANG": env.get("LANG") or "C.UTF-8"},
+            {**env, "LANGUAGE": "fr", "LANG": env.get("LANG") or "C.UTF-8"},
+            headless=headless,
+            args=args if args is not None else chromium_args(),
             accept_downloads=True,
             viewport={"width": 1200, "height": 900},
-            args=[*(args if args is not None else chromium_args()), "--no-sandbox"],
         )
         try:
             page = context.new_page()

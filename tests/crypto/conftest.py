@@ -13,6 +13,7 @@ import pytest
 
 from sceau.config import Config
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.operations.context import OperationContext
 from sceau.operations.decrypt import DecryptJob, decrypt_file
@@ -84,7 +85,7 @@ def run_decrypt(
     manager: TokenManager, src: Path, dst: Path | None, *, ui: HeadlessUI | None = None, **job: Any
 ) -> dict[str, Any]:
     """The same engine as the agent and the CLI, with a headless UI."""
-    ui = ui or HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = ui or HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     executor = TokenExecutor()
 
     async def go() -> dict[str, Any]:

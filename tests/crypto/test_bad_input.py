@@ -235,7 +235,7 @@ def test_cancelled_decryption_leaves_nothing(pki: DevPki, p12: TokenManager, tmp
     import hashlib
 
     from sceau.config import Config
-    from sceau.devkit import pki as devpki
+    from sceau.devkit import softhsm
     from sceau.operations.context import OperationContext
     from sceau.operations.decrypt import DecryptJob, decrypt_file
     from sceau.tokens.executor import TokenExecutor
@@ -258,7 +258,7 @@ def test_cancelled_decryption_leaves_nothing(pki: DevPki, p12: TokenManager, tmp
 
         ctx = OperationContext(
             origin="https://a.fr",
-            ui=HeadlessUI(pin=devpki.USER_PIN, approve=True),
+            ui=HeadlessUI(pin=softhsm.USER_PIN, approve=True),
             tokens=p12,
             config=Config(),
             executor=executor,

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +20,10 @@ from typing import Any
 
 import pytest
 
-# The helpers live beside this file; make them importable whether or not tests/ is a package.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from e2e_rp_server import RelyingParty
-from e2e_support import Bridge, launch_chromium, make_bridge
-
+from sceau.devkit.bridge import Bridge
+from sceau.devkit.testsite import RelyingParty
 from sceau_native_host.manifests import DEV_EXTENSION_ID
+from tests.e2e.helpers import chromium, make_bridge
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,7 +74,7 @@ def playwright_instance() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Any, bridge: Bridge, e2e_root: Path) -> Iterator[Any]:
-    context = launch_chromium(playwright_instance, e2e_root / "profile", bridge.env)
+    context = chromium(playwright_instance, e2e_root / "profile", bridge.env)
     worker = context.service_workers[0] if context.service_workers else context.wait_for_event("serviceworker")
     assert f"chrome-extension://{DEV_EXTENSION_ID}/" in worker.url, worker.url
     yield context

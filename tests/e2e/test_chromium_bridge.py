@@ -20,13 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding
-from e2e_rp_server import RelyingParty
-from e2e_support import Bridge, answer_prompt, call, open_page, result, start, validator
 
+from sceau.devkit.bridge import Bridge
 from sceau.devkit.pki import DevPki
+from sceau.devkit.testsite import RelyingParty, call, open_page, result, start
 from sceau.store.sites import TrustedSites
 from sceau_native_host.manifests import DEV_EXTENSION_ID
 from sceau_rp import AuthTokenError
+from tests.e2e.helpers import answer_prompt, validator
 
 
 def der(cert: x509.Certificate) -> bytes:

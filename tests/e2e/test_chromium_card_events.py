@@ -6,16 +6,14 @@ page. The agent gets its own bridge (started after pcscd, so its monitor finds t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_rp_server import RelyingParty
-from e2e_support import call, launch_chromium, make_bridge, open_page
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tokens"))
-import virtual_card
+from sceau.devkit.testsite import RelyingParty, call, open_page
+from tests.e2e.helpers import chromium, make_bridge
+from tests.tokens import virtual_card
 
 
 @pytest.mark.slow
@@ -28,7 +26,7 @@ def test_card_insert_and_remove_reach_subscribed_page(
     context = None
     vicc = None
     try:
-        context = launch_chromium(playwright_instance, tmp_path / "profile", bridge.env)
+        context = chromium(playwright_instance, tmp_path / "profile", bridge.env)
         page = open_page(context, rp.origin(0) + "/")
         page.evaluate("window.notes = []")
         subscribed = call(page, "Sceau.subscribe((n) => window.notes.push(n))")

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from e2e_rp_server import RelyingParty
-from e2e_support import Bridge, call, launch_chromium, make_bridge, open_page
 
+from sceau.devkit.bridge import Bridge
 from sceau.devkit.pki import DevPki
+from sceau.devkit.testsite import RelyingParty, call, open_page
 from sceau.store.sites import TrustedSites
 from sceau_rp import AuthTokenValidator
+from tests.e2e.helpers import chromium, make_bridge
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def dev_bridge(e2e_root: Path, softhsm_module: str, softhsm_conf: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def dev_browser(playwright_instance: Any, dev_bridge: Bridge, e2e_root: Path) -> Iterator[Any]:
-    context = launch_chromium(playwright_instance, e2e_root / "dev-profile", dev_bridge.env)
+    context = chromium(playwright_instance, e2e_root / "dev-profile", dev_bridge.env)
     yield context
     context.close()
 

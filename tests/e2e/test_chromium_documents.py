@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import importlib.util
 import io
 import os
 import subprocess
@@ -24,12 +23,13 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from e2e_rp_server import RelyingParty
-from e2e_support import Bridge, open_page
 
+from sceau.devkit.bridge import Bridge
 from sceau.devkit.pki import DevPki
+from sceau.devkit.testsite import RelyingParty, open_page
 from sceau.formats import xmldsig
 from sceau.store.sites import TrustedSites
+from tests.formats.pdfs import make_pdf
 
 FIVE_MB = 5 * 1024 * 1024
 SIGNER = "sign-rsa2048"
@@ -37,13 +37,7 @@ SIGNER = "sign-rsa2048"
 
 def _make_pdf(filler: int) -> bytes:
     """A valid PDF of about `filler` bytes, made by the helper the formats tests use."""
-    path = Path(__file__).resolve().parents[1] / "formats" / "pdfs.py"
-    spec = importlib.util.spec_from_file_location("sceau_test_pdfs", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    pdf: bytes = module.make_pdf(pages=2, filler=filler)
-    return pdf
+    return make_pdf(pages=2, filler=filler)
 
 
 def grant(bridge: Bridge, origin: str, *kinds: str) -> None:

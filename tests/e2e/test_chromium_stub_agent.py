@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_rp_server import RelyingParty
-from e2e_support import EXTENSION, Bridge, call, launch_chromium, make_bridge, open_page
+
+from sceau.devkit.bridge import EXTENSION, Bridge
+from sceau.devkit.testsite import RelyingParty, call, open_page
+from tests.e2e.helpers import chromium, make_bridge
 
 STUB = Path(__file__).resolve().parents[1] / "native_host" / "stub_agent.py"
 
@@ -51,7 +53,7 @@ def other_extension(e2e_root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stub_browser(playwright_instance: Any, stub_bridge: Bridge, other_extension: Path, e2e_root: Path) -> Iterator[Any]:
-    context = launch_chromium(
+    context = chromium(
         playwright_instance, e2e_root / "stub-profile", stub_bridge.env, extensions=[EXTENSION, other_extension]
     )
     yield context

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from e2e_rp_server import RelyingParty
-from e2e_support import EXTENSION, Bridge, host_launcher, make_bridge, validator
 
+from sceau.devkit.bridge import EXTENSION, Bridge, host_launcher
 from sceau.devkit.pki import DevPki
+from sceau.devkit.testsite import RelyingParty
 from sceau_native_host.manifests import write_manifest
+from tests.e2e.helpers import make_bridge, validator
 
 FIREFOX = "/usr/bin/firefox-esr"
 PREFS = {

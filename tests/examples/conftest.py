@@ -1,24 +1,17 @@
-"""The demo platform lives in examples/ (not an installed package): import it from the source tree."""
+"""Fixtures for the demo platform (examples/, imported from the repository root like the tests)."""
 
-# ruff: noqa: E402
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from platform_testkit import ORIGIN, Login, make_auth_token
 
 from examples.platform import create_app
 from sceau.devkit.pki import DevPki
+from tests.examples.platform_testkit import ORIGIN, Login, make_auth_token
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from platform_testkit import ORIGIN, Login, make_auth_token, run
 
 from sceau.devkit.pki import DevPki
+from tests.examples.platform_testkit import ORIGIN, Login, make_auth_token, run
 
 
 async def test_pages_render_in_french_and_need_login(client: TestClient) -> None:

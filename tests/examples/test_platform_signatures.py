@@ -11,7 +11,6 @@ import base64
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
-from platform_testkit import Login, run
 
 from examples.platform import samples
 from sceau.devkit import pki as devpki
@@ -20,6 +19,7 @@ from sceau.formats import pades, pes, xades
 from sceau.formats.options import SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.tokens.pkcs12 import Pkcs12Token
+from tests.examples.platform_testkit import Login, run
 
 
 def key_of(pki: DevPki, identity: str) -> TokenKey:

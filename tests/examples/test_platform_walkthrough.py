@@ -15,6 +15,7 @@ import pytest
 
 from examples.platform import serve
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +26,7 @@ def demo_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
     """Its own PKI and token directory, as `make demo` has: the session's token directory also
     holds other suites' tokens with look-alike certificates (same names, other CAs)."""
     pki = devpki.generate(tmp_path_factory.mktemp("demo-pki"))
-    devpki.create_softhsm_token(pki)
+    softhsm.create_token(pki)
     return pki
 
 
@@ -52,7 +53,7 @@ def test_scripted_walkthrough(
     ):
         assert expected in out, expected
     # The auto-approving agent is announced with its PIN, never silently.
-    assert f"{devpki.USER_PIN}." in out and ("SANS fenêtres" in out or "WITHOUT dialogs" in out)
+    assert f"{softhsm.USER_PIN}." in out and ("SANS fenêtres" in out or "WITHOUT dialogs" in out)
     shots = sorted(p.name for p in (tmp_path / "demo" / "screenshots").glob("*.png"))
     assert len(shots) == 9 and shots[0] == "01-accueil.png"
     manifest = tmp_path / "demo" / "chromium-profile" / "NativeMessagingHosts" / "fr.sceau.agent.json"

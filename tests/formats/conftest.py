@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.devkit.services import DevServices
 from sceau.formats.signer import TokenKey
@@ -37,40 +37,8 @@ def _import_token() -> bool:
     conf = os.environ.get("SOFTHSM2_CONF")
     if not conf:
         return False
-    env = dict(os.environ)
-    subprocess.run(
-        [
-            "softhsm2-util",
-            "--init-token",
-            "--free",
-            "--label",
-            FORMATS_TOKEN,
-            "--so-pin",
-            devpki.SO_PIN,
-            "--pin",
-            devpki.USER_PIN,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
     names = [n for n in _PKI.identities if _PKI[n].on_token and n.startswith("sign-")]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sceau.devkit.pki",
-            str(_ROOT),
-            "--import-into",
-            FORMATS_TOKEN,
-            "--pin",
-            devpki.USER_PIN,
-            *[f"--name={n}" for n in names],
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    softhsm.add_token(_PKI, Path(conf), label=FORMATS_TOKEN, names=names)
     return True
 
 
@@ -118,7 +86,7 @@ def formats_p11(softhsm_module: str) -> Iterator[Pkcs11Backend]:
 
 
 def _pin(_request: object) -> str:
-    return devpki.USER_PIN
+    return softhsm.USER_PIN
 
 
 def _password(_request: object) -> str:

@@ -17,6 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.formats import cades, pades, pes, xades, xmldsig
 from sceau.formats.ltv import load_anchors, split_anchors
@@ -41,7 +42,7 @@ def bare_token_key(p11: Pkcs11Backend, name: str) -> TokenKey:
         pytest.skip("SoftHSM2 formats token not available")
     entry = next(e for e in tokens[0].certificates() if e.label == name)
     assert entry.chain == ()  # the premise: the token holds no CA certificate
-    return TokenKey(tokens[0], entry, lambda _r: devpki.USER_PIN)
+    return TokenKey(tokens[0], entry, lambda _r: softhsm.USER_PIN)
 
 
 def config_anchors(pki: DevPki) -> list[x509.Certificate]:

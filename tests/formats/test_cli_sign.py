@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 
 from .conftest import FORMATS_TOKEN, run
@@ -21,7 +22,7 @@ def sceau(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_sign_batch_with_softhsm_then_verify(fpki: DevPki, softhsm_module: str, tsa_url: str, tmp_path: Path) -> None:
-    env = dict(os.environ, SCEAU_PIN=devpki.USER_PIN, SCEAU_LANG="fr")
+    env = dict(os.environ, SCEAU_PIN=softhsm.USER_PIN, SCEAU_LANG="fr")
     (tmp_path / "Acte d'engagement.pdf").write_bytes(make_pdf())
     (tmp_path / "BPU.rtf").write_bytes(b"{\\rtf1 prix}")
     out = tmp_path / "out"

@@ -15,6 +15,7 @@ from cryptography import x509
 from sceau.app import Agent
 from sceau.config import Config
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.operations.base import Operation
 from sceau.operations.registry import Registry, default_registry
@@ -47,7 +48,7 @@ def p11_managers(softhsm_module: str) -> Iterator[Callable[[], TokenManager]]:
     made: list[TokenManager] = []
 
     def make() -> TokenManager:
-        made.append(TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL))
+        made.append(TokenManager([Pkcs11Backend([softhsm_module])], token_label=softhsm.TOKEN_LABEL))
         return made[-1]
 
     yield make
@@ -64,7 +65,7 @@ def manager(request: pytest.FixtureRequest, p11_managers: Callable[[], TokenMana
 
 
 def make_agent(manager: TokenManager, ui: HeadlessUI | None = None, **kw: Any) -> Agent:
-    return Agent(Config(), manager, ui or HeadlessUI(pin=devpki.USER_PIN, approve=True), **kw)
+    return Agent(Config(), manager, ui or HeadlessUI(pin=softhsm.USER_PIN, approve=True), **kw)
 
 
 async def test_hello(manager: TokenManager) -> None:
@@ -137,7 +138,7 @@ async def test_sign_hash(manager: TokenManager, pki: DevPki, alg: str) -> None:
 
 
 async def test_consent_shows_document_and_certificate(manager: TokenManager) -> None:
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     agent = make_agent(manager, ui)
     cert = (await agent.handle(request("list-certificates", {"role": "sign"})))["result"]["certificates"][0]
     digest = hashlib.sha256(b"x").digest()
@@ -159,7 +160,7 @@ async def test_consent_shows_document_and_certificate(manager: TokenManager) -> 
 
 
 async def test_refused_consent(manager: TokenManager) -> None:
-    agent = make_agent(manager, HeadlessUI(pin=devpki.USER_PIN, approve=False))
+    agent = make_agent(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=False))
     resp = await agent.handle(request("authenticate", {"nonce": base64.b64encode(b"n" * 32).decode()}))
     assert resp["error"]["code"] == "USER_CANCELLED"
 
@@ -214,7 +215,7 @@ async def test_site_gating_and_extension_only_commands(manager: TokenManager, tm
 
 
 async def test_websocket_origin_comes_from_transport(manager: TokenManager) -> None:
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     agent = make_agent(manager, ui)
     nonce = base64.b64encode(b"n" * 32).decode()
     resp = await agent.handle(
@@ -272,19 +273,19 @@ async def test_journal_records_documents_and_certificate(
 
     manager = p11_managers()
     journal = Journal(tmp_path)
-    agent = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=True), journal=journal)
+    agent = Agent(Config(), manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True), journal=journal)
     cert = (await agent.handle(request("list-certificates", {"role": "sign"})))["result"]["certificates"][0]
     digest = hashlib.sha256(b"bordereau").digest()
     args = {"hash": base64.b64encode(digest).decode(), "certificate": cert["id"], "documentName": "PES.xml"}
     assert (await agent.handle(request("sign-hash", args)))["ok"]
-    refused = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=False), journal=journal)
+    refused = Agent(Config(), manager, HeadlessUI(pin=softhsm.USER_PIN, approve=False), journal=journal)
     assert not (await refused.handle(request("sign-hash", args)))["ok"]
     lines = [_json.loads(line) for line in journal.path.read_text().splitlines()]
     signs = [entry for entry in lines if entry["operation"] == "sign"]
     assert [entry["result"] for entry in signs] == ["ok", "USER_CANCELLED"]
     text = journal.path.read_text()
     assert "PES.xml" in text and digest.hex() in text and cert["fingerprintSha256"] in text
-    assert devpki.USER_PIN not in text
+    assert softhsm.USER_PIN not in text
 
 
 async def test_remembered_authentication_persists_until_the_site_is_revoked(
@@ -306,13 +307,13 @@ async def test_remembered_authentication_persists_until_the_site_is_revoked(
 
     TrustedSites(tmp_path).grant(ORIGIN, ["authenticate", "list"])
     nonce = base64.b64encode(b"n" * 32).decode()
-    first = RememberingUI(pin=devpki.USER_PIN)
+    first = RememberingUI(pin=softhsm.USER_PIN)
     agent = agent_with(first)
     handle = (await agent.handle(request("list-certificates", {"role": "auth"})))["result"]["certificates"][0]["id"]
     assert (await agent.handle(request("authenticate", {"nonce": nonce, "certificate": handle})))["ok"]
     assert len(first.consents) == 1
     # A new agent (restart): remembered, no dialog.
-    second = RememberingUI(pin=devpki.USER_PIN)
+    second = RememberingUI(pin=softhsm.USER_PIN)
     agent2 = agent_with(second)
     assert (await agent2.handle(request("authenticate", {"nonce": nonce, "certificate": handle})))["ok"]
     assert second.consents == []

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sceau.config import Config
-from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, NotARecipient, UserCancelled
 from sceau.operations.context import OperationContext
@@ -92,7 +92,7 @@ async def _download(ctx: OperationContext, desc: dict[str, Any]) -> bytes:
 
 def test_decrypt_through_transfers(manager: TokenManager, bid: tuple[bytes, bytes], pki: DevPki) -> None:
     plain, data = bid
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     conn: dict[str, Any] = {}
     ctx = _ctx(manager, ui, conn)
 
@@ -118,7 +118,7 @@ def test_decrypt_through_transfers(manager: TokenManager, bid: tuple[bytes, byte
 
 def test_unwrap_key_mode(manager: TokenManager, bid: tuple[bytes, bytes]) -> None:
     plain, data = bid
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     ctx = _ctx(manager, ui, {})
 
     async def go() -> dict[str, Any]:
@@ -142,7 +142,7 @@ def test_unwrap_key_mode(manager: TokenManager, bid: tuple[bytes, bytes]) -> Non
 def test_refused_consent_leaves_nothing(manager: TokenManager, bid: tuple[bytes, bytes]) -> None:
     _plain, data = bid
     conn: dict[str, Any] = {}
-    ctx = _ctx(manager, HeadlessUI(pin=devpki.USER_PIN, approve=False), conn)
+    ctx = _ctx(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=False), conn)
 
     async def go() -> None:
         tid = await _upload(ctx, data)
@@ -173,7 +173,7 @@ def test_not_a_recipient(manager: TokenManager, pki: DevPki, tmp_path: Path) -> 
         ],
         check=True,
     )
-    ctx = _ctx(manager, HeadlessUI(pin=devpki.USER_PIN, approve=True), {})
+    ctx = _ctx(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True), {})
     args = {"document": {"data": base64.b64encode(out.read_bytes()).decode()}}
     with pytest.raises(NotARecipient) as info:
         asyncio.run(DECRYPT.run(ctx, DECRYPT.parse(args)))
@@ -191,7 +191,7 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     """encrypt then decrypt as a page does: upload-chunk → encrypt → fetch-chunk → upload → decrypt → fetch."""
     from sceau.app import Agent
 
-    agent = Agent(Config(), manager, HeadlessUI(pin=devpki.USER_PIN, approve=True))
+    agent = Agent(Config(), manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True))
     conn: dict[str, Any] = {}
     n = 0
 
@@ -278,7 +278,6 @@ async def test_several_recipient_keys_on_the_token_ask_the_user(pki, softhsm_mod
 
     from sceau.config import Config
     from sceau.crypto import cms_decrypt
-    from sceau.devkit import pki as devpki
     from sceau.operations.context import OperationContext
     from sceau.operations.decrypt import _find_match
     from sceau.tokens.executor import TokenExecutor
@@ -313,8 +312,8 @@ async def test_several_recipient_keys_on_the_token_ask_the_user(pki, softhsm_mod
         asked.append(sorted(e.label for e in choice.candidates))
         return next(e for e in choice.candidates if e.label == "enc-rsa3072")
 
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True, chooser=chooser)
-    tokens = TokenManager([Pkcs11Backend([softhsm_module])], token_label=devpki.TOKEN_LABEL)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True, chooser=chooser)
+    tokens = TokenManager([Pkcs11Backend([softhsm_module])], token_label=softhsm.TOKEN_LABEL)
     ctx = OperationContext("https://marches.exemple.fr", ui, tokens, Config(), TokenExecutor())
     with out.open("rb") as fh:
         env = cms_decrypt.read_envelope(fh)

@@ -16,6 +16,7 @@ import pytest
 
 from sceau.config import Config, Limits
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.devkit.services import DevServices, free_port
 from sceau.errors import BadRequest, TokenRemoved, TooLarge
@@ -179,7 +180,7 @@ def check(pki: DevPki, item: dict[str, Any], source: bytes, tmp: Path) -> None:
 async def test_mixed_batch_one_consent_one_pin(
     pki: DevPki, softhsm_module: str, services: DevServices, tmp_path: Path
 ) -> None:
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     events: list[dict[str, Any]] = []
     ctx = make_ctx([Pkcs11Backend([softhsm_module])], ui, events=events)
     sources = {

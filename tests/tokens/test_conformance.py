@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.tokens.base import PinPrompt, PinRequest, Token
 from sceau.tokens.pkcs11 import Pkcs11Token
@@ -16,7 +17,7 @@ from sceau.tokens.testing import TokenConformance
 
 def _pin(request: PinRequest) -> str:
     assert not request.retry
-    return devpki.P12_PASSWORD if request.is_password else devpki.USER_PIN
+    return devpki.P12_PASSWORD if request.is_password else softhsm.USER_PIN
 
 
 class MultiFileToken(Token):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from sceau.tokens.pcsc_monitor import (
     PcscMonitor,
     modules_for_atr,
 )
+from tests.tokens import virtual_card
 
 IDPRIME_ATR = bytes.fromhex("3b7f96000080318065b0844160fb120ffe829000")
 
@@ -206,8 +206,6 @@ def test_atr_rules() -> None:
 
 # -- real PC/SC stack ---------------------------------------------------------------------------
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import virtual_card  # noqa: E402
 
 
 @pytest.fixture

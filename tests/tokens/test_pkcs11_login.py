@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.errors import UserCancelled, WrongPin
 from sceau.tokens.base import Digest, PinRequest, SignScheme
 from sceau.tokens.pkcs11 import Pkcs11Backend, Pkcs11Token
@@ -13,7 +13,7 @@ from sceau.ui.headless import HeadlessUI
 
 def _token(module: str) -> tuple[Pkcs11Backend, Pkcs11Token]:
     backend = Pkcs11Backend([module])
-    token = next(t for t in backend.tokens() if t.info.label == devpki.TOKEN_LABEL)
+    token = next(t for t in backend.tokens() if t.info.label == softhsm.TOKEN_LABEL)
     assert isinstance(token, Pkcs11Token)
     return backend, token
 
@@ -26,7 +26,7 @@ def test_second_object_shares_the_login_then_needs_the_right_pin(softhsm_module:
     b1, first = _token(softhsm_module)
     b2, second = _token(softhsm_module)
     try:
-        first.login(HeadlessUI(pin=devpki.USER_PIN).ask_pin)
+        first.login(HeadlessUI(pin=softhsm.USER_PIN).ask_pin)
         second.login(_never)  # same process: already logged in, no PIN asked
         entry = next(e for e in second.certificates() if e.label == "sign-ec256")
         assert second.sign_raw(entry, b"x", SignScheme.ECDSA, Digest.SHA256, prehashed=False, prompt=_never)

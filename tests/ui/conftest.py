@@ -8,10 +8,10 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from ui_helpers import XDriver
 
 from sceau.i18n import current_language, set_language
 from sceau.ui.gui_thread import GuiThread
+from tests.ui.ui_helpers import XDriver
 
 
 @pytest.fixture(scope="session")

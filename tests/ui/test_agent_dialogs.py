@@ -13,11 +13,11 @@ from tkinter import ttk
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import load_der_x509_certificate
-from ui_helpers import XDriver, save_screenshot, wait_until
 
 from sceau.app import Agent
 from sceau.config import Config
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.protocol.auth_token import signed_fields
 from sceau.store.journal import Journal
@@ -26,6 +26,7 @@ from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.registry import TokenManager
 from sceau.ui.dialogs import TkUserInterface
 from sceau.ui.gui_thread import GuiThread
+from tests.ui.ui_helpers import XDriver, save_screenshot, wait_until
 
 ORIGIN = "https://marches.achats.gouv.fr"
 
@@ -96,7 +97,7 @@ async def test_authenticate_through_agent(
         # 3. PIN. (The wrong-PIN retry is tested with a PKCS#12 file below: PKCS#11 login state
         # is per process, so a session another test left logged in would accept any PIN here.)
         texts_with(ui, "Saisissez le code PIN de votre carte :")
-        xdriver.type(devpki.USER_PIN)
+        xdriver.type(softhsm.USER_PIN)
         xdriver.key("Return")
 
     try:
@@ -125,7 +126,7 @@ async def test_authenticate_through_agent(
 
     records = list(journal.read())
     assert [(r.origin, r.operation, r.result) for r in records] == [(ORIGIN, "authenticate", "ok")]
-    assert devpki.USER_PIN not in journal.path.read_text() or devpki.USER_PIN in nonce
+    assert softhsm.USER_PIN not in journal.path.read_text() or softhsm.USER_PIN in nonce
 
 
 def dialog_box(ui: TkUserInterface) -> tuple[int, int, int, int]:

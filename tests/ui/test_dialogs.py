@@ -11,7 +11,6 @@ from tkinter import ttk
 from typing import TypeVar
 
 import pytest
-from ui_helpers import XDriver, save_screenshot, wait_until
 
 from sceau.devkit import pki as devpki
 from sceau.devkit.pki import DevPki
@@ -23,6 +22,7 @@ from sceau.tokens.pkcs12 import Pkcs12Token
 from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest
 from sceau.ui.dialogs import TkUserInterface
 from sceau.ui.gui_thread import GuiThread
+from tests.ui.ui_helpers import XDriver, save_screenshot, wait_until
 
 T = TypeVar("T")
 ORIGIN = "https://marches.achats.gouv.fr"

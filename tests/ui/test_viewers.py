@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ui_helpers import XDriver, save_screenshot, wait_until
-
 from sceau.protocol.documents import DocumentInfo
 from sceau.store.journal import Journal
 from sceau.ui.gui_thread import GuiThread
 from sceau.ui.viewers import open_journal, open_text
+from tests.ui.ui_helpers import XDriver, save_screenshot, wait_until
 
 
 def test_journal_viewer_filters_as_you_type(gui: GuiThread, xdriver: XDriver, tmp_path: Path, french: None) -> None:

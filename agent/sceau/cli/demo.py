@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sceau.config import Config
 from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.i18n import _
 
 
@@ -29,7 +32,7 @@ def ensure_demo_token(root: Path) -> devpki.DevPki:
     else:
         print(_("Creating the demo token in {path}…").format(path=root))
         pki = devpki.generate(root)
-        devpki.create_softhsm_token(pki)
+        softhsm.create_token(pki)
     os.environ["SOFTHSM2_CONF"] = str(pki.softhsm_conf)
     return pki
 
@@ -43,10 +46,10 @@ async def _round_trip(pki: devpki.DevPki, origin: str) -> int:
     from sceau.ui.headless import HeadlessUI
     from sceau_rp import AuthTokenValidator, NonceStore
 
-    module = devpki.find_softhsm_module()
+    module = softhsm.find_module()
     assert module is not None
-    ui = HeadlessUI(pin=devpki.USER_PIN, approve=True)
-    agent = Agent(Config(dev_mode=True), TokenManager([Pkcs11Backend([module])], token_label=devpki.TOKEN_LABEL), ui)
+    ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
+    agent = Agent(Config(dev_mode=True), TokenManager([Pkcs11Backend([module])], token_label=softhsm.TOKEN_LABEL), ui)
     try:
         listed = await agent.handle(
             {"v": 1, "id": str(uuid.uuid4()), "cmd": "list-certificates", "args": {"role": "auth"}, "origin": origin}
@@ -95,36 +98,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = config_mod.load(getattr(args, "config", None))
     pki = ensure_demo_token(Path(args.dir) if args.dir else demo_dir(cfg))
     print(
-        _("Demo token: label '{label}', PIN {pin} (demo only).").format(label=devpki.TOKEN_LABEL, pin=devpki.USER_PIN)
+        _("Demo token: label '{label}', PIN {pin} (demo only).").format(label=softhsm.TOKEN_LABEL, pin=softhsm.USER_PIN)
     )
     code = asyncio.run(_round_trip(pki, args.origin))
     if code or not args.serve:
         return code
-    serve = _platform_serve()
-    if serve is None:
+    return _serve_platform(pki, args)
+
+
+def _serve_platform(pki: devpki.DevPki, args: argparse.Namespace) -> int:
+    """Run the demo platform (examples/, in a source checkout) as its own process, like a hosted site."""
+    from sceau.devkit.bridge import REPO
+
+    if not (REPO / "examples" / "platform" / "__main__.py").is_file():
         print(_("The demo platform is not available in this installation."))
         return 0
-    return int(
-        serve(pki=pki, port=args.port, walkthrough=args.walkthrough, open_browser=not args.no_browser, https=args.https)
+    flags = [
+        f
+        for f, on in (("--walkthrough", args.walkthrough), ("--no-browser", args.no_browser), ("--https", args.https))
+        if on
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "examples.platform", str(pki.root), "--port", str(args.port), *flags], cwd=REPO
     )
-
-
-def _platform_serve() -> Any:
-    """`examples.platform.serve`; the platform lives in the source tree, next to `agent/`."""
-    import sys
-
-    try:
-        from examples.platform import serve  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        repo = Path(__file__).resolve().parents[1]
-        if not (repo / "examples" / "platform" / "__init__.py").is_file():
-            return None
-        sys.path.insert(0, str(repo))
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: proc.terminate())  # `kill` stops the platform cleanly
+    while True:
         try:
-            from examples.platform import serve  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            return None
-    return serve
+            return proc.wait()
+        except KeyboardInterrupt:  # the platform got the same Ctrl-C and is stopping
+            continue
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,9 +1,8 @@
-"""Throw-away test and demo PKI: CAs, per-role certificates, PKCS#12 files, a SoftHSM2 token.
+"""Throw-away test and demo PKI: CAs, per-role certificates, CRL, PKCS#12 files.
 
 Everything is generated on the fly (tests, `make demo`); no key is ever committed.
-`python -m sceau.devkit.pki DIR` writes a PKI; `python -m sceau.devkit.pki DIR --softhsm` also
-creates a SoftHSM2 token under DIR/softhsm with every user identity imported as private,
-sensitive, non-extractable keys.
+`python -m sceau.devkit.pki DIR` writes a PKI; with `--softhsm` it also creates a SoftHSM2 token
+under DIR/softhsm (`sceau.devkit.softhsm`).
 """
 
 from __future__ import annotations
@@ -11,11 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,18 +22,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-SO_PIN = "87654321"
-USER_PIN = "123456"  # test/demo token only; the agent never defaults to any PIN
-P12_PASSWORD = "motdepasse"
-TOKEN_LABEL = "Sceau Test"
-
-SOFTHSM_MODULE_CANDIDATES = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
-)
+P12_PASSWORD = "motdepasse"  # throw-away PKCS#12 files only
 
 COMPANY = ("Bâtiments Durand SARL", "NTRFR-552100554")
 COMMUNE = ("Commune de Saint-Aubin-sur-Loire", "NTRFR-214901234")
@@ -366,145 +349,16 @@ def _issue(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def find_softhsm_module() -> str | None:
-    """The SoftHSM2 PKCS#11 module on this machine, if installed."""
-    for path in SOFTHSM_MODULE_CANDIDATES:
-        if os.path.exists(path):
-            return path
-    return None
-
-
-def create_softhsm_token(
-    pki: DevPki, *, label: str = TOKEN_LABEL, names: Iterable[str] | None = None, user_pin: str = USER_PIN
-) -> Path:
-    """Create a fresh SoftHSM2 token under `pki.root/softhsm` and import the identities.
-
-    Runs the import in a child process: SoftHSM2 reads its config when the module is first
-    initialised, and the caller's process may already hold the module.
-    Returns the path of the `softhsm2.conf` to put in `SOFTHSM2_CONF`.
-    """
-    if shutil.which("softhsm2-util") is None:
-        raise RuntimeError("softhsm2-util not found: install the softhsm2 package")
-    base = pki.root / "softhsm"
-    if base.exists():
-        shutil.rmtree(base)
-    (base / "tokens").mkdir(parents=True)
-    conf = base / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-        "slots.removable = false\n"
-    )
-    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", user_pin],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    chosen = [n for n in (names or pki.identities) if pki[n].on_token]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sceau.devkit.pki",
-            str(pki.root),
-            "--import-into",
-            label,
-            "--pin",
-            user_pin,
-            *[f"--name={n}" for n in chosen],
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return conf
-
-
-def _import_into_token(pki: DevPki, label: str, pin: str, names: list[str]) -> None:
-    """Child-process side of `create_softhsm_token`."""
-    import pkcs11
-    from pkcs11 import Attribute, ObjectClass
-    from pkcs11.util.ec import decode_ec_private_key
-    from pkcs11.util.rsa import decode_rsa_private_key
-
-    module = find_softhsm_module()
-    if module is None:
-        raise SystemExit("SoftHSM2 module not found")
-    lib = pkcs11.lib(module)
-    token = lib.get_token(token_label=label)
-    with token.open(rw=True, user_pin=pin) as session:
-        for name in names:
-            ident = pki[name]
-            key = pki.key(name)
-            cert = pki.cert(name)
-            key_der = key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-            if isinstance(key, rsa.RSAPrivateKey):
-                attrs = decode_rsa_private_key(key_der)
-                attrs.update(
-                    {
-                        Attribute.SIGN: True,
-                        Attribute.DECRYPT: ident.role == "enc",
-                        Attribute.UNWRAP: ident.role == "enc",
-                    }
-                )
-            else:
-                attrs = decode_ec_private_key(key_der)
-                attrs.update({Attribute.SIGN: ident.role != "enc", Attribute.DERIVE: ident.role == "enc"})
-            attrs.update(
-                {
-                    Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.ID: bytes.fromhex(ident.key_id),
-                    Attribute.LABEL: name,
-                }
-            )
-            if ident.always_authenticate:
-                attrs[Attribute.ALWAYS_AUTHENTICATE] = True
-            session.create_object(attrs)
-            session.create_object(
-                {
-                    Attribute.CLASS: ObjectClass.CERTIFICATE,
-                    Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: False,
-                    Attribute.ID: bytes.fromhex(ident.key_id),
-                    Attribute.LABEL: name,
-                    Attribute.SUBJECT: cert.subject.public_bytes(),
-                    Attribute.ISSUER: cert.issuer.public_bytes(),
-                    Attribute.SERIAL_NUMBER: _der_integer(cert.serial_number),
-                    Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
-                }
-            )
-
-
-def _der_integer(value: int) -> bytes:
-    body = value.to_bytes((value.bit_length() + 8) // 8 or 1, "big")
-    return bytes([0x02, len(body)]) + body
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the throw-away Sceau test/demo PKI.")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--softhsm", action="store_true", help="also create a SoftHSM2 token")
-    parser.add_argument("--import-into", metavar="LABEL", help=argparse.SUPPRESS)
-    parser.add_argument("--pin", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--name", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.import_into:
-        _import_into_token(DevPki.load(args.directory), args.import_into, args.pin, args.name)
-        return 0
     pki = generate(args.directory)
     if args.softhsm:
-        conf = create_softhsm_token(pki)
-        print(f"SOFTHSM2_CONF={conf}")
+        from sceau.devkit.softhsm import create_token
+
+        print(f"SOFTHSM2_CONF={create_token(pki)}")
     print(f"PKI written to {args.directory}")
     return 0
 

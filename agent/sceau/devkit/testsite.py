@@ -1,4 +1,5 @@
-"""Test relying party: an aiohttp site on https (self-signed test certificate) on several ports.
+"""Test relying party: an aiohttp site on https (self-signed test certificate) on several ports, and
+the page helpers that drive it in a browser (e2e tests, bridge benchmark).
 
 Serves the page library from extension/lib (as a platform would host it), a test page that puts
 `Sceau` on `window`, an embedding page (iframe of another origin), a challenge endpoint, and
@@ -14,6 +15,7 @@ import ipaddress
 import ssl
 import threading
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -21,9 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from sceau.devkit.bridge import EXTENSION
 from sceau_rp import NonceStore
 
-LIB = Path(__file__).resolve().parents[2] / "extension" / "lib"
+LIB = EXTENSION / "lib"
 MAX_UPLOAD = 64 * 1024 * 1024
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>RP test</title></head><body>
@@ -147,3 +150,28 @@ class RelyingParty:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+def open_page(context: Any, url: str) -> Any:
+    """A new tab on the test site's page, once `Sceau` is on its window."""
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("window.sceauReady === true")
+    return page
+
+
+def call(page: Any, js: str) -> dict[str, Any]:
+    """Evaluate `js` (an expression using Sceau) through window.run: {ok, result} or {ok, code}."""
+    result: dict[str, Any] = page.evaluate(f"window.run(() => {js})")
+    return result
+
+
+def start(page: Any, js: str, slot: str = "pending") -> None:
+    """Start a call without waiting (a permission popup will need a click first)."""
+    page.evaluate(f"() => {{ window.__{slot} = window.run(() => {js}); }}")
+
+
+def result(page: Any, slot: str = "pending") -> dict[str, Any]:
+    """The outcome of a call begun with `start`."""
+    value: dict[str, Any] = page.evaluate(f"window.__{slot}")
+    return value

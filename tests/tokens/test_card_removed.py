@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 
 
@@ -46,7 +46,7 @@ def test_card_pulled_mid_batch(
             "--pkcs11-module",
             str(pinlimit_module),
             "--token-label",
-            devpki.TOKEN_LABEL,
+            softhsm.TOKEN_LABEL,
             "--pin-env",
             "SCEAU_PIN",
             "--key-label",

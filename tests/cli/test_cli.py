@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sceau.devkit import pki as devpki
+from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 
 NONCE = base64.b64encode(b"n" * 32).decode()
@@ -34,7 +34,7 @@ def p11_opts(module: str, label: str = "auth-rsa2048") -> list[str]:
         "--pkcs11-module",
         module,
         "--token-label",
-        devpki.TOKEN_LABEL,
+        softhsm.TOKEN_LABEL,
         "--pin-env",
         "SCEAU_PIN",
         "--key-label",
@@ -91,7 +91,7 @@ def test_pin_counter_then_locked(
     third = cli(args, env)
     assert_clean_error(third, "PIN_LOCKED")
     # Locked: even the right PIN is refused, before any login attempt, with what to do.
-    right = cli(args, {**env, "SCEAU_PIN": devpki.USER_PIN})
+    right = cli(args, {**env, "SCEAU_PIN": softhsm.USER_PIN})
     assert_clean_error(right, "PIN_LOCKED")
     assert "PUK" in right.stderr
 
