@@ -12,13 +12,16 @@ from sceau.config import Config
 from sceau.errors import OriginNotAllowed, SceauError, Timeout
 from sceau.i18n import _
 from sceau.operations.base import Operation
-from sceau.operations.context import Emitter, OperationContext
+from sceau.operations.context import Connection, Emitter, OperationContext
 from sceau.operations.registry import Registry, default_registry
 from sceau.protocol import messages
 from sceau.protocol.codes import PAGE_COMMANDS, Command, OperationKind
 from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
+from sceau.protocol.session import Channel, Session
+from sceau.store.journal import Journal
 from sceau.store.remembered import RememberedAuth
+from sceau.store.sites import TrustedSites
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
 from sceau.ui.api import ConsentRequest, UserInterface
@@ -37,8 +40,8 @@ class Agent:
         tokens: TokenManager,
         ui: UserInterface,
         *,
-        sites: Any = None,  # sceau.store.sites.TrustedSites; None: no per-site gating (CLI, tests)
-        journal: Any = None,  # sceau.store.journal.Journal
+        sites: TrustedSites | None = None,  # None: no per-site gating (CLI, tests)
+        journal: Journal | None = None,
         registry: Registry | None = None,
         remembered: RememberedAuth | None = None,
     ) -> None:
@@ -52,6 +55,8 @@ class Agent:
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
         self.remembered = remembered or RememberedAuth()
+        self._connections: dict[Session, Connection] = {}
+        self._default_session = Session()  # callers without a connection of their own (demo, tests)
 
     # -- notifications (token inserted/removed) -------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -68,17 +73,36 @@ class Agent:
             except Exception:  # a dead client must not stop the others
                 self._listeners.discard(listener)
 
+    # -- connections ---------------------------------------------------------------------------
+    def connection(self, session: Session) -> Connection:
+        """The handlers' state for a client connection (created on its first request)."""
+        conn = self._connections.get(session)
+        if conn is None:
+            conn = self._connections[session] = Connection(session)
+        return conn
+
+    @property
+    def open_sessions(self) -> tuple[Session, ...]:
+        """The connections the agent holds state for."""
+        return tuple(self._connections)
+
+    def connection_closed(self, session: Session) -> None:
+        """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
+        conn = self._connections.pop(session, None)
+        if conn is not None:
+            conn.close()
+
     # -- requests ------------------------------------------------------------------------------
     async def handle(
         self,
         message: bytes | dict[str, Any],
         *,
-        transport: str = "ipc",
-        transport_origin: str | None = None,
+        session: Session | None = None,
         emit: Emitter | None = None,
-        connection: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Handle one request; always returns the final response (errors mapped to wire codes)."""
+        session = session or self._default_session
+        channel = session.channel
         request_id: str | None = None
         started = time.monotonic()
         origin = ""
@@ -90,9 +114,9 @@ class Agent:
             req = messages.parse_request(obj)
             cmd = req.cmd
             op = self.registry.get(req.cmd)
-            if transport != "ipc" and (op.internal or Command(req.cmd) not in PAGE_COMMANDS):
+            if channel.page_commands_only and (op.internal or Command(req.cmd) not in PAGE_COMMANDS):
                 raise OriginNotAllowed(_("This command is reserved to the browser extension."))
-            raw_origin = transport_origin if transport != "ipc" else req.origin
+            raw_origin = session.origin if channel.origin_from_transport else req.origin
             origin = (
                 normalize_origin(
                     raw_origin or "", dev_mode=self.config.dev_mode, max_length=self.config.limits.max_origin_length
@@ -100,10 +124,10 @@ class Agent:
                 if not op.internal
                 else ""
             )
-            params = op.parse(req.args)
+            params = op.parse(req.args, self.config.limits)
             kind = op.permission(req.args)
             if kind is not None:
-                await self._check_site(origin, kind, transport)
+                await self._check_site(origin, kind, channel)
             ctx = OperationContext(
                 origin=origin,
                 ui=self.ui,
@@ -111,8 +135,11 @@ class Agent:
                 config=self.config,
                 executor=self.executor,
                 emit=_bind_emit(req.id, emit),
+                connection=self.connection(session),
+                sites=self.sites,
+                remembered=self.remembered,
                 journal=self.journal,
-                extras={"connection": connection if connection is not None else {}, "agent": self},
+                commands=self.registry.commands(),
             )
             try:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
@@ -128,20 +155,19 @@ class Agent:
             self._journal(origin, cmd, "INTERNAL", started, ctx)
             return messages.error_from_exception(request_id, exc)
 
-    async def _check_site(self, origin: str, kind: OperationKind, transport: str) -> None:
-        """First-use permission. The extension asks and records grants (site-grant); on the
-        WebSocket fallback there is no extension, so the agent asks itself."""
-        if self.sites is None:
+    async def _check_site(self, origin: str, kind: OperationKind, channel: Channel) -> None:
+        """First-use permission. The extension asks and records grants (site-grant); on a channel
+        with no extension in front (the WebSocket fallback), the agent asks itself."""
+        sites = self.sites
+        if sites is None:
             return
-        if self.sites.is_allowed(origin, kind):
+        if sites.is_allowed(origin, kind):
             return
-        if transport == "websocket":
-            decision = await self.executor.run(
-                None,
-                lambda: self.ui.confirm(ConsentRequest(origin, kind, detail=_("First use of Sceau by this site."))),
-            )
+        if channel.asks_first_use:
+            request = ConsentRequest(origin, kind, detail=_("First use of Sceau by this site."))
+            decision = await self.executor.run(None, lambda: self.ui.confirm(request))
             if decision.approved:
-                self.sites.grant(origin, [kind])
+                sites.grant(origin, [kind])
                 return
         raise OriginNotAllowed(_("This site is not allowed to use your certificates."))
 
@@ -149,21 +175,15 @@ class Agent:
         """One journal line per operation, with the documents and certificate its consent showed."""
         if self.journal is None or not cmd or cmd in (Command.HELLO, Command.UPLOAD_CHUNK, Command.FETCH_CHUNK):
             return
-        consent = ctx.extras.get("consent") if ctx is not None else None
+        shown = ctx.shown if ctx is not None else None
         try:
-            if consent is not None:
-                self.journal.record_consent(consent, result)
+            if shown is not None:
+                self.journal.record_consent(shown, result)
             else:
                 duration = int((time.monotonic() - started) * 1000)
                 self.journal.record(origin=origin, operation=cmd, result=result, duration_ms=duration)
         except Exception:  # the journal must never break an operation
             log.exception("journal write failed")
-
-    def connection_closed(self, connection: dict[str, Any]) -> None:
-        """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
-        from sceau.store.transfers import close_connection
-
-        close_connection(connection)
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -193,17 +213,11 @@ def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -
     return TokenManager([Pkcs11Backend(modules), Pkcs12Backend(files)])
 
 
-def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Any = None) -> Agent:
+def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Journal | None = None) -> Agent:
     """The agent as `sceau agent` runs it (journal in the data dir unless one is given)."""
     if journal is None:
-        from sceau.store.journal import Journal
-
         journal = Journal.from_config(config)
-    sites = None
-    if with_sites:
-        from sceau.store.sites import TrustedSites
-
-        sites = TrustedSites(config.data_path())
+    sites = TrustedSites(config.data_path()) if with_sites else None
     remembered = RememberedAuth(config.data_path() / "remembered-auth.json")
     if sites is not None:
         sites.add_listener(lambda: remembered.prune(sites))

@@ -31,6 +31,9 @@ class Limits:
     max_origin_length: int = 255
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Config:
     """Agent configuration. Every key is documented in docs/configuration.md."""

@@ -161,11 +161,10 @@ def test_content_name(signed: str, name: str) -> None:
 
 async def test_verify_operation_hands_the_content_over(fpki: DevPki, tmp_path: Path) -> None:
     """The `verify` handler returns the document inside as a download transfer."""
-    from sceau.store.transfers import store_for
 
     config = Config(trust_anchors=(str(fpki.root_ca),))
     ctx = OperationContext(
-        "https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor(), extras={"connection": {}}
+        "https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor()
     )
     sig = openssl_attached(fpki, PDF, tmp_path)
     params = OPERATION.parse({"document": {"data": base64.b64encode(sig).decode()}, "name": "acte.pdf.p7m"})
@@ -173,6 +172,6 @@ async def test_verify_operation_hands_the_content_over(fpki: DevPki, tmp_path: P
     assert result["valid"] and result["format"] == "cades"
     transfer = result["content"]["transfer"]
     assert transfer["name"] == "acte.pdf" and transfer["size"] == len(PDF)
-    store = store_for(ctx.extras["connection"], config.limits)
+    store = ctx.transfers()
     data, final = store.fetch_chunk(transfer["transfer"], 0)
     assert final and data == PDF

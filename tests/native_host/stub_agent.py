@@ -15,13 +15,14 @@ import sys
 from typing import Any
 
 from sceau.config import Config
+from sceau.protocol.session import Session
 from sceau.transports.ipc import IpcServer
 
 KINDS = ("authenticate", "sign", "decrypt", "encrypt", "list")
 
 
 class Scripted:
-    def connection_closed(self, connection: dict[str, Any]) -> None:
+    def connection_closed(self, session: Session) -> None:
         """Nothing to release: the scripted agent keeps no per-connection state."""
 
     async def handle(self, message: bytes | dict[str, Any], **_kw: Any) -> dict[str, Any]:

@@ -13,13 +13,14 @@ import pytest
 from cryptography import x509
 
 from sceau.app import Agent
-from sceau.config import Config
+from sceau.config import DEFAULT_LIMITS, Config, Limits
 from sceau.devkit import pki as devpki
 from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.operations.base import Operation
 from sceau.operations.registry import Registry, default_registry
 from sceau.protocol.codes import Command, OperationKind
+from sceau.protocol.session import WEBSOCKET, Session
 from sceau.store.sites import TrustedSites
 from sceau.tokens.base import Digest, SignScheme
 from sceau.tokens.pkcs11 import Pkcs11Backend
@@ -205,8 +206,7 @@ async def test_site_gating_and_extension_only_commands(manager: TokenManager, tm
     # A page on the WebSocket transport cannot manage grants.
     ws = await agent.handle(
         request("site-grant", {"origin": "https://evil.fr", "operations": ["sign"]}),
-        transport="websocket",
-        transport_origin="https://evil.fr",
+        session=Session(WEBSOCKET, origin="https://evil.fr"),
     )
     assert ws["error"]["code"] == "ORIGIN_NOT_ALLOWED"
     revoked = await agent.handle(request("site-revoke", {"origin": ORIGIN}, origin=None))
@@ -220,8 +220,7 @@ async def test_websocket_origin_comes_from_transport(manager: TokenManager) -> N
     nonce = base64.b64encode(b"n" * 32).decode()
     resp = await agent.handle(
         request("authenticate", {"nonce": nonce}, origin="https://forged.fr"),
-        transport="websocket",
-        transport_origin="https://real.fr",
+        session=Session(WEBSOCKET, origin="https://real.fr"),
     )
     assert resp["ok"]
     assert ui.consents[-1].origin == "https://real.fr"
@@ -231,7 +230,7 @@ class _Boom(Operation):
     command: ClassVar[Command] = Command.HELLO
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> None:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
         return None
 
     async def run(self, ctx: Any, params: None) -> dict[str, Any]:

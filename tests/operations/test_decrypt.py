@@ -15,14 +15,15 @@ from asn1crypto import cms
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sceau.config import Config
+from sceau.config import DEFAULT_LIMITS, Config
 from sceau.devkit import softhsm
 from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, NotARecipient, UserCancelled
-from sceau.operations.context import OperationContext
+from sceau.operations.context import Connection, OperationContext
 from sceau.operations.decrypt import OPERATION as DECRYPT
 from sceau.operations.transfer import OPERATIONS
 from sceau.protocol.codes import OperationKind
+from sceau.protocol.session import Session
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.registry import TokenManager
@@ -65,9 +66,9 @@ def bid(pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, b
     return plain.read_bytes(), out.read_bytes()
 
 
-def _ctx(manager: TokenManager, ui: HeadlessUI, conn: dict[str, Any]) -> OperationContext:
+def _ctx(manager: TokenManager, ui: HeadlessUI, conn: Connection) -> OperationContext:
     return OperationContext(
-        origin=ORIGIN, ui=ui, tokens=manager, config=Config(), executor=TokenExecutor(), extras={"connection": conn}
+        origin=ORIGIN, ui=ui, tokens=manager, config=Config(), executor=TokenExecutor(), connection=conn
     )
 
 
@@ -93,7 +94,7 @@ async def _download(ctx: OperationContext, desc: dict[str, Any]) -> bytes:
 def test_decrypt_through_transfers(manager: TokenManager, bid: tuple[bytes, bytes], pki: DevPki) -> None:
     plain, data = bid
     ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
-    conn: dict[str, Any] = {}
+    conn = Connection()
     ctx = _ctx(manager, ui, conn)
 
     async def go() -> tuple[dict[str, Any], bytes]:
@@ -112,14 +113,14 @@ def test_decrypt_through_transfers(manager: TokenManager, bid: tuple[bytes, byte
     assert consent.documents[0].name == "pli.p7m" and consent.documents[0].size == len(data)
     assert consent.documents[0].sha256_hex == hashlib.sha256(data).hexdigest()
     assert consent.certificate is not None and consent.certificate.handle == result["certificate"]["id"]
-    store = conn["transfers"]
+    store = conn.transfers(DEFAULT_LIMITS)
     assert list(store.root.iterdir()) == []  # upload released, download fetched → nothing left
 
 
 def test_unwrap_key_mode(manager: TokenManager, bid: tuple[bytes, bytes]) -> None:
     plain, data = bid
     ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
-    ctx = _ctx(manager, ui, {})
+    ctx = _ctx(manager, ui, Connection())
 
     async def go() -> dict[str, Any]:
         args = {"document": {"transfer": await _upload(ctx, data)}, "mode": "unwrap-key", "name": "pli.p7m"}
@@ -141,7 +142,7 @@ def test_unwrap_key_mode(manager: TokenManager, bid: tuple[bytes, bytes]) -> Non
 
 def test_refused_consent_leaves_nothing(manager: TokenManager, bid: tuple[bytes, bytes]) -> None:
     _plain, data = bid
-    conn: dict[str, Any] = {}
+    conn = Connection()
     ctx = _ctx(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=False), conn)
 
     async def go() -> None:
@@ -150,7 +151,7 @@ def test_refused_consent_leaves_nothing(manager: TokenManager, bid: tuple[bytes,
             await DECRYPT.run(ctx, DECRYPT.parse({"document": {"transfer": tid}}))
 
     asyncio.run(go())
-    assert list(conn["transfers"].root.iterdir()) == []
+    assert list(conn.transfers(DEFAULT_LIMITS).root.iterdir()) == []
 
 
 def test_not_a_recipient(manager: TokenManager, pki: DevPki, tmp_path: Path) -> None:
@@ -173,7 +174,7 @@ def test_not_a_recipient(manager: TokenManager, pki: DevPki, tmp_path: Path) -> 
         ],
         check=True,
     )
-    ctx = _ctx(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True), {})
+    ctx = _ctx(manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True), Connection())
     args = {"document": {"data": base64.b64encode(out.read_bytes()).decode()}}
     with pytest.raises(NotARecipient) as info:
         asyncio.run(DECRYPT.run(ctx, DECRYPT.parse(args)))
@@ -192,14 +193,14 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     from sceau.app import Agent
 
     agent = Agent(Config(), manager, HeadlessUI(pin=softhsm.USER_PIN, approve=True))
-    conn: dict[str, Any] = {}
+    session = Session()
     n = 0
 
     async def call(cmd: str, args: dict[str, Any]) -> dict[str, Any]:
         nonlocal n
         n += 1
         msg = {"v": 1, "id": f"r{n}", "cmd": cmd, "args": args, "origin": ORIGIN}
-        return await agent.handle(msg, transport="ipc", connection=conn)
+        return await agent.handle(msg, session=session)
 
     async def upload(data: bytes) -> str:
         tid = None
@@ -265,10 +266,8 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     assert not resp["ok"] and resp["error"]["code"] == "NOT_A_RECIPIENT"
     resp = await call("fetch-chunk", {"transfer": "nope", "index": 0})
     assert not resp["ok"] and resp["error"]["code"] == "BAD_REQUEST"
-    from sceau.store.transfers import close_connection
-
-    root = conn["transfers"].root
-    close_connection(conn)
+    root = agent.connection(session).transfers(DEFAULT_LIMITS).root
+    agent.connection_closed(session)
     assert not root.exists()
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sceau.config import Config
+from sceau.config import DEFAULT_LIMITS, Config
 from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, InvalidInput
-from sceau.operations.context import OperationContext
+from sceau.operations.context import Connection, OperationContext
 from sceau.operations.encrypt import OPERATION as ENCRYPT
 from sceau.operations.transfer import OPERATIONS
 from sceau.tokens.executor import TokenExecutor
@@ -24,14 +24,14 @@ from sceau.ui.headless import HeadlessUI
 FETCH = OPERATIONS[1]
 
 
-def _ctx(conn: dict[str, Any]) -> OperationContext:
+def _ctx(conn: Connection) -> OperationContext:
     return OperationContext(
         origin="https://depot.example.fr",
         ui=HeadlessUI(),
         tokens=TokenManager([]),
         config=Config(),
         executor=TokenExecutor(),
-        extras={"connection": conn},
+        connection=conn,
     )
 
 
@@ -43,7 +43,7 @@ def test_encrypt_for_main_and_backup_keys(cipher: str, pki: DevPki, tmp_path: Pa
         base64.b64encode(pki.cert("enc-backup-rsa2048").public_bytes(Encoding.DER)).decode(),  # base64 DER
         Path(pki["enc-ec256"].cert).read_text(),
     ]
-    conn: dict[str, Any] = {}
+    conn = Connection()
     ctx = _ctx(conn)
     args = {
         "document": {"data": base64.b64encode(plain[:900_000]).decode()},
@@ -90,14 +90,14 @@ def test_encrypt_for_main_and_backup_keys(cipher: str, pki: DevPki, tmp_path: Pa
         )
         assert proc.returncode == 0, proc.stderr
         assert out.read_bytes() == plain[:900_000]
-    assert list(conn["transfers"].root.iterdir()) == []
+    assert list(conn.transfers(DEFAULT_LIMITS).root.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", ["sign-rsa2048", "auth-expired", "auth-ec256"])
 def test_unfit_recipient_refused(name: str, pki: DevPki) -> None:
     args = {"document": {"data": "AAAA"}, "recipients": [Path(pki[name].cert).read_text()]}
     with pytest.raises(InvalidInput):
-        asyncio.run(ENCRYPT.run(_ctx({}), ENCRYPT.parse(args)))
+        asyncio.run(ENCRYPT.run(_ctx(Connection()), ENCRYPT.parse(args)))
 
 
 def test_bad_args(pki: DevPki) -> None:

@@ -23,7 +23,7 @@ from sceau.errors import BadRequest, TokenRemoved, TooLarge
 from sceau.formats import xmldsig
 from sceau.operations.context import OperationContext
 from sceau.operations.sign_documents import OPERATION
-from sceau.store.transfers import store_for
+from sceau.protocol.session import Session
 from sceau.tokens.base import CertificateEntry, Digest, PinPrompt, SignScheme, Token, TokenBackend
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.pkcs11 import Pkcs11Backend
@@ -104,7 +104,7 @@ def make_ctx(
     config = config or Config(trust_anchors=(str(_PKI_CHAIN[0]),) if _PKI_CHAIN else ())
     manager = TokenManager(backends)
     _MANAGERS.append(manager)
-    return OperationContext(ORIGIN, ui, manager, config, TokenExecutor(), emit=emit, extras={"connection": {}})
+    return OperationContext(ORIGIN, ui, manager, config, TokenExecutor(), emit=emit)
 
 
 def doc(name: str, data: bytes, fmt: str, **extra: Any) -> dict[str, Any]:
@@ -351,7 +351,7 @@ async def test_uploaded_transfer_and_large_result(pki: DevPki, tmp_path: Path) -
     ui = HeadlessUI(pin=devpki.P12_PASSWORD, approve=True)
     ctx = make_ctx([Pkcs12Backend([Path(pki["sign-ec256"].p12)])], ui)
     big = _pdf(2 << 20)
-    store = store_for(ctx.extras["connection"], ctx.config.limits)
+    store = ctx.transfers()
     up = store.upload_chunk(None, 0, big[: 1 << 20], False, "gros.pdf")
     up = store.upload_chunk(up["transfer"], 1, big[1 << 20 :], True)
     args = {"documents": [{"name": "gros.pdf", "transfer": up["transfer"], "format": "pades"}]}
@@ -416,7 +416,7 @@ async def test_through_the_agent_with_streamed_events(pki: DevPki) -> None:
         "origin": ORIGIN,
         "args": {"format": "cades", "documents": [doc("a.txt", b"a", "cades"), doc("b.txt", b"b", "cades")]},
     }
-    response = await agent.handle(request, emit=emit, connection={})
+    response = await agent.handle(request, emit=emit, session=Session())
     assert response["ok"] is True and response["result"]["signed"] == 2
     assert [e["event"]["name"] for e in events] == ["a.txt", "b.txt"] and all(e["id"] == "r1" for e in events)
     bad = await agent.handle({**request, "id": "r2", "args": {"format": "cades", "documents": "nope"}}, emit=emit)

@@ -11,10 +11,10 @@ import pytest
 
 from sceau.config import Config, Limits
 from sceau.errors import BadRequest, TooLarge
-from sceau.operations.context import OperationContext
+from sceau.operations.context import Connection, OperationContext
 from sceau.operations.transfer import OPERATIONS, resolve_document
 from sceau.protocol.constants import DOWNLOAD_CHUNK
-from sceau.store.transfers import EXPIRY_S, MAX_TRANSFERS, TransferStore, close_connection, store_for
+from sceau.store.transfers import EXPIRY_S, MAX_TRANSFERS, TransferStore
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
 from sceau.ui.headless import HeadlessUI
@@ -22,14 +22,14 @@ from sceau.ui.headless import HeadlessUI
 UPLOAD, FETCH = OPERATIONS
 
 
-def _ctx(connection: dict[str, Any], limits: Limits | None = None) -> OperationContext:
+def _ctx(connection: Connection, limits: Limits | None = None) -> OperationContext:
     return OperationContext(
         origin="https://marches.example.fr",
         ui=HeadlessUI(),
         tokens=TokenManager([]),
         config=Config(limits=limits or Limits()),
         executor=TokenExecutor(),
-        extras={"connection": connection},
+        connection=connection,
     )
 
 
@@ -51,7 +51,7 @@ async def _upload(ctx: OperationContext, data: bytes, chunk: int) -> dict[str, A
 
 
 def test_upload_then_resolve() -> None:
-    conn: dict[str, Any] = {}
+    conn = Connection()
     ctx = _ctx(conn)
     data = bytes(range(256)) * 5000
 
@@ -65,11 +65,11 @@ def test_upload_then_resolve() -> None:
             await resolve_document(ctx, {"transfer": res["transfer"]})
 
     asyncio.run(go())
-    close_connection(conn)
+    conn.close()
 
 
 def test_chunks_must_be_in_order() -> None:
-    ctx = _ctx({})
+    ctx = _ctx(Connection())
 
     async def go() -> None:
         first = await UPLOAD.run(ctx, UPLOAD.parse({"index": 0, "data": _b64(b"a")}))
@@ -84,7 +84,7 @@ def test_chunks_must_be_in_order() -> None:
 
 
 def test_size_caps() -> None:
-    ctx = _ctx({}, Limits(max_document_bytes=1000, max_total_bytes=1500))
+    ctx = _ctx(Connection(), Limits(max_document_bytes=1000, max_total_bytes=1500))
 
     async def go() -> None:
         with pytest.raises(TooLarge):
@@ -125,9 +125,9 @@ def test_expiry() -> None:
 
 
 def test_download_in_chunks_then_deleted(tmp_path: Path) -> None:
-    conn: dict[str, Any] = {}
+    conn = Connection()
     ctx = _ctx(conn)
-    store = store_for(conn, ctx.config.limits)
+    store = conn.transfers(ctx.config.limits)
     data = b"z" * (2 * DOWNLOAD_CHUNK + 10)
     out = store.new_output_path()
     out.write_bytes(data)
@@ -148,7 +148,7 @@ def test_download_in_chunks_then_deleted(tmp_path: Path) -> None:
     assert asyncio.run(go()) == data
     assert list(store.root.iterdir()) == []
     root = store.root
-    close_connection(conn)
+    conn.close()
     assert not root.exists()
 
 

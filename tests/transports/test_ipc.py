@@ -20,6 +20,7 @@ import pytest
 from sceau.app import Agent
 from sceau.config import Config, Limits
 from sceau.protocol.framing import FrameDecoder, encode_frame
+from sceau.protocol.session import Session
 from sceau.tokens.registry import TokenManager
 from sceau.transports.ipc import (
     AgentAlreadyRunning,
@@ -38,20 +39,19 @@ class StubHandler:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.closed: list[dict[str, Any]] = []
+        self.closed: list[Session] = []
 
-    def connection_closed(self, connection: dict[str, Any]) -> None:
-        self.closed.append(connection)
+    def connection_closed(self, session: Session) -> None:
+        self.closed.append(session)
 
     async def handle(
         self,
         message: bytes | dict[str, Any],
         *,
-        transport: str = "ipc",
-        transport_origin: str | None = None,
+        session: Session | None = None,
         emit: Any = None,
-        connection: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        assert session is not None
         assert isinstance(message, bytes)
         req = json.loads(message)
         self.calls.append(req)
@@ -59,7 +59,7 @@ class StubHandler:
         await asyncio.sleep(args.get("sleep", 0))
         for i in range(args.get("events", 0)):
             await emit({"v": 1, "id": req["id"], "event": {"n": i}})
-        return {"v": 1, "id": req["id"], "ok": True, "result": {"echo": args, "transport": transport}}
+        return {"v": 1, "id": req["id"], "ok": True, "result": {"echo": args, "transport": session.channel.name}}
 
 
 @pytest.fixture
@@ -291,8 +291,6 @@ async def test_closing_the_connection_deletes_its_uploads(config: Config) -> Non
     """A page that goes away mid-upload must not leave bid data in temp files."""
     import base64
 
-    from sceau.store.transfers import STATE_KEY
-
     agent = Agent(config, TokenManager([]), HeadlessUI())
     srv = IpcServer(agent, config)
     await srv.start()
@@ -311,7 +309,7 @@ async def test_closing_the_connection_deletes_its_uploads(config: Config) -> Non
         reply = await c.recv()
         assert reply is not None and reply["ok"], reply
         (conn,) = list(srv._connections)
-        store = conn.state[STATE_KEY]
+        store = agent.connection(conn.session).transfers(config.limits)
         folder = Path(store.root)
         assert any(folder.rglob("*")), "upload not on disk"
         await c.close()
@@ -320,7 +318,7 @@ async def test_closing_the_connection_deletes_its_uploads(config: Config) -> Non
                 break
             await asyncio.sleep(0.05)
         assert not folder.exists()
-        assert STATE_KEY not in conn.state
+        assert conn.session not in agent.open_sessions  # a closed connection leaves no state
     finally:
         await srv.close()
         agent.close()

@@ -13,9 +13,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sceau.app import Agent
 from sceau.config import Config, Limits
+from sceau.protocol.session import WEBSOCKET, Session, TokenBucket
 from sceau.tokens.registry import TokenManager
 from sceau.transports import websocket as ws_mod
-from sceau.transports.websocket import TokenBucket, WebSocketServer, check_handshake
+from sceau.transports.websocket import WebSocketServer, check_handshake
 from sceau.ui.headless import HeadlessUI
 
 ALLOWED = "https://marches.example.fr"
@@ -24,16 +25,16 @@ ALLOWED = "https://marches.example.fr"
 class Recorder:
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
-        self.closed: list[dict[str, Any]] = []
+        self.closed: list[Session] = []
 
-    def connection_closed(self, connection: dict[str, Any]) -> None:
-        self.closed.append(connection)
+    def connection_closed(self, session: Session) -> None:
+        self.closed.append(session)
 
     async def handle(self, message: bytes | dict[str, Any], **kw: Any) -> dict[str, Any]:
         assert isinstance(message, bytes)
         req = json.loads(message)
         self.seen.append({"req": req, **kw})
-        return {"v": 1, "id": req.get("id"), "ok": True, "result": {"origin": kw["transport_origin"]}}
+        return {"v": 1, "id": req.get("id"), "ok": True, "result": {"origin": kw["session"].origin}}
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ async def test_allowed_origin_is_what_the_agent_sees(server: tuple[WebSocketServ
         await ws.send(json.dumps({"v": 1, "id": "1", "cmd": "hello", "origin": "https://evil.example"}))
         reply = json.loads(await ws.recv())
     assert reply["result"]["origin"] == ALLOWED  # the message's own origin field is ignored
-    assert rec.seen[0]["transport"] == "websocket"
+    assert rec.seen[0]["session"].channel is WEBSOCKET
     assert srv._server is not None
     assert {s.getsockname()[0] for s in srv._server.sockets} == {"127.0.0.1"}
 

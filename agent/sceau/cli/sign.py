@@ -9,7 +9,6 @@ written atomically and never replace an existing file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from sceau.cli.common import add_token_options as _add_token_options
 from sceau.cli.common import headless_ui, load_config, select_entry, token_manager
-from sceau.errors import BadRequest, SceauError, UserCancelled
+from sceau.errors import BadRequest, InvalidInput
 from sceau.i18n import _
-from sceau.protocol.codes import OperationKind, Role
+from sceau.operations.context import OperationContext
+from sceau.protocol.codes import Role
 from sceau.protocol.constants import ExitCode
-from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import Digest, SignScheme
 from sceau.tokens.executor import TokenExecutor
-from sceau.ui.api import ConsentRequest
 
 if TYPE_CHECKING:
     from sceau.formats.engine import DocumentJob
@@ -68,13 +66,13 @@ def _target(args: argparse.Namespace, source: Path, job: DocumentJob, dated: dat
 
 async def cmd_sign(args: argparse.Namespace) -> int:
     from sceau.formats import naming
-    from sceau.formats.engine import DocumentJob, guess_mime, sign_job
+    from sceau.formats.batch import BatchDocument, DocumentResult, sign_batch
+    from sceau.formats.engine import guess_mime
     from sceau.formats.kinds import Format, Level
     from sceau.formats.ltv import load_anchors
     from sceau.formats.options import SignOptions
     from sceau.formats.pades import PadesOptions
     from sceau.formats.pes import PesOptions
-    from sceau.formats.signer import BatchPinPrompt, TokenKey
     from sceau.formats.tsp import TsaClient
 
     fmt = Format(args.format)
@@ -100,57 +98,50 @@ async def cmd_sign(args: argparse.Namespace) -> int:
     ui = headless_ui(args)
     manager = token_manager(args, cfg)
     executor = TokenExecutor()
-    failures = 0
+    ctx = OperationContext(origin="cli", ui=ui, tokens=manager, config=cfg, executor=executor)
+    dated = datetime.now(UTC) if args.atexo else None
+
+    async def publish(doc: BatchDocument, job: DocumentJob, out: bytes) -> dict[str, Any]:
+        target = _target(args, doc.path, job, dated)  # doc.path: the user's file
+        try:
+            await ctx.blocking(lambda: naming.atomic_write(target, out, overwrite=False))
+        except FileExistsError:
+            raise InvalidInput(_("{out} already exists, not replaced.").format(out=target)) from None
+        return {"path": str(target)}
+
+    async def report(result: DocumentResult) -> None:
+        if result.error is None and result.output is not None:
+            print(_("{name}: signed → {out}").format(name=result.document.name, out=result.output["path"]))
+            return
+        assert result.error is not None
+        print(
+            _("{name}: error ({code}): {message}").format(
+                name=result.document.name, code=result.error.code.value, message=result.error.message
+            ),
+            file=sys.stderr,
+        )
+
     try:
-        entry = await executor.run(None, lambda: select_entry(manager, ui, Role.SIGN, args.key_label))
-        datas = [s.read_bytes() for s in sources]
-        docs = tuple(
-            DocumentInfo(s.name, len(d), hashlib.sha256(d).hexdigest()) for s, d in zip(sources, datas, strict=True)
-        )
-        decision = await executor.run(None, lambda: ui.confirm(ConsentRequest("cli", OperationKind.SIGN, docs, entry)))
-        if not decision.approved:
-            raise UserCancelled(_("The operation was refused."))
-        token = manager.token_of(entry)
-        prompt = BatchPinPrompt(ui.ask_pin)
-
-        async def runner(fn: Any) -> bytes:
-            result: bytes = await executor.run(token.info.token_id, fn)
-            return result
-
-        key = TokenKey(
-            token,
-            entry,
-            prompt,
-            runner=runner,
+        # The certificate the command line names (--key-label), else the user's pick; then one consent.
+        entry = await ctx.blocking(lambda: select_entry(manager, ui, Role.SIGN, args.key_label))
+        digests = await ctx.blocking(lambda: [Digest.SHA256.digest_file(s).hex() for s in sources])
+        documents = [
+            BatchDocument(s.name, s, s.stat().st_size, d, fmt, guess_mime(s.name), pades, pes)
+            for s, d in zip(sources, digests, strict=True)
+        ]
+        outcome = await sign_batch(
+            ctx,
+            documents,
+            options,
+            publish,
+            certificate=entry.handle,
             scheme=SignScheme.RSA_PSS if args.pss else None,
+            on_result=report,
         )
-        dated = datetime.now(UTC) if args.atexo else None
-        for source, data in zip(sources, datas, strict=True):
-            job = DocumentJob(source.name, data, fmt, guess_mime(source.name), pades, pes)
-            try:
-                out = await sign_job(job, key, options)
-                target = _target(args, source, job, dated)
-                naming.atomic_write(target, out, overwrite=False)
-                print(_("{name}: signed → {out}").format(name=source.name, out=target))
-            except FileExistsError:
-                failures += 1
-                print(
-                    _("{name}: {out} already exists, not replaced.").format(name=source.name, out=target),
-                    file=sys.stderr,
-                )
-            except SceauError as exc:
-                failures += 1
-                print(
-                    _("{name}: error ({code}): {message}").format(
-                        name=source.name, code=exc.code.value, message=exc.message
-                    ),
-                    file=sys.stderr,
-                )
-        prompt.forget()
     finally:
         manager.close()
         executor.shutdown()
-    return ExitCode.ERROR if failures else ExitCode.OK
+    return ExitCode.OK if outcome.signed == len(outcome.results) else ExitCode.ERROR
 
 
 def register(subparsers: Any) -> None:

@@ -33,15 +33,14 @@ def cmd_certs(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_token(args: argparse.Namespace) -> int:
-    from sceau.operations.authenticate import MIN_NONCE_BYTES, build_token
+    from sceau.operations.authenticate import build_token, check_nonce
     from sceau.protocol.codes import OperationKind
-    from sceau.protocol.messages import arg_b64
     from sceau.protocol.origin import normalize_origin
     from sceau.ui.api import ConsentRequest
 
     cfg = load_config(args)
     origin = normalize_origin(args.origin, dev_mode=cfg.dev_mode or args.dev)
-    arg_b64({"nonce": args.nonce}, "nonce", max_bytes=1024, min_bytes=MIN_NONCE_BYTES)
+    check_nonce({"nonce": args.nonce}, cfg.limits)
     manager = token_manager(args, cfg)
     ui = headless_ui(args)
     entry = select_entry(manager, ui, Role.AUTH, args.key_label)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sceau import __version__
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest, UserCancelled
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
@@ -15,9 +16,6 @@ from sceau.protocol.auth_token import ALGORITHMS, APP_VERSION_URL, AuthToken, de
 from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
 from sceau.tokens.base import CertificateEntry, SignScheme
-from sceau.ui.api import ConsentRequest, UserInterface
-
-MIN_NONCE_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -37,22 +35,28 @@ def build_token(token_sign: Any, entry: CertificateEntry, origin: str, nonce: st
     return AuthToken(entry.der, alg, signature, APP_VERSION_URL.format(version=__version__))
 
 
+def check_nonce(args: Mapping[str, Any], limits: Limits) -> str:
+    """The challenge nonce: base64 of `limits.min_nonce_bytes` (≥ 256 bits of entropy by default) to
+    `limits.max_nonce_bytes` bytes. Its decoded size is checked; its text is what gets signed."""
+    a = dict(args)
+    arg_b64(a, "nonce", max_bytes=limits.max_nonce_bytes, min_bytes=limits.min_nonce_bytes)
+    return arg_str(a, "nonce", max_len=limits.max_nonce_bytes * 2 + 8)
+
+
 class Authenticate(Operation):
     command: ClassVar[Command] = Command.AUTHENTICATE
     kind: ClassVar[OperationKind | None] = OperationKind.AUTHENTICATE
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
-        # The nonce must carry ≥ 256 bits of entropy: check its decoded size, sign its text.
-        arg_b64(a, "nonce", max_bytes=1024, min_bytes=MIN_NONCE_BYTES)
-        nonce = arg_str(a, "nonce", max_len=2048)
+        nonce = check_nonce(a, limits)
         cert = arg_str(a, "certificate", required=False, max_len=64) or None
         alg = arg_choice(a, "algorithm", frozenset(ALGORITHMS))
         return Params(nonce, cert, alg)
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         entry = await ctx.select_certificate(Role.AUTH, params.certificate, OperationKind.AUTHENTICATE)
-        await _confirm(ctx.ui, ctx, entry)
+        await _confirm(ctx, entry)
         token = ctx.tokens.token_of(entry)
 
         def sign() -> AuthToken:
@@ -70,15 +74,12 @@ class Authenticate(Operation):
         return auth.to_json()
 
 
-async def _confirm(ui: UserInterface, ctx: OperationContext, entry: CertificateEntry) -> None:
+async def _confirm(ctx: OperationContext, entry: CertificateEntry) -> None:
     """Consent for authentication; the user may remember the site (kept while the site's grant lasts)."""
-    agent = ctx.extras.get("agent")
-    remembered = getattr(agent, "remembered", None)
-    sites = getattr(agent, "sites", None)
-    if remembered is not None and remembered.is_remembered(ctx.origin, entry.fingerprint, sites):
+    remembered = ctx.remembered
+    if remembered is not None and remembered.is_remembered(ctx.origin, entry.fingerprint, ctx.sites):
         return
-    request = ConsentRequest(ctx.origin, OperationKind.AUTHENTICATE, certificate=entry, can_remember=True)
-    decision = await ctx.confirm(request)
+    decision = await ctx.confirm(OperationKind.AUTHENTICATE, certificate=entry, can_remember=True)
     if not decision.approved:
         raise UserCancelled(_("Authentication was refused."))
     if decision.remember and remembered is not None:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind
 
@@ -51,8 +52,9 @@ class Operation(ABC):
         return rule
 
     @abstractmethod
-    def parse(self, args: Mapping[str, Any]) -> Any:
-        """Validate and convert the request's `args` into the handler's parameter object."""
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Any:
+        """Validate and convert the request's `args` into the handler's parameter object, within the
+        configured `limits` (the agent passes its own; the defaults serve tests and tools)."""
 
     @abstractmethod
     async def run(self, ctx: OperationContext, params: Any) -> JSON:

@@ -1,15 +1,22 @@
-"""What a handler gets: the browser-given origin, the user interface, the tokens, the config."""
+"""What a handler gets: the browser-given origin, the connection it came on, the user interface, the
+tokens, the stores and the configuration — typed, one field each."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sceau.config import Config
+from sceau.config import Config, Limits
 from sceau.errors import UserCancelled
 from sceau.i18n import _
 from sceau.protocol.codes import OperationKind, Role
+from sceau.protocol.documents import DocumentInfo
+from sceau.protocol.session import Channel, Session
+from sceau.store.journal import Journal
+from sceau.store.remembered import RememberedAuth
+from sceau.store.sites import TrustedSites
+from sceau.store.transfers import TransferStore
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
@@ -25,6 +32,26 @@ async def _no_emit(_event: dict[str, Any]) -> None:
     return None
 
 
+@dataclass(eq=False)
+class Connection:
+    """What the handlers keep for one client connection: its session and its transfers."""
+
+    session: Session = field(default_factory=Session)
+    _transfers: TransferStore | None = field(default=None, repr=False)
+
+    def transfers(self, limits: Limits) -> TransferStore:
+        """The connection's transfer store (uploads, downloads), created on first use."""
+        if self._transfers is None:
+            self._transfers = TransferStore(limits)
+        return self._transfers
+
+    def close(self) -> None:
+        """The client went away: delete its transfers (uploaded bids, pending plaintext) at once."""
+        if self._transfers is not None:
+            self._transfers.close()
+            self._transfers = None
+
+
 @dataclass
 class OperationContext:
     origin: str  # given by the browser through the extension (or the WebSocket Origin header)
@@ -33,8 +60,19 @@ class OperationContext:
     config: Config
     executor: TokenExecutor
     emit: Emitter = _no_emit
-    journal: Any = None  # sceau.store.journal.Journal when the agent has one
-    extras: dict[str, Any] = field(default_factory=dict)  # per-connection state (transfers...)
+    connection: Connection = field(default_factory=Connection)
+    sites: TrustedSites | None = None  # None: no per-site gating (CLI, tests)
+    remembered: RememberedAuth | None = None
+    journal: Journal | None = None
+    commands: Sequence[str] = ()  # the commands this agent serves (hello)
+    shown: ConsentRequest | None = None  # what the consent dialog showed, for the journal
+
+    @property
+    def channel(self) -> Channel:
+        return self.connection.session.channel
+
+    def transfers(self) -> TransferStore:
+        return self.connection.transfers(self.config.limits)
 
     async def blocking(self, fn: Callable[[], T], token: Token | None = None) -> T:
         """Run a blocking call in the executor (serialised per token)."""
@@ -52,18 +90,39 @@ class OperationContext:
         entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.ui.ask_pin))
         if len(entries) == 1:
             return entries[0]
-        return await self.ui_call(
-            lambda: self.ui.choose_certificate(CertificateChoice(self.origin, operation, tuple(entries)))
-        )
+        return await self.choose_certificate(operation, entries)
 
-    async def consent(self, request: ConsentRequest) -> None:
-        """Ask the user; raise USER_CANCELLED when refused. The request is kept for the journal."""
-        decision = await self.confirm(request)
+    async def choose_certificate(
+        self, operation: OperationKind, candidates: Sequence[CertificateEntry]
+    ) -> CertificateEntry:
+        """Ask the user which of several certificates to use."""
+        choice = CertificateChoice(self.origin, operation, tuple(candidates))
+        return await self.ui_call(lambda: self.ui.choose_certificate(choice))
+
+    async def consent(
+        self,
+        operation: OperationKind,
+        *,
+        documents: Sequence[DocumentInfo] = (),
+        certificate: CertificateEntry | None = None,
+        detail: str = "",
+    ) -> None:
+        """Ask the user; raise USER_CANCELLED when refused."""
+        decision = await self.confirm(operation, documents=documents, certificate=certificate, detail=detail)
         if not decision.approved:
             raise UserCancelled(_("The operation was refused."))
 
-    async def confirm(self, request: ConsentRequest) -> ConsentDecision:
-        """Show the consent dialog and remember what it showed (documents, certificate) so the
-        journal records the operation with them."""
-        self.extras["consent"] = request
+    async def confirm(
+        self,
+        operation: OperationKind,
+        *,
+        documents: Sequence[DocumentInfo] = (),
+        certificate: CertificateEntry | None = None,
+        detail: str = "",
+        can_remember: bool = False,
+    ) -> ConsentDecision:
+        """Show the consent dialog naming the site, the operation, the documents and the certificate;
+        what it showed is kept so the journal records the operation with them."""
+        request = ConsentRequest(self.origin, operation, documents, certificate, detail, can_remember)
+        self.shown = request
         return await self.ui_call(lambda: self.ui.confirm(request))

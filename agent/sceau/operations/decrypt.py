@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.crypto import armor, cms_decrypt, zipinfo
 from sceau.crypto.recipients import (
     RecipientMatch,
@@ -44,8 +45,6 @@ from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.files import AtomicOutput
-from sceau.store.transfers import store_for
-from sceau.ui.api import CertificateChoice, ConsentRequest
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,7 @@ async def _find_match(ctx: OperationContext, env: cms_decrypt.Envelope, handle: 
     if handle is None:
         valid = [m for m in matches if m.entry.is_valid_at()]
         if len({m.entry.handle for m in valid}) > 1:
-            choice = CertificateChoice(ctx.origin, OperationKind.DECRYPT, tuple(m.entry for m in valid))
-            chosen = await ctx.ui_call(lambda: ctx.ui.choose_certificate(choice))
+            chosen = await ctx.choose_certificate(OperationKind.DECRYPT, [m.entry for m in valid])
             handle = chosen.handle
     return _pick(matches, handle)
 
@@ -165,13 +163,10 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
         entry = match.entry
         kind = OperationKind.UNWRAP_KEY if job.unwrap_key else OperationKind.DECRYPT
         await ctx.consent(
-            ConsentRequest(
-                ctx.origin,
-                kind,
-                documents=(DocumentInfo(job.name, job.size, job.sha256),),
-                certificate=entry,
-                detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
-            )
+            kind,
+            documents=(DocumentInfo(job.name, job.size, job.sha256),),
+            certificate=entry,
+            detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
         )
         token = ctx.tokens.token_of(entry)
         key = await ctx.blocking(lambda: recover_key(token, match, ctx.pin_prompt()), token)
@@ -194,7 +189,7 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
         store = None
         target = job.output
         if target is None:
-            store = store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
+            store = ctx.transfers()
             target = store.new_output_path()
         last = [0]
         stop = threading.Event()  # the request was cancelled (timeout, closed connection)
@@ -256,7 +251,7 @@ class Decrypt(Operation):
         {"unwrap-key": OperationKind.UNWRAP_KEY},
     )
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
         doc = a.get("document")
         if not isinstance(doc, Mapping):

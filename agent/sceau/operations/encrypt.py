@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from cryptography import x509
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.crypto.cms_encrypt import ENCRYPT_CIPHERS, MAX_RECIPIENTS, RSA_PADDINGS, EncryptOptions, encrypt_stream
 from sceau.errors import BadRequest, InvalidInput
 from sceau.i18n import _
@@ -64,7 +65,7 @@ class Encrypt(Operation):
     kind: ClassVar[OperationKind | None] = OperationKind.ENCRYPT
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
         doc = a.get("document")
         if not isinstance(doc, Mapping):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from sceau import __version__
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import PROTOCOL_VERSION, Command
@@ -15,17 +16,15 @@ class Hello(Operation):
     command: ClassVar[Command] = Command.HELLO
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> None:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
         return None
 
     async def run(self, ctx: OperationContext, params: None) -> JSON:
-        agent = ctx.extras.get("agent")
-        commands = agent.registry.commands() if agent is not None else []
         return {
             "agent": "sceau",
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
-            "commands": commands,
+            "commands": list(ctx.commands),
             "devMode": ctx.config.dev_mode,
             "limits": {
                 "maxMessageBytes": ctx.config.limits.max_message_bytes,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
@@ -29,7 +30,7 @@ class ListCertificates(Operation):
         {Role.AUTH: OperationKind.AUTHENTICATE, Role.SIGN: OperationKind.SIGN, Role.ENCRYPT: OperationKind.DECRYPT},
     )
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         role = arg_choice(dict(args), "role", {r.value for r in Role})
         include_expired = args.get("includeExpired", False) is True
         return Params(Role(role) if role else None, include_expired)

@@ -19,44 +19,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from sceau.errors import (
-    BadRequest,
-    InvalidInput,
-    NoToken,
-    PinLocked,
-    SceauError,
-    TokenRemoved,
-    TooLarge,
-    UserCancelled,
-    WrongPin,
-)
+from sceau.config import DEFAULT_LIMITS, Limits
+from sceau.errors import BadRequest, InvalidInput, TooLarge
 from sceau.formats import naming
 from sceau.formats.kinds import Format, Level
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
-from sceau.protocol.codes import Command, ErrorCode, OperationKind, Role
+from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.constants import INLINE_MAX
-from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.transfers import Transfer, TransferStore
 from sceau.tokens.base import Digest, SignScheme
-from sceau.ui.api import ConsentRequest
-
-if TYPE_CHECKING:
-    from sceau.formats.options import SignOptions
-    from sceau.formats.signer import TokenKey
-
-log = logging.getLogger(__name__)
-# Failures that concern the token or the user, not one document: the batch stops there.
-BATCH_STOPPERS = (UserCancelled, WrongPin, PinLocked, TokenRemoved, NoToken)
 
 
 @dataclass(frozen=True)
@@ -119,7 +99,7 @@ class SignDocuments(Operation):
     command: ClassVar[Command] = Command.SIGN_DOCUMENTS
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
         docs = a.get("documents")
         if not isinstance(docs, list) or not docs:
@@ -143,10 +123,11 @@ class SignDocuments(Operation):
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         # The format libraries (pyHanko, lxml...) load on first use: the idle agent stays small.
+        from sceau.formats.batch import BatchDocument, DocumentResult, sign_batch
+        from sceau.formats.engine import DocumentJob, output_name
         from sceau.formats.ltv import load_anchors
         from sceau.formats.options import SignOptions
         from sceau.formats.optparse import pades_options, pes_options
-        from sceau.formats.signer import BatchPinPrompt, TokenKey
         from sceau.formats.tsp import TsaClient
 
         limits = ctx.config.limits
@@ -166,12 +147,10 @@ class SignDocuments(Operation):
             trust_anchors=load_anchors(ctx.config.trust_anchors),  # roots + intermediates: see SignOptions
         )
         # Per-document options parse before anything is shown to the user.
-        jobs_opts = [
-            (d, pades_options(params.options, d.options), pes_options(params.options, d.options))
-            for d in params.documents
+        opts = [
+            (pades_options(params.options, d.options), pes_options(params.options, d.options)) for d in params.documents
         ]
         resolved: list[tuple[TransferStore, Transfer]] = []
-        prompt: BatchPinPrompt | None = None
         try:
             for spec in params.documents:
                 resolved.append(await resolve_document(ctx, spec.source, spec.name))
@@ -181,117 +160,55 @@ class SignDocuments(Operation):
                     raise TooLarge(_("{name} is larger than allowed.").format(name=spec.name))
             if sum(sizes) > limits.max_total_bytes:
                 raise TooLarge(_("The documents are larger than allowed in total."))
-            entry = await ctx.select_certificate(Role.SIGN, params.certificate, OperationKind.SIGN)
-            documents = tuple(
-                DocumentInfo(s.name, t.size, t.sha256) for s, (_st, t) in zip(params.documents, resolved, strict=True)
-            )
-            await ctx.consent(ConsentRequest(ctx.origin, OperationKind.SIGN, documents=documents, certificate=entry))
-            token = ctx.tokens.token_of(entry)
-            prompt = BatchPinPrompt(ctx.pin_prompt())
-
-            async def runner(fn: Any) -> bytes:
-                result: bytes = await ctx.blocking(fn, token)
-                return result
-
-            key = TokenKey(token, entry, prompt, runner=runner, scheme=params.scheme)
-            results: list[JSON] = []
-            stop: SceauError | None = None
-            try:
-                await ctx.blocking(lambda: token.login(prompt), token)
-            except SceauError as exc:
-                stop = exc
+            documents = [
+                BatchDocument(s.name, t.path, t.size, t.sha256, s.format, s.mime_type, pades, pes, s.existing)
+                for s, (_st, t), (pades, pes) in zip(params.documents, resolved, opts, strict=True)
+            ]
             dated = datetime.now(UTC) if params.atexo_naming else None
-            for index, ((spec, pades_opts, pes_opts), (store, transfer)) in enumerate(
-                zip(jobs_opts, resolved, strict=True)
-            ):
-                if stop is None:
-                    item, stop = await self._one(
-                        ctx, index, spec, pades_opts, pes_opts, store, transfer, key, options, dated
-                    )
-                else:
-                    item = _failure(index, spec, stop)
-                results.append(item)
-                await ctx.emit({"type": "document-signed", **item})
-            ok = sum(1 for r in results if r["ok"])
+
+            async def publish(doc: BatchDocument, job: DocumentJob, out: bytes) -> JSON:
+                return await _output(ctx, output_name(job, lambda _n: False, dated), out)
+
+            async def report(result: DocumentResult) -> None:
+                await ctx.emit({"type": "document-signed", **result.to_json()})
+
+            outcome = await sign_batch(
+                ctx,
+                documents,
+                options,
+                publish,
+                certificate=params.certificate,
+                scheme=params.scheme,
+                on_result=report,
+            )
             return {
-                "results": results,
-                "signed": ok,
-                "failed": len(results) - ok,
+                "results": [r.to_json() for r in outcome.results],
+                "signed": outcome.signed,
+                "failed": len(outcome.results) - outcome.signed,
                 "level": params.level.value,
-                "certificate": entry.summary(),
+                "certificate": outcome.certificate.summary(),
             }
         finally:
-            if prompt is not None:
-                prompt.forget()  # the batch PIN lives exactly as long as the batch
             for store, transfer in resolved:
                 store.release(transfer.id)
 
-    async def _one(
-        self,
-        ctx: OperationContext,
-        index: int,
-        spec: DocSpec,
-        pades_opts: Any,
-        pes_opts: Any,
-        store: TransferStore,
-        transfer: Transfer,
-        key: TokenKey,
-        options: SignOptions,
-        dated: datetime | None,
-    ) -> tuple[JSON, SceauError | None]:
-        from sceau.formats.engine import DocumentJob, output_name, sign_job
 
-        try:
-            job = DocumentJob(spec.name, b"", spec.format, spec.mime_type, pades_opts, pes_opts, spec.existing)
-            if spec.format.detached:
-                job.content_digest = await ctx.blocking(lambda: options.digest.digest_file(transfer.path))
-            else:
-                job.data = await ctx.blocking(transfer.path.read_bytes)
-            out = await sign_job(job, key, options)
-            name = output_name(job, lambda _n: False, dated)
-            return await _success(ctx, index, spec, name, out, store), None
-        except BATCH_STOPPERS as exc:
-            return _failure(index, spec, exc), exc
-        except SceauError as exc:
-            return _failure(index, spec, exc), None
-        except Exception:  # one document must not sink the batch; details go to the log only
-            log.exception("signing %s failed", spec.name)
-            return _failure(index, spec, SceauError(_("Unexpected error while signing this document."))), None
-
-
-async def _success(
-    ctx: OperationContext, index: int, spec: DocSpec, name: str, out: bytes, store: TransferStore
-) -> JSON:
+async def _output(ctx: OperationContext, name: str, out: bytes) -> JSON:
+    """A signed output for the page: inline up to INLINE_MAX, else a download transfer."""
     digest = hashlib.sha256(out).hexdigest()
-    item: JSON = {
-        "index": index,
-        "name": spec.name,
-        "ok": True,
-        "format": spec.format.value,
-        "output": {"name": name, "size": len(out), "sha256": digest},
-    }
+    output: JSON = {"name": name, "size": len(out), "sha256": digest}
     if len(out) <= INLINE_MAX:
-        item["output"]["data"] = base64.b64encode(out).decode()
-    else:
-        target = store.new_output_path()
+        output["data"] = base64.b64encode(out).decode()
+        return output
+    store = ctx.transfers()
+    target = store.new_output_path()
 
-        def publish() -> JSON:
-            naming.atomic_write(target, out)
-            return store.add_download(target, name, digest)
+    def publish() -> JSON:
+        naming.atomic_write(target, out)
+        return store.add_download(target, name, digest)
 
-        item["output"]["transfer"] = await ctx.blocking(publish)
-    return item
-
-
-def _failure(index: int, spec: DocSpec, exc: SceauError) -> JSON:
-    code = exc.code if isinstance(exc.code, ErrorCode) else ErrorCode.INTERNAL
-    return {
-        "index": index,
-        "name": spec.name,
-        "ok": False,
-        "format": spec.format.value,
-        "error": {"code": code.value, "message": exc.message},
-    }
+    output["transfer"] = await ctx.blocking(publish)
+    return output
 
 
 OPERATION = SignDocuments()

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
@@ -16,7 +17,6 @@ from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
 from sceau.tokens.base import Digest, SignScheme, scheme_for
-from sceau.ui.api import ConsentRequest
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class SignHash(Operation):
     command: ClassVar[Command] = Command.SIGN_HASH
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
         alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
         digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
@@ -59,7 +59,7 @@ class SignHash(Operation):
             raise BadRequest(f"Scheme {params.scheme.value} does not match the certificate's key.")
         # The page only knows a hash: show it (the platform should also send the document name).
         doc = DocumentInfo(params.document_name or "(empreinte)", params.document_size, params.digest.hex())
-        await ctx.consent(ConsentRequest(ctx.origin, OperationKind.SIGN, documents=(doc,), certificate=entry))
+        await ctx.consent(OperationKind.SIGN, documents=(doc,), certificate=entry)
         token = ctx.tokens.token_of(entry)
         signature = await ctx.blocking(
             lambda: token.sign_raw(

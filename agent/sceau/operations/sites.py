@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest, Unsupported
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.messages import arg_str
 from sceau.protocol.origin import normalize_origin
+from sceau.store.sites import TrustedSites
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,10 @@ def _parse(args: Mapping[str, Any], *, need_origin: bool, dev_mode: bool = True)
         raise BadRequest(f"'operations' items must be among: {', '.join(k.value for k in OperationKind)}.") from None
 
 
-def _sites(ctx: OperationContext) -> Any:
-    agent = ctx.extras.get("agent")
-    sites = getattr(agent, "sites", None)
-    if sites is None:
+def _sites(ctx: OperationContext) -> TrustedSites:
+    if ctx.sites is None:
         raise Unsupported("This agent has no trusted-sites store.")
-    return sites
+    return ctx.sites
 
 
 class SiteGrant(Operation):
@@ -49,7 +49,7 @@ class SiteGrant(Operation):
     uses_key: ClassVar[bool] = False
     internal: ClassVar[bool] = True
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         params = _parse(args, need_origin=True)
         if params.operations is None:
             raise BadRequest("Missing argument 'operations'.")
@@ -67,13 +67,13 @@ class SiteRevoke(Operation):
     uses_key: ClassVar[bool] = False
     internal: ClassVar[bool] = True
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         return _parse(args, need_origin=True)
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         sites = _sites(ctx)
         removed = await ctx.blocking(lambda: sites.revoke(params.origin, params.operations))
-        remembered = getattr(ctx.extras.get("agent"), "remembered", None)
+        remembered = ctx.remembered
         if remembered is not None:
             await ctx.blocking(lambda: remembered.prune(sites))
         return {"revoked": removed}
@@ -84,7 +84,7 @@ class SiteList(Operation):
     uses_key: ClassVar[bool] = False
     internal: ClassVar[bool] = True
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         return _parse(args, need_origin=False)
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:

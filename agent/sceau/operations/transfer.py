@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
@@ -18,7 +19,7 @@ from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command
 from sceau.protocol.constants import INLINE_MAX, UPLOAD_CHUNK_MAX
 from sceau.protocol.messages import arg_b64, arg_str
-from sceau.store.transfers import Transfer, TransferStore, store_for
+from sceau.store.transfers import Transfer, TransferStore
 
 
 def _index(args: Mapping[str, Any]) -> int:
@@ -28,15 +29,11 @@ def _index(args: Mapping[str, Any]) -> int:
     return value
 
 
-def _store(ctx: OperationContext) -> TransferStore:
-    return store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
-
-
 async def resolve_document(
     ctx: OperationContext, doc: Mapping[str, Any], name: str = ""
 ) -> tuple[TransferStore, Transfer]:
     """The document a request refers to, as a file in the connection's store (caller releases it)."""
-    store = _store(ctx)
+    store = ctx.transfers()
     if "transfer" in doc:
         tid = doc["transfer"]
         return store, await ctx.blocking(lambda: store.completed_upload(tid))
@@ -62,7 +59,7 @@ class UploadChunk(Operation):
     command: ClassVar[Command] = Command.UPLOAD_CHUNK
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> UploadParams:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> UploadParams:
         a = dict(args)
         final = a.get("final", False)
         if not isinstance(final, bool):
@@ -77,7 +74,7 @@ class UploadChunk(Operation):
         )
 
     async def run(self, ctx: OperationContext, params: UploadParams) -> JSON:
-        store = _store(ctx)
+        store = ctx.transfers()
         return await ctx.blocking(
             lambda: store.upload_chunk(params.transfer, params.index, params.data, params.final, params.name)
         )
@@ -93,12 +90,12 @@ class FetchChunk(Operation):
     command: ClassVar[Command] = Command.FETCH_CHUNK
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> FetchParams:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> FetchParams:
         a = dict(args)
         return FetchParams(arg_str(a, "transfer", max_len=64), _index(a))
 
     async def run(self, ctx: OperationContext, params: FetchParams) -> JSON:
-        store = _store(ctx)
+        store = ctx.transfers()
         data, final = await ctx.blocking(lambda: store.fetch_chunk(params.transfer, params.index))
         return {
             "transfer": params.transfer,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest
 from sceau.formats import naming
 from sceau.i18n import _
@@ -24,7 +25,7 @@ from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
 from sceau.protocol.codes import Command
 from sceau.protocol.messages import arg_choice, arg_str
-from sceau.store.transfers import Transfer, TransferStore, store_for
+from sceau.store.transfers import Transfer, TransferStore
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Verify(Operation):
     command: ClassVar[Command] = Command.VERIFY
     uses_key: ClassVar[bool] = False
 
-    def parse(self, args: Mapping[str, Any]) -> Params:
+    def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
         doc = a.get("document")
         if not isinstance(doc, Mapping):
@@ -83,7 +84,7 @@ class Verify(Operation):
     @staticmethod
     async def _publish(ctx: OperationContext, content: bytes, name: str) -> JSON:
         """The document inside an attached signature, as a download transfer of the connection."""
-        store = store_for(ctx.extras.setdefault("connection", {}), ctx.config.limits)
+        store = ctx.transfers()
         target = store.new_output_path()
 
         def write() -> JSON:

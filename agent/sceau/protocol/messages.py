@@ -74,11 +74,18 @@ def notification(payload: JSON) -> JSON:
     return {"v": PROTOCOL_VERSION, "notify": payload}
 
 
-def error_from_exception(request_id: str | None, exc: BaseException) -> JSON:
-    """THE place where exceptions become wire errors. Unknown exceptions never leak their text."""
+def error_body(exc: BaseException) -> JSON:
+    """THE place where exceptions become wire errors (`{"code", "message"}`): for a response, and for
+    each failed item of a batch. Unknown exceptions never leak their text."""
     if isinstance(exc, SceauError):
-        return error(request_id, exc.code, exc.message)
-    return error(request_id, ErrorCode.INTERNAL, "Internal error in the Sceau agent; see its journal.")
+        code = exc.code if isinstance(exc.code, ErrorCode) else ErrorCode.INTERNAL
+        return {"code": code.value, "message": exc.message}
+    return {"code": ErrorCode.INTERNAL.value, "message": "Internal error in the Sceau agent; see its journal."}
+
+
+def error_from_exception(request_id: str | None, exc: BaseException) -> JSON:
+    """An error response for `exc` (see `error_body`)."""
+    return {"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error_body(exc)}
 
 
 # --- argument helpers shared by handlers (validation lives in the core) -------------------------

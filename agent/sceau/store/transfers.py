@@ -20,7 +20,8 @@ Command `fetch-chunk`:
 Limits: a chunk ≤ `UPLOAD_CHUNK_MAX` raw bytes; one transfer ≤ `limits.max_document_bytes`; all
 transfers of a connection ≤ `limits.max_total_bytes` and ≤ `MAX_TRANSFERS`; a transfer idle for
 `EXPIRY_S` is dropped. Data sits in a private (0700) temporary directory per connection, removed
-by `close()` — the transport calls `close_connection(state)` when the connection ends.
+by `close()` — the agent closes the connection's store when the connection ends
+(`sceau.operations.context.Connection`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,6 @@ from sceau.tokens.base import Digest
 
 MAX_TRANSFERS = 64  # per connection; the extension shares one native connection among all tabs
 EXPIRY_S = 600.0
-STATE_KEY = "transfers"
 
 
 @dataclass
@@ -222,19 +222,3 @@ class TransferStore:
         with self._lock:
             self._transfers.clear()
             self._finalizer()
-
-
-def store_for(state: MutableMapping[str, Any], limits: Limits) -> TransferStore:
-    """The transfer store of a connection (its state dict), created on first use."""
-    store = state.get(STATE_KEY)
-    if not isinstance(store, TransferStore):
-        store = TransferStore(limits)
-        state[STATE_KEY] = store
-    return store
-
-
-def close_connection(state: MutableMapping[str, Any]) -> None:
-    """Delete every transfer of a connection (call when it closes)."""
-    store = state.pop(STATE_KEY, None)
-    if isinstance(store, TransferStore):
-        store.close()

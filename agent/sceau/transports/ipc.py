@@ -19,42 +19,22 @@ import socket
 import stat
 import struct
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from sceau.config import Config
-from sceau.errors import SceauError, TooLarge
+from sceau.errors import Busy, SceauError, TooLarge
 from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.framing import FrameDecoder, encode_frame
+from sceau.protocol.session import IPC, RequestHandler, Session
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
-MAX_IN_FLIGHT = 64  # per connection; a runaway client gets BUSY instead of unbounded tasks
 READ_SIZE = 256 * 1024
-
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class RequestHandler(Protocol):
-    """What the transport needs from the agent (`sceau.app.Agent` satisfies it)."""
-
-    async def handle(
-        self,
-        message: bytes | dict[str, Any],
-        *,
-        transport: str = ...,
-        transport_origin: str | None = ...,
-        emit: Emit | None = ...,
-        connection: dict[str, Any] | None = ...,
-    ) -> dict[str, Any]: ...
-
-    def connection_closed(self, connection: dict[str, Any]) -> None:
-        """Release what the connection held (chunked transfers and their temp files)."""
 
 
 class AgentAlreadyRunning(SceauError):
@@ -180,7 +160,7 @@ class _Connection:
         self.writer = writer
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.state: dict[str, Any] = {"transport": "ipc", "subscribed": False}
+        self.session = Session(IPC)
         self.closed = False
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -219,22 +199,21 @@ class _Connection:
                 await self.writer.wait_closed()
 
     def _start(self, body: bytes) -> None:
-        if len(self.tasks) >= MAX_IN_FLIGHT:
-            rid = None
-            with contextlib.suppress(SceauError):
-                from sceau.protocol.framing import decode_json
-
-                rid = messages.request_id_of(decode_json(body))
-            msg = messages.error(rid, ErrorCode.BUSY, "Too many requests in flight on this connection.")
-            task = asyncio.create_task(self.send(msg))
+        try:
+            self.session.admit()
+        except Busy as exc:
+            task = asyncio.create_task(self.send(self.session.refusal(body, exc)))
         else:
             task = asyncio.create_task(self._serve(body))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _serve(self, body: bytes) -> None:
-        response = await self.server.handler.handle(body, transport="ipc", emit=self.send, connection=self.state)
-        await self.send(response)
+        try:
+            response = await self.server.handler.handle(body, session=self.session, emit=self.send)
+            await self.send(response)
+        finally:
+            self.session.release()
 
 
 class IpcServer:
@@ -314,12 +293,12 @@ class IpcServer:
             await conn.run()
         finally:
             self._connections.discard(conn)
-            self.handler.connection_closed(conn.state)
+            self.handler.connection_closed(conn.session)
 
     async def broadcast(self, notification: dict[str, Any]) -> None:
         """Send an agent notification to every client that sent `subscribe` (agent listener)."""
         for conn in list(self._connections):
-            if conn.state.get("subscribed"):
+            if conn.session.subscribed:
                 await conn.send(notification)
 
     @property

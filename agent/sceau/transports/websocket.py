@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import weakref
 from http import HTTPStatus
 from typing import Any
@@ -23,11 +22,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from sceau.config import Config
-from sceau.errors import SceauError
+from sceau.errors import Busy, SceauError
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.origin import normalize_origin
-from sceau.transports.ipc import RequestHandler
+from sceau.protocol.session import WEBSOCKET, RequestHandler, Session, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +34,6 @@ BIND_HOST = "127.0.0.1"
 MAX_CONNECTIONS = 16
 RATE_PER_SECOND = 20.0  # sustained requests per connection
 RATE_BURST = 40
-
-
-class TokenBucket:
-    """Simple rate limiter: `rate` tokens per second, at most `burst` saved up."""
-
-    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._clock = clock
-        self._last = clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -88,7 +67,7 @@ class WebSocketServer:
         self._server: Server | None = None
         # Origins validated at handshake time; weak so a handshake that fails later leaves nothing.
         self._validated: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
-        self._connections: dict[ServerConnection, dict[str, Any]] = {}  # served now
+        self._connections: dict[ServerConnection, Session] = {}  # served now
 
     async def start(self) -> None:
         self._server = await serve(
@@ -123,9 +102,8 @@ class WebSocketServer:
         if origin is None:  # handshake not validated by us: never serve
             await connection.close(1008)
             return
-        state: dict[str, Any] = {"transport": "websocket", "origin": origin, "subscribed": False}
-        self._connections[connection] = state
-        bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+        session = Session(WEBSOCKET, origin=origin, rate=TokenBucket(RATE_PER_SECOND, RATE_BURST))
+        self._connections[connection] = session
         tasks: set[asyncio.Task[None]] = set()
         lock = asyncio.Lock()
 
@@ -135,25 +113,21 @@ class WebSocketServer:
                     await connection.send(_dumps(message))
 
         async def serve_one(text: str) -> None:
-            response = await self.handler.handle(
-                text.encode("utf-8"),
-                transport="websocket",
-                transport_origin=state["origin"],
-                emit=send,
-                connection=state,
-            )
-            await send(response)
+            try:
+                response = await self.handler.handle(text.encode("utf-8"), session=session, emit=send)
+                await send(response)
+            finally:
+                session.release()
 
         try:
             async for message in connection:
                 if isinstance(message, bytes):
                     await send(messages.error(None, ErrorCode.BAD_REQUEST, "Send JSON text messages."))
                     continue
-                if not bucket.take():
-                    rid = None
-                    with contextlib.suppress(ValueError, RecursionError):
-                        rid = messages.request_id_of(json.loads(message))
-                    await send(messages.error(rid, ErrorCode.BUSY, "Too many requests; slow down."))
+                try:
+                    session.admit()
+                except Busy as exc:
+                    await send(session.refusal(message, exc))
                     continue
                 task = asyncio.create_task(serve_one(message))
                 tasks.add(task)
@@ -164,11 +138,11 @@ class WebSocketServer:
             for task in tasks:
                 task.cancel()
             self._connections.pop(connection, None)
-            self.handler.connection_closed(state)
+            self.handler.connection_closed(session)
 
     async def broadcast(self, notification: dict[str, Any]) -> None:
-        for conn, state in list(self._connections.items()):
-            if state.get("subscribed"):
+        for conn, session in list(self._connections.items()):
+            if session.subscribed:
                 with contextlib.suppress(ConnectionClosed):
                     await conn.send(_dumps(notification))
 
