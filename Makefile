@@ -46,9 +46,12 @@ deps-node:
 protocol-json: deps-python
 	$(PY) extension/tools/gen_protocol.py
 
-lint: deps-python
+# ruff, the layer contracts (import-linter, [tool.importlinter] in pyproject.toml) and ESLint (eslint.config.mjs).
+lint: deps-python deps-node
 	$(VENV)/bin/ruff check agent native_host tests benchmarks examples
 	$(VENV)/bin/ruff format --check agent native_host
+	$(VENV)/bin/lint-imports
+	node_modules/.bin/eslint .
 
 typecheck: deps-python
 	$(VENV)/bin/mypy -p sceau -p sceau_rp -p sceau_native_host

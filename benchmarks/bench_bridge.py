@@ -32,7 +32,7 @@ def main() -> None:
     from sceau.protocol.framing import FrameDecoder, encode_frame
     from sceau.store.sites import TrustedSites
     from sceau.tokens.base import Digest
-    from sceau.tokens.pkcs11 import DIGEST_INFO
+    from sceau.tokens.pkcs11_lib import DIGEST_INFO
     from sceau_native_host.relay import connect
 
     digest = hashlib.sha256(b"document").digest()

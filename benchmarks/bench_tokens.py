@@ -19,7 +19,8 @@ def main() -> None:
 
     from sceau.devkit import softhsm
     from sceau.tokens.base import Digest, SignScheme
-    from sceau.tokens.pkcs11 import DIGEST_INFO, Pkcs11Backend
+    from sceau.tokens.pkcs11 import Pkcs11Backend
+    from sceau.tokens.pkcs11_lib import DIGEST_INFO
     from sceau.ui.headless import HeadlessUI
 
     print(f"SoftHSM2 {module}, RSA-2048 and EC P-256 signatures, {N} calls each")

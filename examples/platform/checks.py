@@ -27,11 +27,10 @@ from examples.platform.reports import (
     SignatureReport,
     Trust,
     name_parts,
-    run_tool,
     sceau_opinion,
-    tool_message,
 )
 from examples.platform.xmlchecks import verify_pes, verify_xades_detached
+from sceau.devkit import verifiers
 
 __all__ = [
     "EnvelopeInfo",
@@ -144,32 +143,12 @@ def verify_cades_detached(sig: bytes, data: bytes, name: str, trust: Trust) -> S
         (d / "sig.p7s").write_bytes(sig)
         (d / "data.bin").write_bytes(data)
         (d / "ca.pem").write_bytes(trust.root_pem.read_bytes() + b"\n" + trust.intermediates_pem.read_bytes())
-        res = run_tool(
-            [
-                "openssl",
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "sig.p7s",
-                "-content",
-                "data.bin",
-                # openssl 3.0 `cms` has no -untrusted and -certfile does not feed chain building:
-                # the CA file holds the root and the intermediates.
-                "-CAfile",
-                str(d / "ca.pem"),
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-            d,
-        )
-    report.valid = res.returncode == 0
+        # openssl 3.0 `cms` has no -untrusted and -certfile does not feed chain building:
+        # the CA file holds the root and the intermediates.
+        res = verifiers.openssl_cms_verify(d / "sig.p7s", content=d / "data.bin", trusted=d / "ca.pem")
+    report.valid = res.ok
     report.details.append(
-        "Signature et chaîne de certification vérifiées." if report.valid else f"Refusée : {tool_message(res)}"
+        "Signature et chaîne de certification vérifiées." if report.valid else f"Refusée : {res.message()}"
     )
     return report
 

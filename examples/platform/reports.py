@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-
-TOOL_TIMEOUT_S = 60
 
 
 class Rejected(Exception):
@@ -61,15 +58,6 @@ def name_parts(subject: x509.Name) -> tuple[str, str]:
         return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
     return first(x509.NameOID.COMMON_NAME), first(x509.NameOID.ORGANIZATION_NAME)
-
-
-def run_tool(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
-
-
-def tool_message(res: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (res.stderr + res.stdout).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else f"code {res.returncode}"
 
 
 def sceau_opinion(data: bytes, name: str, trust: Trust, detached: bytes | None = None) -> str:

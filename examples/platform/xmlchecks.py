@@ -11,7 +11,8 @@ from urllib.parse import unquote
 from cryptography import x509
 from lxml import etree
 
-from examples.platform.reports import Rejected, SignatureReport, Trust, name_parts, run_tool, tool_message
+from examples.platform.reports import Rejected, SignatureReport, Trust, name_parts
+from sceau.devkit import verifiers
 from sceau.errors import SceauError
 from sceau.formats import xmldsig, xmlsafe
 
@@ -60,28 +61,17 @@ def verify_xades_detached(sig: bytes, data: bytes, name: str, trust: Trust) -> S
         return report
     with tempfile.TemporaryDirectory(prefix="sceau-demo-") as tmp:
         d = Path(tmp)
-        (d / "empty").mkdir()
         (d / "sig.xml").write_bytes(sig)
         (d / "doc.bin").write_bytes(data)
-        res = run_tool(
-            [
-                "xmlsec1",
-                "--verify",
-                "--id-attr:Id",
-                f"{xmldsig.XADES132}:SignedProperties",
-                f"--url-map:{unquote(uris[0])}",
-                str(d / "doc.bin"),
-                "--trusted-pem",
-                str(trust.root_pem),
-                "--untrusted-pem",
-                str(trust.intermediates_pem),
-                str(d / "sig.xml"),
-            ],
-            d / "empty",
+        res = verifiers.xmlsec_verify(
+            d / "sig.xml",
+            trusted=trust.root_pem,
+            untrusted=trust.intermediates_pem,
+            url_map={unquote(uris[0]): d / "doc.bin"},
         )
-    report.valid = res.returncode == 0
+    report.valid = res.ok
     report.details.append(
-        f"Document « {unquote(uris[0])} » et certificat vérifiés." if report.valid else f"Refusée : {tool_message(res)}"
+        f"Document « {unquote(uris[0])} » et certificat vérifiés." if report.valid else f"Refusée : {res.message()}"
     )
     return report
 
@@ -96,7 +86,6 @@ def verify_pes(data: bytes, trust: Trust) -> list[SignatureReport]:
     bordereaux = [el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "Bordereau"]
     with tempfile.TemporaryDirectory(prefix="sceau-demo-") as tmp:
         d = Path(tmp)
-        (d / "empty").mkdir()
         (d / "pes.xml").write_bytes(data)
         for sig_el in signatures:
             parent = sig_el.getparent()
@@ -111,29 +100,16 @@ def verify_pes(data: bytes, trust: Trust) -> list[SignatureReport]:
             elif parent is not root and f"#{parent.get('Id')}" not in refs:
                 report.details.append("La signature ne couvre pas le bordereau qui la contient.")
             else:
-                res = run_tool(
-                    [
-                        "xmlsec1",
-                        "--verify",
-                        "--id-attr:Id",
-                        "Bordereau",
-                        "--id-attr:Id",
-                        f"{xmldsig.XADES122}:SignedProperties",
-                        "--id-attr:Id",
-                        f"{xmldsig.DS}:Signature",
-                        "--node-id",
-                        sig_id,
-                        "--trusted-pem",
-                        str(trust.root_pem),
-                        "--untrusted-pem",
-                        str(trust.intermediates_pem),
-                        str(d / "pes.xml"),
-                    ],
-                    d / "empty",
+                res = verifiers.xmlsec_verify(
+                    d / "pes.xml",
+                    trusted=trust.root_pem,
+                    untrusted=trust.intermediates_pem,
+                    id_attrs=verifiers.PES_IDS,
+                    node_id=sig_id,
                 )
-                report.valid = res.returncode == 0
+                report.valid = res.ok
                 report.details.append(
-                    "Signature enveloppée vérifiée." if report.valid else f"Refusée : {tool_message(res)}"
+                    "Signature enveloppée vérifiée." if report.valid else f"Refusée : {res.message()}"
                 )
             reports.append(report)
     unsigned = [b.get("Id", "?") for b in bordereaux if b.find(f"{{{xmldsig.DS}}}Signature") is None]

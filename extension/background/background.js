@@ -6,7 +6,7 @@
 // operation at a time per tab, timeouts; keeps one native port and reassembles chunked replies.
 "use strict";
 
-/* global SCEAU_PROTOCOL, SceauPolicy, importScripts */
+/* global SCEAU_PROTOCOL */
 if (typeof SCEAU_PROTOCOL === "undefined" && typeof importScripts === "function") {
   // Chrome's service worker; Firefox lists these scripts in its manifest (build_firefox.py).
   importScripts("/lib/protocol.js", "/background/policy.js");

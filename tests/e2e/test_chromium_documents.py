@@ -24,10 +24,10 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sceau.devkit import verifiers
 from sceau.devkit.bridge import Bridge
 from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty, open_page
-from sceau.formats import xmldsig
 from sceau.store.sites import TrustedSites
 from tests.formats.pdfs import make_pdf
 
@@ -87,11 +87,6 @@ SIGN_BATCH = """async (handle) => {
 }"""
 
 
-def pdfsig_valid_count(path: Path) -> int:
-    res = run(["pdfsig", str(path)])
-    return res.stdout.count("Signature is Valid.") if res.returncode == 0 else -1
-
-
 def pyhanko_trusted(pki: DevPki, data: bytes) -> bool:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import async_validate_pdf_signature
@@ -121,28 +116,11 @@ def sha256_cert(pki: DevPki) -> bytes:
 
 
 def openssl_cms_verify(pki: DevPki, sig: Path, content: Path) -> bool:
-    # `openssl cms` (3.0) takes no untrusted intermediates: the CA file holds intermediate + root.
-    res = run(
-        [
-            "openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(sig), "-content", str(content),
-            "-CAfile", str(pki.chain), "-purpose", "any", "-out", os.devnull,
-        ]
-    )  # fmt: skip
-    return res.returncode == 0
+    return verifiers.openssl_cms_verify(sig, content=content, trusted=pki.chain).ok  # chain: root + intermediate
 
 
-def xmlsec_verify(pki: DevPki, sig: Path, doc_name: str, doc: Path, empty: Path) -> bool:
-    # DESIGN.md §7: --id-attr for SignedProperties, --url-map for the detached document, and an
-    # empty working directory so xmlsec1 cannot pick a same-named file up by itself.
-    res = run(
-        [
-            "xmlsec1", "--verify", "--id-attr:Id", f"{xmldsig.XADES132}:SignedProperties",
-            f"--url-map:{doc_name}", str(doc), "--trusted-pem", str(pki.root_ca),
-            "--untrusted-pem", str(pki.intermediate_ca), str(sig),
-        ],
-        cwd=empty,
-    )  # fmt: skip
-    return res.returncode == 0
+def xmlsec_verify(pki: DevPki, sig: Path, doc_name: str, doc: Path) -> bool:
+    return verifiers.xmlsec_verify(sig, trusted=pki.root_ca, untrusted=pki.intermediate_ca, url_map={doc_name: doc}).ok
 
 
 @pytest.fixture(autouse=True)
@@ -188,12 +166,12 @@ def test_batch_of_three_with_a_5mb_pdf(
     signed_pdf, p7s, xades = (rp.files[f"signed-{i}"] for i in range(3))
     assert len(signed_pdf) > FIVE_MB and signed_pdf.startswith(pdf), "PAdES appends an incremental update"
     (tmp_path / "signed.pdf").write_bytes(signed_pdf)
-    assert pdfsig_valid_count(tmp_path / "signed.pdf") == 1
+    assert verifiers.pdfsig_valid_count(tmp_path / "signed.pdf") == 1
     assert pyhanko_trusted(pki, signed_pdf)
     tampered = bytearray(signed_pdf)
     tampered[len(pdf) // 2] ^= 0x01  # inside the signed byte range (the filler stream)
     (tmp_path / "tampered.pdf").write_bytes(tampered)
-    assert pdfsig_valid_count(tmp_path / "tampered.pdf") == 0
+    assert verifiers.pdfsig_valid_count(tmp_path / "tampered.pdf") == 0
 
     (tmp_path / "lettre.rtf").write_bytes(rtf)
     (tmp_path / "lettre.p7s").write_bytes(p7s)
@@ -201,14 +179,13 @@ def test_batch_of_three_with_a_5mb_pdf(
     (tmp_path / "other.rtf").write_bytes(rtf + b" ")
     assert not openssl_cms_verify(pki, tmp_path / "lettre.p7s", tmp_path / "other.rtf")
 
-    data_dir, empty = tmp_path / "xml", tmp_path / "empty"
+    data_dir = tmp_path / "xml"
     data_dir.mkdir()
-    empty.mkdir()
     (data_dir / "doc.bin").write_bytes(xml)
     (data_dir / "sig.xml").write_bytes(xades)
-    assert xmlsec_verify(pki, data_dir / "sig.xml", "bpu.xml", data_dir / "doc.bin", empty)
+    assert xmlsec_verify(pki, data_dir / "sig.xml", "bpu.xml", data_dir / "doc.bin")
     (data_dir / "other.bin").write_bytes(xml.replace(b"12.50", b"99.50"))
-    assert not xmlsec_verify(pki, data_dir / "sig.xml", "bpu.xml", data_dir / "other.bin", empty)
+    assert not xmlsec_verify(pki, data_dir / "sig.xml", "bpu.xml", data_dir / "other.bin")
 
 
 ENCRYPT = """async ([mainPem, backupDerB64]) => {

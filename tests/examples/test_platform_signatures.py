@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from examples.platform import samples
 from sceau.devkit import pki as devpki
+from sceau.devkit import verifiers
 from sceau.devkit.pki import DevPki
 from sceau.formats import pades, pes, xades
 from sceau.formats.options import SignOptions
@@ -87,7 +88,7 @@ def foreign_cades(tmp: Path, data: bytes) -> bytes:
 async def test_attribution_reports(client: TestClient, login: Login, pki: DevPki, tmp_path: Path) -> None:
     signed_pdf = await sign_acte(pki, "sign-rsa2048")
     (tmp_path / "ae.pdf").write_bytes(signed_pdf)
-    pdfsig = run(["pdfsig", "ae.pdf"], cwd=tmp_path).stdout.decode()
+    pdfsig = verifiers.pdfsig(tmp_path / "ae.pdf").stdout
     assert "Signature is Valid" in pdfsig and "Marie Durand" in pdfsig  # independent of pyHanko
     bpu = samples.bpu()
     xml = await xades.sign_detached(bpu, "BPU.csv", "text/csv", key_of(pki, "sign-ec256"), SignOptions())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms
 
+from sceau.devkit import verifiers
 from sceau.devkit.pki import DevPki
 from sceau.errors import BadRequest, InvalidInput
 from sceau.formats import cades
@@ -24,34 +24,14 @@ DOC = "Offre de prix — lot n°1 (BPU).\n".encode() * 50
 
 
 def openssl_cms_verify(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> bool:
-    return openssl_cms_verify_result(pki, sig, content, tmp).returncode == 0
+    return openssl_cms_verify_result(pki, sig, content, tmp).ok
 
 
-def openssl_cms_verify_result(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> subprocess.CompletedProcess[str]:
+def openssl_cms_verify_result(pki: DevPki, sig: bytes, content: bytes, tmp: Path) -> verifiers.ToolResult:
     """`openssl cms -verify` of a detached signature, trusting the root CA only."""
     (tmp / "sig.p7s").write_bytes(sig)
     (tmp / "doc.bin").write_bytes(content)
-    res = run(
-        [
-            "openssl",
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(tmp / "sig.p7s"),
-            "-content",
-            str(tmp / "doc.bin"),
-            "-CAfile",
-            str(pki.root_ca),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ]
-    )
-    return res
+    return verifiers.openssl_cms_verify(tmp / "sig.p7s", content=tmp / "doc.bin", trusted=pki.root_ca)
 
 
 def openssl_ts_verify(pki: DevPki, token_der: bytes, imprint: bytes, tmp: Path) -> bool:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sceau.devkit import pki as devpki
-from sceau.devkit import softhsm
+from sceau.devkit import softhsm, verifiers
 from sceau.devkit.pki import DevPki
 
 from .conftest import FORMATS_TOKEN, run
@@ -113,7 +113,7 @@ def test_sign_pades_with_p12(fpki: DevPki, tmp_path: Path) -> None:
         env=env,
     )
     assert res.returncode == 0, res.stderr
-    assert "Signature is Valid." in run(["pdfsig", str(target)]).stdout
+    assert "Signature is Valid." in verifiers.pdfsig(target).stdout
     again = sceau(
         "sign",
         "--format",

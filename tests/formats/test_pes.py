@@ -7,8 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
+from sceau.devkit import verifiers
 from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import pes, xmldsig, xmlsafe
@@ -16,7 +18,7 @@ from sceau.formats.options import Level, SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.formats.tsp import TsaClient
 
-from .conftest import BACKENDS, KEYS, run
+from .conftest import BACKENDS, KEYS
 
 PES_NS = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller"
 
@@ -47,29 +49,9 @@ def make_pes(bordereaux: int = 2, ids: list[str | None] | None = None) -> bytes:
 
 def xmlsec_verify(pki: DevPki, data: bytes, sig_id: str, tmp: Path) -> bool:
     (tmp / "pes.xml").write_bytes(data)
-    empty = tmp / "empty"
-    empty.mkdir(exist_ok=True)
-    res = run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--id-attr:Id",
-            "Bordereau",
-            "--id-attr:Id",
-            f"{xmldsig.XADES122}:SignedProperties",
-            "--id-attr:Id",
-            f"{xmldsig.DS}:Signature",
-            "--node-id",
-            sig_id,
-            "--trusted-pem",
-            str(pki.root_ca),
-            "--untrusted-pem",
-            str(pki.intermediate_ca),
-            str(tmp / "pes.xml"),
-        ],
-        cwd=empty,
-    )
-    return res.returncode == 0
+    return verifiers.xmlsec_verify(
+        tmp / "pes.xml", trusted=pki.root_ca, untrusted=pki.intermediate_ca, id_attrs=verifiers.PES_IDS, node_id=sig_id
+    ).ok
 
 
 def signature_ids(data: bytes) -> list[str]:
@@ -103,9 +85,13 @@ async def test_two_bordereaux_signed(
     assert root.findtext(".//x:City", namespaces=ns) == "Orléans"
     for sig in root.iter(f"{{{xmldsig.DS}}}Signature"):
         assert sig.getparent().tag == "Bordereau"  # type: ignore[union-attr]
-    # One byte changed inside a signed bordereau: xmlsec1 refuses.
+    # A second verifier, in process: signxml checks each signature's references and value too.
+    cert_pem = key.certificate.public_bytes(Encoding.PEM).decode()
+    assert verifiers.signxml_verify(signed, cert_pem) == [True, True]
+    # One byte changed inside a signed bordereau: xmlsec1 refuses, and so does signxml.
     tampered = signed.replace("Bâtiments".encode("iso-8859-1"), b"Batiments", 1)
     assert not xmlsec_verify(fpki, tampered, ids[0], tmp_path)
+    assert verifiers.signxml_verify(tampered, cert_pem) == [False, True]
 
 
 async def test_second_signer_signs_whole_file(

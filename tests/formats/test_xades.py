@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from sceau.devkit import verifiers
 from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.formats import xades, xmldsig, xmlsafe
@@ -17,7 +18,7 @@ from sceau.formats.options import Level, SignOptions
 from sceau.formats.signer import TokenKey
 from sceau.formats.tsp import TsaClient
 
-from .conftest import BACKENDS, KEYS, run
+from .conftest import BACKENDS, KEYS
 from .test_cades import openssl_ts_verify
 
 NAME = "Acte d'engagement é.pdf"
@@ -26,29 +27,11 @@ SP_ID_ATTR = f"--id-attr:Id {xmldsig.XADES132}:SignedProperties"
 
 
 def xmlsec_verify(pki: DevPki, sig: bytes, doc_name: str, doc: bytes, tmp: Path) -> bool:
-    data_dir = tmp / "data"
-    data_dir.mkdir(exist_ok=True)
-    (data_dir / "doc.bin").write_bytes(doc)
-    (data_dir / "sig.xml").write_bytes(sig)
-    empty = tmp / "empty"
-    empty.mkdir(exist_ok=True)
-    res = run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--id-attr:Id",
-            f"{xmldsig.XADES132}:SignedProperties",
-            f"--url-map:{doc_name}",
-            str(data_dir / "doc.bin"),
-            "--trusted-pem",
-            str(pki.root_ca),
-            "--untrusted-pem",
-            str(pki.intermediate_ca),
-            str(data_dir / "sig.xml"),
-        ],
-        cwd=empty,
-    )
-    return res.returncode == 0
+    (tmp / "doc.bin").write_bytes(doc)
+    (tmp / "sig.xml").write_bytes(sig)
+    return verifiers.xmlsec_verify(
+        tmp / "sig.xml", trusted=pki.root_ca, untrusted=pki.intermediate_ca, url_map={doc_name: tmp / "doc.bin"}
+    ).ok
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

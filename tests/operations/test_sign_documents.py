@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +15,10 @@ import pytest
 
 from sceau.config import Config, Limits
 from sceau.devkit import pki as devpki
-from sceau.devkit import softhsm
+from sceau.devkit import softhsm, verifiers
 from sceau.devkit.pki import DevPki
 from sceau.devkit.services import DevServices, free_port
 from sceau.errors import BadRequest, TokenRemoved, TooLarge
-from sceau.formats import xmldsig
 from sceau.operations.context import OperationContext
 from sceau.operations.sign_documents import OPERATION
 from sceau.protocol.session import Session
@@ -120,61 +118,21 @@ def check(pki: DevPki, item: dict[str, Any], source: bytes, tmp: Path) -> None:
     out, fmt = output(item), item["format"]
     (tmp / "src").write_bytes(source)
     (tmp / "out").write_bytes(out)
-    empty = tmp / "empty"
-    empty.mkdir(exist_ok=True)
     if fmt == "cades":
-        cmd = [
-            "openssl",
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            "out",
-            "-content",
-            "src",
-            "-CAfile",
-            str(pki.root_ca),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ]
+        res = verifiers.openssl_cms_verify(tmp / "out", content=tmp / "src", trusted=pki.root_ca)
     elif fmt == "xades":
-        cmd = [
-            "xmlsec1",
-            "--verify",
-            "--id-attr:Id",
-            f"{xmldsig.XADES132}:SignedProperties",
-            f"--url-map:{item['name']}",
-            str(tmp / "src"),
-            "--trusted-pem",
-            str(pki.root_ca),
-            "--untrusted-pem",
-            str(pki.intermediate_ca),
-            str(tmp / "out"),
-        ]
+        res = verifiers.xmlsec_verify(
+            tmp / "out", trusted=pki.root_ca, untrusted=pki.intermediate_ca, url_map={item["name"]: tmp / "src"}
+        )
     elif fmt == "pes":
-        cmd = [
-            "xmlsec1",
-            "--verify",
-            "--id-attr:Id",
-            "Bordereau",
-            "--id-attr:Id",
-            f"{xmldsig.XADES122}:SignedProperties",
-            "--trusted-pem",
-            str(pki.root_ca),
-            "--untrusted-pem",
-            str(pki.intermediate_ca),
-            str(tmp / "out"),
-        ]
+        res = verifiers.xmlsec_verify(
+            tmp / "out", trusted=pki.root_ca, untrusted=pki.intermediate_ca, id_attrs=verifiers.PES_IDS[:2]
+        )
     else:
-        res = subprocess.run(["pdfsig", str(tmp / "out")], capture_output=True, text=True, check=False)
+        res = verifiers.pdfsig(tmp / "out")
         assert "Signature is Valid." in res.stdout, res.stdout
         return
-    res = subprocess.run(cmd, cwd=empty if fmt != "cades" else tmp, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
+    assert res.ok, res.stderr
 
 
 async def test_mixed_batch_one_consent_one_pin(
@@ -367,8 +325,7 @@ async def test_uploaded_transfer_and_large_result(pki: DevPki, tmp_path: Path) -
         if final:
             break
     (tmp_path / "s.pdf").write_bytes(b"".join(chunks))
-    res = subprocess.run(["pdfsig", str(tmp_path / "s.pdf")], capture_output=True, text=True, check=False)
-    assert "Signature is Valid." in res.stdout
+    assert "Signature is Valid." in verifiers.pdfsig(tmp_path / "s.pdf").stdout
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sceau.operations.context import OperationContext
 from sceau.protocol.auth_token import ALGORITHMS, APP_VERSION_URL, AuthToken, default_algorithm, signed_fields
 from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
-from sceau.tokens.base import CertificateEntry, SignScheme
+from sceau.tokens.base import CertificateEntry, Digest, SignScheme
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class Params:
 def build_token(token_sign: Any, entry: CertificateEntry, origin: str, nonce: str, algorithm: str | None) -> AuthToken:
     """Sign hash(origin) ‖ hash(nonce) with `token_sign(data, scheme, digest)` and wrap it."""
     alg = algorithm or default_algorithm(entry.key_type, entry.key_size)
-    scheme, digest = ALGORITHMS[alg]
+    scheme_name, digest_name = ALGORITHMS[alg]
+    scheme, digest = SignScheme(scheme_name), Digest(digest_name)
     if (scheme is SignScheme.ECDSA) != (entry.key_type == "ec"):
         raise BadRequest(f"Algorithm {alg} does not match the certificate's key.")
     signature = token_sign(signed_fields(origin, nonce, digest), scheme, digest)

@@ -12,21 +12,20 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from sceau.tokens.base import Digest, SignScheme
-
 TOKEN_FORMAT = "web-eid:1.0"
 APP_VERSION_URL = "https://sceau.example/releases/v{version}"
 
-ALGORITHMS: dict[str, tuple[SignScheme, Digest]] = {
-    "RS256": (SignScheme.RSA_PKCS1V15, Digest.SHA256),
-    "RS384": (SignScheme.RSA_PKCS1V15, Digest.SHA384),
-    "RS512": (SignScheme.RSA_PKCS1V15, Digest.SHA512),
-    "PS256": (SignScheme.RSA_PSS, Digest.SHA256),
-    "PS384": (SignScheme.RSA_PSS, Digest.SHA384),
-    "PS512": (SignScheme.RSA_PSS, Digest.SHA512),
-    "ES256": (SignScheme.ECDSA, Digest.SHA256),
-    "ES384": (SignScheme.ECDSA, Digest.SHA384),
-    "ES512": (SignScheme.ECDSA, Digest.SHA512),
+# JWS algorithm → (signature scheme, hash), as `sceau.tokens.base.SignScheme` / `Digest` values.
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "RS256": ("rsa-pkcs1v15", "sha256"),
+    "RS384": ("rsa-pkcs1v15", "sha384"),
+    "RS512": ("rsa-pkcs1v15", "sha512"),
+    "PS256": ("rsa-pss", "sha256"),
+    "PS384": ("rsa-pss", "sha384"),
+    "PS512": ("rsa-pss", "sha512"),
+    "ES256": ("ecdsa", "sha256"),
+    "ES384": ("ecdsa", "sha384"),
+    "ES512": ("ecdsa", "sha512"),
 }
 
 
@@ -37,9 +36,9 @@ def default_algorithm(key_type: str, key_size: int) -> str:
     return "RS256"
 
 
-def signed_fields(origin: str, nonce: str, digest: Digest) -> bytes:
-    """hash(origin) ‖ hash(nonce): what the token's key signs (with `digest` applied once more)."""
-    h = digest.value
+def signed_fields(origin: str, nonce: str, hash_name: str) -> bytes:
+    """hash(origin) ‖ hash(nonce): what the token's key signs (with the hash applied once more)."""
+    h = str(hash_name)
     return hashlib.new(h, origin.encode("utf-8")).digest() + hashlib.new(h, nonce.encode("utf-8")).digest()
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import pkcs11
@@ -21,11 +20,9 @@ from pkcs11 import MGF, Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
 
 from sceau.errors import (
     InvalidInput,
-    ModuleLoadError,
     NoCertificate,
     PinLocked,
     SceauError,
-    TokenRemoved,
     Unsupported,
 )
 from sceau.i18n import _
@@ -42,80 +39,17 @@ from sceau.tokens.base import (
     TokenInfo,
 )
 from sceau.tokens.oaep import oaep_decode
+from sceau.tokens.pkcs11_lib import DIGEST_INFO, PSS_PARAMS, load_module, status_from_flags, token_errors
 
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
 
-# DER DigestInfo prefixes (RFC 8017 §9.2 note 1) for CKM_RSA_PKCS on a precomputed hash.
-DIGEST_INFO = {
-    Digest.SHA256: bytes.fromhex("3031300d060960864801650304020105000420"),
-    Digest.SHA384: bytes.fromhex("3041300d060960864801650304020205000430"),
-    Digest.SHA512: bytes.fromhex("3051300d060960864801650304020305000440"),
-}
-PSS_PARAMS = {
-    Digest.SHA256: (Mechanism.SHA256, MGF.SHA256, 32),
-    Digest.SHA384: (Mechanism.SHA384, MGF.SHA384, 48),
-    Digest.SHA512: (Mechanism.SHA512, MGF.SHA512, 64),
-}
-_REMOVED = (
-    p11e.DeviceRemoved,
-    p11e.TokenNotPresent,
-    p11e.SessionHandleInvalid,
-    p11e.SessionClosed,
-    p11e.DeviceError,
-    p11e.NoSuchToken,
-    p11e.TokenNotRecognised,
-)
-
-_LIBS: dict[str, Any] = {}
-_LIBS_LOCK = threading.Lock()
 # PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
 # shared by every Pkcs11Token object of that token, so a second object never "logs in" with an
 # unchecked PIN (C_Login would answer CKR_USER_ALREADY_LOGGED_IN whatever the PIN).
 _SESSIONS: dict[str, Any] = {}
 _SESSIONS_LOCK = threading.Lock()
-
-
-def load_module(path: str) -> Any:
-    """Load (once per process) a PKCS#11 module, with a clear error when it cannot be."""
-    with _LIBS_LOCK:
-        if path not in _LIBS:
-            try:
-                _LIBS[path] = pkcs11.lib(path)
-            except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
-                raise ModuleLoadError(
-                    _(
-                        "Cannot load the PKCS#11 module {path}: {err}. Check the path in the configuration "
-                        "or reinstall the card middleware."
-                    ).format(path=path, err=str(exc)[:200])
-                ) from None
-        return _LIBS[path]
-
-
-@contextmanager
-def token_errors() -> Iterator[None]:
-    """Map python-pkcs11 errors to ours: removal, lock, anything else as a clear token error."""
-    try:
-        yield
-    except SceauError:
-        raise
-    except _REMOVED:
-        raise TokenRemoved(_("The token was removed during the operation.")) from None
-    except p11e.PinLocked:
-        raise PinLocked(_("The PIN is locked. Unlock it with your PUK or contact your certificate provider.")) from None
-    except p11e.PKCS11Error as exc:
-        log.warning("PKCS#11 error: %r", exc)
-        raise SceauError(_("The token refused the operation ({err}).").format(err=type(exc).__name__)) from None
-
-
-def _status_from_flags(flags: int) -> PinStatus:
-    return PinStatus(
-        initialized=bool(flags & TokenFlag.USER_PIN_INITIALIZED),
-        count_low=bool(flags & TokenFlag.USER_PIN_COUNT_LOW),
-        final_try=bool(flags & TokenFlag.USER_PIN_FINAL_TRY),
-        locked=bool(flags & TokenFlag.USER_PIN_LOCKED),
-    )
 
 
 def _is_end_entity(cert: x509.Certificate) -> bool:
@@ -182,7 +116,7 @@ class Pkcs11Token(Token):
     def pin_status(self) -> PinStatus:
         with token_errors():
             fresh = self._fresh_token()
-            return _status_from_flags(fresh.flags)
+            return status_from_flags(fresh.flags)
 
     def _fresh_token(self) -> Any:
         """Re-read the token info (flags change after failed logins)."""
