@@ -26,7 +26,7 @@ def main() -> None:
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
 
-    from sceau.devkit import pki as devpki
+    from sceau.devkit import softhsm
     from sceau.devkit.bridge import Bridge, launch_chromium
     from sceau.devkit.testsite import RelyingParty, open_page
     from sceau.protocol.framing import FrameDecoder, encode_frame
@@ -40,8 +40,8 @@ def main() -> None:
 
     # 1. Raw PKCS#11 (python-pkcs11, session already open and logged in).
     lib = pkcs11.lib(module)
-    tok = lib.get_token(token_label=devpki.TOKEN_LABEL)
-    with tok.open(user_pin=devpki.USER_PIN) as session:
+    tok = lib.get_token(token_label=softhsm.TOKEN_LABEL)
+    with tok.open(user_pin=softhsm.USER_PIN) as session:
         key = next(
             session.get_objects(
                 {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(pki[KEY].key_id)}

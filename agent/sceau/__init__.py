@@ -1,4 +1,3 @@
 """Sceau: bridge between web platforms and the user's signing token."""
 
 __version__ = "0.1.0"
-APP_NAME = "Sceau"

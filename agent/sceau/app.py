@@ -19,7 +19,7 @@ from sceau.protocol.codes import PAGE_COMMANDS, Command, OperationKind
 from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
 from sceau.protocol.session import Channel, Session
-from sceau.store.journal import Journal
+from sceau.store.journal import RESULT_OK, Journal
 from sceau.store.remembered import RememberedAuth
 from sceau.store.sites import TrustedSites
 from sceau.tokens.executor import TokenExecutor
@@ -61,9 +61,6 @@ class Agent:
     # -- notifications (token inserted/removed) -------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
         self._listeners.add(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        self._listeners.discard(listener)
 
     async def broadcast(self, payload: dict[str, Any]) -> None:
         note = messages.notification(payload)
@@ -145,7 +142,7 @@ class Agent:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
             except TimeoutError:
                 raise Timeout(_("The operation took too long and was stopped.")) from None
-            self._journal(origin, cmd, "ok", started, ctx)
+            self._journal(origin, cmd, RESULT_OK, started, ctx)
             return messages.ok(req.id, result)
         except SceauError as exc:
             self._journal(origin, cmd, exc.code.value, started, ctx)

@@ -1,5 +1,5 @@
 // Large payloads in lib/sceau.js: chunked uploads, downloads, signDocuments / encrypt / decrypt helpers.
-// A fake window and a fake agent (below the real library) speak the wire protocol of agent/transfers.py.
+// A fake window and a fake agent (below the real library) speak the wire protocol of sceau.store.transfers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

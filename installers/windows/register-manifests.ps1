@@ -1,7 +1,7 @@
 # Register (or with -Uninstall, remove) the Sceau native-messaging host for Chrome, Chromium, Edge,
 # Brave and Firefox. Called by the installer after copying the files; per-user unless -System
 # (HKLM, needs an elevated installer). The registry keys point at manifests written under
-# %LOCALAPPDATA%\Sceau (per user) or %PROGRAMDATA%\Sceau (system), see native_host/manifests.py.
+# %LOCALAPPDATA%\Sceau (per user) or %PROGRAMDATA%\Sceau (system), see native_host/sceau_native_host/manifests.py.
 param(
     [string]$InstallDir = (Split-Path -Parent $MyInvocation.MyCommand.Path),
     [switch]$System,

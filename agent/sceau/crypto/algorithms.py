@@ -21,7 +21,6 @@ OID_RSAES_OAEP = "1.2.840.113549.1.1.7"
 OID_MGF1 = "1.2.840.113549.1.1.8"
 OID_SHA1 = "1.3.14.3.2.26"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
-OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 
 # ECDH key agreement schemes (RFC 5753 / SEC 1): standard and cofactor DH are the same on
 # the NIST prime curves (cofactor 1).
@@ -45,7 +44,6 @@ AES_WRAP: dict[str, int] = {
     "2.16.840.1.101.3.4.1.25": 24,
     "2.16.840.1.101.3.4.1.45": 32,
 }
-OID_AES256_WRAP = "2.16.840.1.101.3.4.1.45"
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,6 @@ class DocumentJob:
     content_digest: bytes | None = None  # detached formats: the hash, when `data` was not loaded
 
 
-@dataclass(frozen=True)
-class SignedOutput:
-    name: str
-    data: bytes
-    format: Format
-
-
 def guess_mime(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 

@@ -65,11 +65,6 @@ def ecdsa_raw_to_der(raw: bytes) -> bytes:
     return asym_utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
 
-def ecdsa_der_to_raw(der: bytes, width: int) -> bytes:
-    r, s = asym_utils.decode_dss_signature(der)
-    return r.to_bytes(width, "big") + s.to_bytes(width, "big")
-
-
 @dataclass
 class TokenKey:
     """A signing key on a token, as the format builders see it."""

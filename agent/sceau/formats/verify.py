@@ -220,11 +220,6 @@ def _without_content(sd: cms.SignedData) -> cms.SignedData:
     return detached
 
 
-async def verify_cades(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
-    """Detached (`opts.detached` is the document) or attached (the document is inside) CAdES."""
-    return await verify_signed_data(_load_cms(data), opts)
-
-
 async def verify_signed_data(sd: cms.SignedData, opts: VerifyOptions) -> list[SignatureReport]:
     content = encapsulated_content(sd)
     if content is None and opts.detached is None:

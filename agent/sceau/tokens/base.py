@@ -314,14 +314,6 @@ class TokenBackend(ABC):
         """Release modules and sessions."""
 
 
-def find_entry(entries: Sequence[CertificateEntry], handle: str | None, role: Role | None) -> list[CertificateEntry]:
-    """Entries matching a page-supplied handle (or all), with the role when given."""
-    out = [e for e in entries if (handle is None or e.handle == handle)]
-    if role is not None:
-        out = [e for e in out if role in e.roles]
-    return out
-
-
 def scheme_for(entry: CertificateEntry, preferred: SignScheme | None = None) -> SignScheme:
     """The signature scheme to use with a key: ECDSA for EC keys, PKCS#1 v1.5 unless PSS is asked."""
     if entry.key_type == "ec":

@@ -45,8 +45,6 @@ def verify_signature(entry: CertificateEntry, data: bytes, sig: bytes, scheme: S
 class TokenConformance:
     """Shared tests. Identity names come from `sceau.devkit.pki.SPECS`."""
 
-    sign_names = ("sign-rsa2048", "sign-ec256", "sign-rsa3072")
-
     def test_lists_certificates_with_roles(self, token: Token) -> None:
         roles = {e.label: e.roles for e in token.certificates()}
         assert roles["sign-rsa2048"] == frozenset({Role.SIGN})

@@ -71,13 +71,6 @@ def peer_uid(sock: socket.socket) -> int | None:
     return None
 
 
-def peer_pid(sock: socket.socket) -> int | None:
-    if hasattr(socket, "SO_PEERCRED"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[0])
-    return None
-
-
 def ensure_private_dir(folder: Path) -> None:
     """Create the runtime dir 0700; refuse one owned by someone else or open to others."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -300,10 +293,6 @@ class IpcServer:
         for conn in list(self._connections):
             if conn.session.subscribed:
                 await conn.send(notification)
-
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
 
     async def serve_forever(self) -> None:
         if self._server is not None:

@@ -344,4 +344,3 @@ class TkUserInterface(UserInterface):
 
 
 # The name `sceau agent` looks for (cli_agent); same class.
-DialogUI = TkUserInterface

@@ -5,7 +5,6 @@ Nothing here touches a display, so every sentence the user reads is testable hea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -75,13 +74,6 @@ def document_line(doc: DocumentInfo) -> str:
 
 def document_meta(doc: DocumentInfo) -> str:
     return _("{size} — SHA-256 {digest}…").format(size=format_size(doc.size), digest=doc.short_digest)
-
-
-def document_lines(docs: Sequence[DocumentInfo]) -> list[str]:
-    lines = [document_line(d) for d in docs[:MAX_LISTED_DOCUMENTS]]
-    if len(docs) > MAX_LISTED_DOCUMENTS:
-        lines.append(_("… and {n} more documents").format(n=len(docs) - MAX_LISTED_DOCUMENTS))
-    return lines
 
 
 def expiry_warning(entry: CertificateEntry, now: datetime | None = None) -> str:
