@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sceau.protocol.constants import BROWSER_MAX_INBOUND
+from sceau.protocol.constants import AGENT_LAUNCH, BROWSER_MAX_INBOUND
 from sceau.protocol.framing import encode_frame
 from sceau_native_host.manifests import DEV_EXTENSION_ID, FIREFOX_EXTENSION_IDS
 
@@ -227,7 +227,7 @@ def test_two_hosts_starting_at_once_share_one_agent(env: Env) -> None:
             p
             for p in Path("/proc").iterdir()
             if p.name.isdigit()
-            and _cmdline(p).startswith(f"{sys.executable} -m sceau.cli.agent agent")  # zombies have none
+            and _cmdline(p).startswith(" ".join([sys.executable, *AGENT_LAUNCH]))  # zombies have none
             and f"XDG_CONFIG_HOME={env.root / 'cfg'}" in _environ(p)
         ]
 
