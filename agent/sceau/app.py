@@ -51,6 +51,7 @@ class Agent:
         self.sites = sites
         self.journal = journal
         self.registry = registry or default_registry()
+        self._commands = tuple(self.registry.commands())  # for `hello`; the registry is fixed from here
         self.executor = TokenExecutor()
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
@@ -136,7 +137,7 @@ class Agent:
                 sites=self.sites,
                 remembered=self.remembered,
                 journal=self.journal,
-                commands=self.registry.commands(),
+                commands=self._commands,
             )
             try:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
