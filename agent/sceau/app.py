@@ -12,13 +12,13 @@ from sceau.config import Config
 from sceau.errors import OriginNotAllowed, SceauError, Timeout
 from sceau.i18n import _
 from sceau.operations.base import Operation
-from sceau.operations.context import Connection, Emitter, OperationContext
+from sceau.operations.context import Connection, OperationContext
 from sceau.operations.registry import Registry, default_registry
 from sceau.protocol import messages
 from sceau.protocol.codes import PAGE_COMMANDS, Command, OperationKind
 from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
-from sceau.protocol.session import Channel, Session
+from sceau.protocol.session import Channel, Emitter, Session
 from sceau.store.journal import RESULT_OK, Journal
 from sceau.store.remembered import RememberedAuth
 from sceau.store.sites import TrustedSites

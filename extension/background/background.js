@@ -83,13 +83,16 @@ function onNativeMessage(msg) {
   if ("ok" in msg) finish(msg.id, msg);
 }
 
+const CHUNK_ERRORS = Object.freeze({
+  malformed: "Malformed chunk from the native host.",
+  inconsistent: "Inconsistent chunks from the native host.",
+  corrupted: "Corrupted chunked reply.",
+});
+
 function onChunk(msg) {
   if (!pending.has(msg.id)) return;
   const step = chunks.add(msg);
-  if (step.error === "malformed") finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Malformed chunk from the native host."));
-  else if (step.error === "inconsistent") {
-    finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Inconsistent chunks from the native host."));
-  } else if (step.error) finish(msg.id, errorResponse(msg.id, E.INTERNAL, "Corrupted chunked reply."));
+  if (step.error) finish(msg.id, errorResponse(msg.id, E.INTERNAL, CHUNK_ERRORS[step.error]));
   else if (step.done) onNativeMessage(step.message);
 }
 

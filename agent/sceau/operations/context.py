@@ -3,7 +3,7 @@ tokens, the stores and the configuration — typed, one field each."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -12,7 +12,7 @@ from sceau.errors import UserCancelled
 from sceau.i18n import _
 from sceau.protocol.codes import OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
-from sceau.protocol.session import Channel, Session
+from sceau.protocol.session import Emitter, Session
 from sceau.store.journal import Journal
 from sceau.store.remembered import RememberedAuth
 from sceau.store.sites import TrustedSites
@@ -23,9 +23,6 @@ from sceau.tokens.registry import TokenManager
 from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
 
 T = TypeVar("T")
-
-# Handlers may stream partial results (batch items as they complete); the transport sends them.
-Emitter = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def _no_emit(_event: dict[str, Any]) -> None:
@@ -59,17 +56,13 @@ class OperationContext:
     tokens: TokenManager
     config: Config
     executor: TokenExecutor
-    emit: Emitter = _no_emit
+    emit: Emitter = _no_emit  # streams partial results (batch items as they complete)
     connection: Connection = field(default_factory=Connection)
     sites: TrustedSites | None = None  # None: no per-site gating (CLI, tests)
     remembered: RememberedAuth | None = None
     journal: Journal | None = None
     commands: Sequence[str] = ()  # the commands this agent serves (hello)
     shown: ConsentRequest | None = None  # what the consent dialog showed, for the journal
-
-    @property
-    def channel(self) -> Channel:
-        return self.connection.session.channel
 
     def transfers(self) -> TransferStore:
         return self.connection.transfers(self.config.limits)

@@ -201,13 +201,7 @@ async def _output(ctx: OperationContext, name: str, out: bytes) -> JSON:
         output["data"] = base64.b64encode(out).decode()
         return output
     store = ctx.transfers()
-    target = store.new_output_path()
-
-    def publish() -> JSON:
-        naming.atomic_write(target, out)
-        return store.add_download(target, name, digest)
-
-    output["transfer"] = await ctx.blocking(publish)
+    output["transfer"] = await ctx.blocking(lambda: store.add_download_data(out, name, digest))
     return output
 
 

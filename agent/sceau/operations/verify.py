@@ -11,7 +11,6 @@ in a file a page sent); revocation data embedded in the file is used.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -75,24 +74,13 @@ class Verify(Operation):
             report = await verify_bytes(data, params.name, opts)
             result = report.to_json(params.language)
             if report.content is not None and result["content"] is not None:
-                result["content"]["transfer"] = await self._publish(ctx, report.content, report.content_name)
+                # The document inside an attached signature, as a download transfer of the connection.
+                content, name, store = report.content, report.content_name or "document", ctx.transfers()
+                result["content"]["transfer"] = await ctx.blocking(lambda: store.add_download_data(content, name))
             return result
         finally:
             for store, transfer in held:
                 store.release(transfer.id)
-
-    @staticmethod
-    async def _publish(ctx: OperationContext, content: bytes, name: str) -> JSON:
-        """The document inside an attached signature, as a download transfer of the connection."""
-        store = ctx.transfers()
-        target = store.new_output_path()
-
-        def write() -> JSON:
-            naming.atomic_write(target, content)
-            return store.add_download(target, name or "document", hashlib.sha256(content).hexdigest())
-
-        result: JSON = await ctx.blocking(write)
-        return result
 
 
 OPERATION = Verify()

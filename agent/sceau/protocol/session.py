@@ -102,14 +102,15 @@ def request_id(body: bytes | str) -> str | None:
     return None
 
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+# Sends one message to the client (a handler's partial results, notifications).
+Emitter = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class RequestHandler(Protocol):
     """What a transport needs from the agent (`sceau.app.Agent` satisfies it)."""
 
     async def handle(
-        self, message: bytes | dict[str, Any], *, session: Session | None = ..., emit: Emit | None = ...
+        self, message: bytes | dict[str, Any], *, session: Session | None = ..., emit: Emitter | None = ...
     ) -> dict[str, Any]: ...
 
     def connection_closed(self, session: Session) -> None:

@@ -43,6 +43,7 @@ from sceau.config import Limits
 from sceau.errors import BadRequest, TooLarge
 from sceau.i18n import _
 from sceau.protocol.constants import DOWNLOAD_CHUNK, UPLOAD_CHUNK_MAX
+from sceau.store.files import atomic_write
 from sceau.tokens.base import Digest
 
 MAX_TRANSFERS = 64  # per connection; the extension shares one native connection among all tabs
@@ -197,6 +198,12 @@ class TransferStore:
             t.sha256 = sha256 or Digest.SHA256.digest_file(t.path).hex()
             t.complete = True
             return t.descriptor()
+
+    def add_download_data(self, data: bytes, name: str, sha256: str = "") -> dict[str, Any]:
+        """Register a result held in memory: written atomically in the store's directory, then as `add_download`."""
+        target = self.new_output_path()
+        atomic_write(target, data)
+        return self.add_download(target, name, sha256 or hashlib.sha256(data).hexdigest())
 
     def fetch_chunk(self, transfer_id: object, index: int) -> tuple[bytes, bool]:
         """Chunk `index` of a result, and whether it is the last (the result is then deleted)."""
