@@ -57,6 +57,13 @@ class Config:
     atr_modules: tuple[str, ...] = ()  # "ATR[/MASK]=MODULE[,MODULE]" tried before the built-in table
     journal_max_bytes: int = 4 * 1024 * 1024  # rotate journal.jsonl beyond this size
     journal_keep: int = 5  # rotated journal files kept
+    # EU trusted lists (docs/configuration.md): the level of signatures in verification reports.
+    trusted_lists: bool = True  # use the cached lists when verifying
+    trusted_lists_url: str = "https://ec.europa.eu/tools/lotl/eu-lotl.xml"
+    trusted_lists_signers: tuple[str, ...] = ()  # PEM files: the LOTL pivot set (default: shipped)
+    trusted_lists_territories: tuple[str, ...] = ("FR",)  # "*": every list the LOTL points to
+    trusted_lists_refresh_hours: float = 24.0  # background refresh by the agent; 0: never
+    rgs_policies: tuple[str, ...] = ()  # "OID=**": certificate policy (arc) → RGS level
 
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else Path(platformdirs.user_data_dir(APP_DIR_NAME, False))

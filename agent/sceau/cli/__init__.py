@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.agent",  # agent, install-manifests
     "sceau.cli.sign",
     "sceau.cli.verify",
+    "sceau.cli.trust",  # trust refresh / status (EU trusted lists)
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
 )

@@ -31,6 +31,10 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     anchors = load_anchors([*args.trust, *([] if args.trust else cfg.trust_anchors)])  # roots + intermediates
     opts = VerifyOptions(anchors=anchors, online=args.online, detached=detached, detached_name=detached_name)
+    if not args.no_trusted_lists:
+        from sceau.trust.settings import lists_for
+
+        opts.lists = lists_for(cfg)
     report = await verify_bytes(source.read_bytes(), source.name, opts)
     if args.json:
         print(json.dumps(report.to_json(args.verify_lang), indent=2, ensure_ascii=False))
@@ -59,5 +63,8 @@ def register(subparsers: Any) -> None:
         help=_("language of the report (default: French)"),
     )
     p.add_argument("--json", action="store_true", help=_("print the report as JSON"))
+    p.add_argument(
+        "--no-trusted-lists", action="store_true", help=_("do not use the cached EU trusted lists (sceau trust)")
+    )
     p.add_argument("--config", type=Path, metavar="FILE", help=_("configuration file"))
     p.set_defaults(func=cmd_verify)

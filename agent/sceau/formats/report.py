@@ -16,6 +16,7 @@ from typing import Any
 from cryptography import x509
 
 from sceau.i18n import gettext
+from sceau.trust.decide import TrustDecision
 
 
 class Revocation(StrEnum):
@@ -57,6 +58,8 @@ class SignatureReport:
     modification: str = ""  # PDF: none / form-filling / annotations / other
     level: str = "B-B"
     problems: list[str] = field(default_factory=list)  # English msgids (translated when rendered)
+    certificates: list[x509.Certificate] = field(default_factory=list, repr=False)  # embedded, for the lists
+    qualification: TrustDecision | None = None  # the level from the EU trusted lists
 
     @property
     def valid(self) -> bool:
@@ -89,6 +92,7 @@ class SignatureReport:
             "modification": self.modification,
             "level": self.level,
             "problems": list(self.problems),
+            "qualification": self.qualification.to_json() if self.qualification else None,
         }
 
 
@@ -103,6 +107,7 @@ class VerifyReport:
     # Attached CAdES: the signed document found inside the signature (not put in the JSON).
     content: bytes | None = field(default=None, repr=False)
     content_name: str = ""  # guessed from the signature's file name, "" when unknown
+    lists_fetched: datetime | None = None  # when the EU trusted lists in use were fetched (None: not used)
 
     @property
     def valid(self) -> bool:
@@ -117,6 +122,7 @@ class VerifyReport:
             "error": self.error,
             "signatures": [s.to_json() for s in self.signatures],
             "content": self.content_json(),
+            "trustedListsFetched": self.lists_fetched.isoformat() if self.lists_fetched else None,
             "text": self.text(language),
         }
 
@@ -200,4 +206,12 @@ def render_text(report: VerifyReport, language: str | None = None) -> str:
             lines.append("  " + t("The time-stamp is not valid."))
         for problem in s.problems:
             lines.append("  - " + t(problem))
+        if s.qualification is not None:
+            from sceau.trust.report import qualification_lines
+
+            lines += ["  " + line for line in qualification_lines(s.qualification, lang)]
+    if report.lists_fetched is not None:
+        from sceau.trust.report import lists_age_line
+
+        lines += ["", lists_age_line(report.lists_fetched, lang)]
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from sceau.formats import cmsutil
 from sceau.formats.ltv import close_backend, split_anchors
 from sceau.formats.report import Revocation, SignatureReport, VerifyReport, has_revocation_pointers
 from sceau.i18n import _
+from sceau.trust.decide import TrustLists, evaluate
 
 MAX_VERIFY = 512 * 1024 * 1024
 KEY_USAGE = KeyUsageConstraints(key_usage=set(), match_all_key_usages=False)
@@ -46,6 +47,12 @@ class VerifyOptions:
     online: bool = False  # fetch CRL / OCSP from the URLs in certificates
     detached: bytes | None = None  # the signed document, for detached CAdES / XAdES
     detached_name: str = ""
+    lists: TrustLists | None = None  # cached EU trusted lists: anchors and the level of each signature
+
+
+def trust_roots(opts: VerifyOptions) -> list[x509.Certificate]:
+    """The trusted roots: the configured self-signed anchors, then the trusted lists' CA services."""
+    return [*split_anchors(opts.anchors)[0], *(opts.lists.anchors() if opts.lists else [])]
 
 
 _PKCS7_ARC = bytes.fromhex("2a864886f70d0107")  # 1.2.840.113549.1.7: the CMS content types
@@ -100,9 +107,9 @@ def make_vc(
     backend: AIOHttpFetcherBackend | None = None,
     moment: datetime | None = None,
 ) -> ValidationContext:
-    roots, intermediates = split_anchors(opts.anchors)
+    intermediates = split_anchors(opts.anchors)[1]
     return ValidationContext(
-        trust_roots=[_asn1(c) for c in roots],
+        trust_roots=[_asn1(c) for c in trust_roots(opts)],
         other_certs=[*others, *(_asn1(c) for c in intermediates)],
         crls=list(crls),
         ocsps=list(ocsps),
@@ -124,7 +131,7 @@ def _trust_from_status(report: SignatureReport, status: object, opts: VerifyOpti
         report.trusted = True
         report.revocation = (Revocation.OFFLINE if not opts.online else Revocation.UNKNOWN) if soft else Revocation.GOOD
         return
-    if not split_anchors(opts.anchors)[0]:
+    if not trust_roots(opts):
         report.trust_reason = "no trust anchor is configured"
     elif indic in (
         AdESIndeterminate.EXPIRED,
@@ -262,6 +269,7 @@ async def verify_signed_data(sd: cms.SignedData, opts: VerifyOptions) -> list[Si
     if crls or ocsps:
         report.level = "B-LT" if report.timestamp else report.level
     _cert_validity(report, status.signing_cert, report.timestamp or report.claimed_time)
+    report.certificates = [cmsutil.to_crypto(c) for c in certs]
     _no_pointers(report)
     if content is not None and opts.detached is not None and opts.detached != content:
         report.integrity = False  # the signature is fine, but it does not sign the file we were given
@@ -283,7 +291,7 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
     for sig in sigs:
         report = SignatureReport(format="pades")
         status = None
-        roots, intermediates = split_anchors(opts.anchors)
+        roots, intermediates = trust_roots(opts), split_anchors(opts.anchors)[1]
         for soft in (False, True):
             backend = AIOHttpFetcherBackend(per_request_timeout=10) if opts.online else None
             kwargs: dict[str, Any] = {
@@ -328,6 +336,7 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
         if dss is not None and report.timestamp:
             report.level = "B-LT"
         _cert_validity(report, status.signing_cert, report.timestamp or report.claimed_time)
+        report.certificates = [cmsutil.to_crypto(c) for c in cmsutil.embedded_certificates(sig.signed_data)]
         _no_pointers(report)
         reports.append(report)
     return reports
@@ -373,4 +382,18 @@ async def verify_bytes(data: bytes, name: str, opts: VerifyOptions) -> VerifyRep
             report.format, report.signatures = await xmlverify.verify_xml(data, opts)
     except InvalidInput as exc:
         report.error = exc.message
+    if opts.lists is not None:
+        report.lists_fetched = opts.lists.lotl_fetched
+        qualify(report, opts.lists)
     return report
+
+
+def qualify(report: VerifyReport, lists: TrustLists) -> None:
+    """The level of each signature from the trusted lists, at the time-stamp's time (else now:
+    a time the signer claims proves nothing, as in EU DSS's "best signature time")."""
+    for s in report.signatures:
+        if s.signer_certificate is None:
+            continue
+        when = s.timestamp if s.timestamp_valid else None
+        chain = [s.signer_certificate, *(c for c in s.certificates if c != s.signer_certificate)]
+        s.qualification = evaluate(chain, when, lists)

@@ -188,7 +188,7 @@ async def _chain(
     sig: etree._Element,
     opts: VerifyOptions,
 ) -> None:
-    if not opts.anchors:
+    if not opts.anchors and not opts.lists:
         report.trust_reason = "no trust anchor is configured"
         return
     crls = [
@@ -263,6 +263,7 @@ async def verify_xml(data: bytes, opts: VerifyOptions) -> tuple[str, list[Signat
             report.signer = _cn(cert.subject)
             report.issuer = _cn(cert.issuer)
             report.signer_certificate = cert
+            report.certificates = certs[1:]
             report.integrity = True
             for ref in sig.iterfind(f"{{{DS}}}SignedInfo/{{{DS}}}Reference"):
                 alg = ref.find(f"{{{DS}}}DigestMethod")

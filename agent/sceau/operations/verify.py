@@ -71,6 +71,9 @@ class Verify(Operation):
                 detached = await ctx.blocking(held[1][1].path.read_bytes)
             anchors = load_anchors(ctx.config.trust_anchors)  # roots trusted, intermediates help build paths
             opts = VerifyOptions(anchors=anchors, online=False, detached=detached, detached_name=params.detached_name)
+            from sceau.trust.settings import lists_for
+
+            opts.lists = await ctx.blocking(lambda: lists_for(ctx.config))  # parsed once, then cached
             report = await verify_bytes(data, params.name, opts)
             result = report.to_json(params.language)
             if report.content is not None and result["content"] is not None:
