@@ -163,3 +163,29 @@ def test_lists_pass_xmlsec1(world: World, tmp_path: Path) -> None:
             timeout=60,
         )
         assert out.returncode == 0 and "OK" in out.stdout + out.stderr, out.stderr
+
+
+def test_background_refresh_once_per_interval(world: World, tmp_path: Path) -> None:
+    from sceau.config import load
+    from sceau.trust.background import start_background_refresh
+
+    cfg = load(world.config(tmp_path / "data"))
+    bg = start_background_refresh(cfg)
+    try:
+        assert bg.done.wait(60)
+    finally:
+        bg.stop()
+    first = cache.read_index(tmp_path / "data")
+    assert first.last_refresh and first.entries["FR"].file and not first.entries["FR"].error
+    again = start_background_refresh(cfg)  # within the interval: nothing fetched
+    try:
+        assert again.done.wait(60)
+    finally:
+        again.stop()
+    assert cache.read_index(tmp_path / "data").last_refresh == first.last_refresh
+
+
+def test_no_pivot_no_download(world: World, tmp_path: Path) -> None:
+    """Without any LOTL signing certificate nothing is fetched (the shipped set may be empty)."""
+    outcomes = asyncio.run(refresh(tmp_path / "d", url="http://127.0.0.1:9/never", signers=[], timeout=5))
+    assert len(outcomes) == 1 and not outcomes[0].ok and "No signing certificate" in outcomes[0].message

@@ -169,9 +169,13 @@ async def serve(
         from sceau.tokens.pcsc_monitor import start_card_events  # card insert/remove → pages
 
         cards = start_card_events(config, agent, loop)
+    from sceau.trust.background import start_background_refresh  # EU trusted lists, once a day
+
+    lists = start_background_refresh(config)
     try:
         await stop.wait()
     finally:
+        lists.stop()
         if cards is not None:
             cards.stop()
         server.cancel()

@@ -102,8 +102,6 @@ async def _check(
                 got=parsed.sequence, have=previous.sequence
             )
         )
-    if not allowed:
-        raise InvalidInput(_("No signing certificate is known for this list."))
     await verify_list_signature(data, allowed)
     return parsed
 
@@ -135,6 +133,8 @@ async def _one(
     entry = index.entries.setdefault(key, cache.Entry(url=url, territory=territory))
     entry.attempted = now.isoformat()
     try:
+        if not allowed:  # nothing could validate it: do not even download it
+            raise InvalidInput(_("No signing certificate is known for this list."))
         data = await fetch(url, timeout)
         parsed = await _check(data, allowed=allowed, lotl=lotl, territory=territory, previous=entry, now=now)
     except SceauError as exc:
@@ -169,7 +169,7 @@ async def refresh(
         outcomes = [outcome]
         if lotl is None:
             # Without a validated LOTL nothing else can be checked: the cached lists stay as they were.
-            cached = cache.read_list(data_dir, index.entries[cache.LOTL_KEY]) if outcome.key in index.entries else None
+            cached = cache.read_list(data_dir, index.entries[cache.LOTL_KEY])
             lotl = tsl.parse(cached) if cached else None
             if lotl is None:
                 cache.write_index(data_dir, index)
