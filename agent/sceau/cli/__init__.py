@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.sign",
     "sceau.cli.verify",
     "sceau.cli.trust",  # trust refresh / status (EU trusted lists)
+    "sceau.cli.extend",  # extend --level B-LTA
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
 )

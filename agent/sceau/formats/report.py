@@ -60,6 +60,7 @@ class SignatureReport:
     problems: list[str] = field(default_factory=list)  # English msgids (translated when rendered)
     certificates: list[x509.Certificate] = field(default_factory=list, repr=False)  # embedded, for the lists
     qualification: TrustDecision | None = None  # the level from the EU trusted lists
+    archive_timestamps: list[tuple[datetime | None, bool]] = field(default_factory=list)  # B-LTA: (time, valid)
 
     @property
     def valid(self) -> bool:
@@ -71,6 +72,7 @@ class SignatureReport:
             and self.timestamp_valid is not False
             and not self.modified_after
             and self.cert_valid_at_signing is not False
+            and all(ok for _t, ok in self.archive_timestamps)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +95,9 @@ class SignatureReport:
             "level": self.level,
             "problems": list(self.problems),
             "qualification": self.qualification.to_json() if self.qualification else None,
+            "archiveTimestamps": [
+                {"time": when.isoformat() if when else None, "valid": ok} for when, ok in self.archive_timestamps
+            ],
         }
 
 
@@ -204,6 +209,11 @@ def render_text(report: VerifyReport, language: str | None = None) -> str:
             lines.append("  " + t("Valid time-stamp: {time}").format(time=_fmt_time(s.timestamp, lang)))
         elif s.timestamp_valid is False:
             lines.append("  " + t("The time-stamp is not valid."))
+        for when, ok in s.archive_timestamps:
+            if ok:
+                lines.append("  " + t("Valid archive time-stamp: {time}").format(time=_fmt_time(when, lang)))
+            else:
+                lines.append("  " + t("An archive time-stamp is not valid (the file was altered after it)."))
         for problem in s.problems:
             lines.append("  - " + t(problem))
         if s.qualification is not None:

@@ -289,6 +289,8 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
     dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
     reports: list[SignatureReport] = []
     for sig in sigs:
+        if sig.sig_object_type == "/DocTimeStamp":
+            continue  # B-LTA document time-stamps: checked below, for every signature
         report = SignatureReport(format="pades")
         status = None
         roots, intermediates = trust_roots(opts), split_anchors(opts.anchors)[1]
@@ -339,6 +341,9 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
         report.certificates = [cmsutil.to_crypto(c) for c in cmsutil.embedded_certificates(sig.signed_data)]
         _no_pointers(report)
         reports.append(report)
+    from sceau.formats.archive import check_pdf_archive
+
+    await check_pdf_archive(reader, reports, opts)
     return reports
 
 

@@ -280,6 +280,10 @@ async def verify_xml(data: bytes, opts: VerifyOptions) -> tuple[str, list[Signat
             if when is not None:
                 report.cert_valid_at_signing = cert.not_valid_before_utc <= when <= cert.not_valid_after_utc
             await _chain(report, cert, certs[1:], sig, opts)
+            from sceau.formats.archive import check_xml_archive  # B-LTA
+
+            report.archive_timestamps = check_xml_archive(sig, tree, opts.detached)
+            report.level = "B-LTA" if report.archive_timestamps else report.level
         except (_Unsupported, ValueError) as exc:
             report.integrity = False
             report.problems.append("Unsupported or damaged signature.")
