@@ -25,7 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
-from pyhanko.sign.validation import async_add_validation_info
+from pyhanko.sign.validation.dss import async_add_validation_info
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
@@ -128,8 +128,8 @@ async def extend_xml(data: bytes, tsa: TsaClient, detached: bytes | None) -> byt
         covered = archive_input(sig, tree, detached, ats)
         token = await tsa.timestamp_data(covered, Digest.SHA256)
         etree.SubElement(ats, f"{{{XADES141}}}EncapsulatedTimeStamp").text = xmldsig.b64(token.der)
-    out: bytes = etree.tostring(tree, xml_declaration=True, encoding=tree.docinfo.encoding or "UTF-8")
-    return out
+    out = etree.tostring(tree, xml_declaration=True, encoding=tree.docinfo.encoding or "UTF-8")
+    return out if isinstance(out, bytes) else out.encode()
 
 
 def check_xml_archive(
