@@ -156,3 +156,27 @@ async def test_xades_b_lta(
     bad_report = await verify_bytes(bad, "sig.xml", opts)
     assert not bad_report.valid and not bad_report.signatures[0].archive_timestamps[0][1]  # …the archive is not
     assert "archive time-stamp is not valid" in bad_report.text("en")
+
+
+async def test_cli_extend(
+    make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient, tsa_url: str, tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    signed = await pades.sign_pdf(make_pdf(), make_key("p12", "sign-ec256"), SignOptions(level=Level.B_LT, tsa=tsa))
+    (tmp_path / "offre.pdf").write_bytes(signed)
+    cli = [sys.executable, "-m", "sceau.cli"]
+    res = run([*cli, "extend", "--level", "B-LTA", str(tmp_path / "offre.pdf"), "--tsa", tsa_url,
+               "--trust", str(fpki.root_ca), "-o", str(tmp_path / "lta.pdf")])  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    res = run([*cli, "verify", str(tmp_path / "lta.pdf"), "--trust", str(fpki.root_ca), "--json", "--no-trusted-lists"])
+    report = json.loads(res.stdout)
+    assert res.returncode == 0 and report["signatures"][0]["level"] == "B-LTA"
+    assert report["signatures"][0]["archiveTimestamps"][0]["valid"] is True
+    # Not replaced when the output exists; CAdES is refused with a clear message, not a traceback.
+    again = run([*cli, "extend", str(tmp_path / "offre.pdf"), "--tsa", tsa_url, "-o", str(tmp_path / "lta.pdf")])
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    (tmp_path / "s.p7s").write_bytes(b"0\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02" + b"\x00" * 8)
+    cms_res = run([*cli, "--lang", "en", "extend", str(tmp_path / "s.p7s"), "--tsa", tsa_url])
+    assert cms_res.returncode != 0 and "CAdES" in cms_res.stderr and "Traceback" not in cms_res.stderr
