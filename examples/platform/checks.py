@@ -27,6 +27,7 @@ from examples.platform.reports import (
     SignatureReport,
     Trust,
     name_parts,
+    sceau_check,
     sceau_opinion,
 )
 from examples.platform.xmlchecks import verify_pes, verify_xades_detached
@@ -235,6 +236,7 @@ def inspect_opened(zip_bytes: bytes, trust: Trust) -> tuple[list[dict[str, Any]]
         else:
             verify = verify_cades_detached if sig_name.endswith(".p7s") else verify_xades_detached
             report = verify(sig, files[doc_name], doc_name, trust)
-            report.details.append(sceau_opinion(sig, doc_name, trust, files[doc_name]))
+            opinion, report.level = sceau_check(sig, doc_name, trust, files[doc_name])
+            report.details.append(opinion)
             reports.append(report)
     return listing, reports

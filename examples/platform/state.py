@@ -101,7 +101,7 @@ class Platform:
         storage.mkdir(parents=True, exist_ok=True)
         return cls(
             origin=origin,
-            trust=Trust(pki.root_ca, pki.intermediate_ca),
+            trust=Trust(pki.root_ca, pki.intermediate_ca, lists_dir=_demo_lists(pki, storage)),
             recipients=[
                 ("la clé de l'acheteur (Jean Lefèvre)", pki.cert("enc-rsa3072")),
                 ("la clé de secours de l'acheteur", pki.cert("enc-backup-rsa2048")),
@@ -170,3 +170,16 @@ class Platform:
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _demo_lists(pki: DevPki, storage: Path) -> Path | None:
+    """A trusted-list cache naming the demo CA (sceau.devkit.trustlists), so the bid opening shows
+    each signature's level; None when it cannot be built (the report then says so)."""
+    from sceau.devkit.trustlists import demo_cache
+
+    folder = storage / "listes-de-confiance"
+    try:
+        ca = x509.load_pem_x509_certificate(Path(pki.intermediate_ca).read_bytes())
+        return demo_cache(folder, ca)
+    except Exception:  # noqa: BLE001 - the demo runs without the level rather than not at all
+        return None

@@ -198,6 +198,11 @@ async def test_deposit_checks_envelope_and_opening_verifies_signatures(
     assert report["signed"] and report["valid"], report
     assert report["signatures"][0]["signer"] == "Marie Durand"
     assert "Vérificateur Sceau (sceau.formats.verify) : valide." in report["signatures"][0]["details"]
+    # The level from the demo's trusted lists (its CA is a granted CA/QC service of the FR list;
+    # the demo certificates carry no QC statement, so: advanced, not qualified).
+    level = report["signatures"][0]["level"]
+    assert level.startswith("Niveau : Signature électronique avancée (le certificat n'est pas qualifié)"), level
+    assert "liste de confiance FR" in level and "accordé" in level
 
     tampered = _zip(
         {

@@ -302,3 +302,46 @@ class ListServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+
+# -- the demo's lists ------------------------------------------------------------------------------
+def demo_cache(data_dir: Path, ca: x509.Certificate, *, service: str = "AC de démonstration Sceau") -> Path:
+    """A validated trusted-list cache in `data_dir` whose French list names `ca` as a granted CA/QC
+    service: generated LOTL and FR list, served on 127.0.0.1, fetched and checked by the real
+    refresh (in its own thread and loop, so it works from inside an event loop too)."""
+    import asyncio
+
+    from sceau.trust.refresh import refresh
+
+    now = datetime.now(UTC)
+    pivot, pivot_key = self_signed("Pivot LOTL (démo)", ca=False)
+    operator, operator_key = self_signed("Opérateur de la liste FR (démo)", ca=False)
+    with ListServer() as server:
+        lotl = ListSpec(
+            "EU",
+            "Commission européenne (démo)",
+            tsl_type=T.TYPE_LOTL,
+            pointers=[PointerSpec(server.url("/fr.xml"), "FR", [operator])],
+        )
+        fr = ListSpec(
+            "FR",
+            "ANSSI (démo)",
+            provider="Sceau démonstration",
+            services=[ServiceSpec(service, ca, [State(T.GRANTED, now - timedelta(days=365))])],
+        )
+        server.files["/lotl.xml"] = sign(build(lotl), pivot, pivot_key)
+        server.files["/fr.xml"] = sign(build(fr), operator, operator_key)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(refresh(data_dir, url=server.url("/lotl.xml"), signers=[pivot], territories=["FR"]))
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="sceau-demo-lists")
+        thread.start()
+        thread.join(60)
+    if errors:
+        raise errors[0]
+    return data_dir

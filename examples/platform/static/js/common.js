@@ -213,6 +213,7 @@ export function showReports(container, reports) {
         el("h4", {}, `${r.valid ? "✔ Signature valide" : "✘ Signature invalide"} — ${r.document} (${r.format})`),
         el("p", {}, r.signer ? `Signataire : ${r.signer}${r.organisation ? `, ${r.organisation}` : ""}` : "Signataire inconnu"),
         r.signingTime ? el("p", {}, `Date de signature déclarée : ${r.signingTime}`) : "",
+        r.level ? el("p", { class: "level" }, r.level) : "",
         ...r.details.map((d) => el("p", { class: "detail" }, d)),
         el("p", { class: "tool" }, `Vérifié par le serveur avec : ${r.tool}`),
       ),
