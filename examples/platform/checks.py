@@ -28,7 +28,6 @@ from examples.platform.reports import (
     Trust,
     name_parts,
     sceau_check,
-    sceau_opinion,
 )
 from examples.platform.xmlchecks import verify_pes, verify_xades_detached
 from sceau.devkit import verifiers

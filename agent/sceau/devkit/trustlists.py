@@ -336,7 +336,7 @@ def demo_cache(data_dir: Path, ca: x509.Certificate, *, service: str = "AC de dÃ
         def run() -> None:
             try:
                 asyncio.run(refresh(data_dir, url=server.url("/lotl.xml"), signers=[pivot], territories=["FR"]))
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            except BaseException as exc:
                 errors.append(exc)
 
         thread = threading.Thread(target=run, name="sceau-demo-lists")
