@@ -108,3 +108,21 @@ def test_without_lists(world: World, refreshed: Path, tmp_path: Path) -> None:
     report = json.loads(js.stdout)
     assert report["signatures"][0]["qualification"] is None and not report["signatures"][0]["trusted"]
     assert js.returncode != 0
+
+
+@pytest.mark.parametrize("fmt", ["xades", "pades"])
+def test_qualified_other_formats(world: World, refreshed: Path, tmp_path: Path, fmt: str) -> None:
+    from tests.formats.pdfs import make_pdf
+
+    doc = tmp_path / "acte.pdf"
+    doc.write_bytes(make_pdf())
+    out = tmp_path / ("acte.xml" if fmt == "xades" else "acte-signe.pdf")
+    res = _sceau(
+        "sign", "--format", fmt, "--pkcs12", str(world.p12["qes"]), "--password-env", "P12PW", "-y",
+        "--config", str(refreshed), "-o", str(out), str(doc), env={"P12PW": D.PASSWORD},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    extra = ["--detached", str(doc)] if fmt == "xades" else []
+    js = _sceau("verify", str(out), *extra, "--json", "--config", str(refreshed))
+    sig = json.loads(js.stdout)["signatures"][0]
+    assert sig["trusted"] and sig["qualification"]["level"] == "QES", sig

@@ -50,9 +50,14 @@ class VerifyOptions:
     lists: TrustLists | None = None  # cached EU trusted lists: anchors and the level of each signature
 
 
-def trust_roots(opts: VerifyOptions) -> list[x509.Certificate]:
-    """The trusted roots: the configured self-signed anchors, then the trusted lists' CA services."""
-    return [*split_anchors(opts.anchors)[0], *(opts.lists.anchors() if opts.lists else [])]
+def trust_roots(opts: VerifyOptions, chain: Sequence[asn1_x509.Certificate] = ()) -> list[x509.Certificate]:
+    """The trusted roots: the configured self-signed anchors, then the trusted lists' CA services
+    that issued (or are) a certificate of `chain`."""
+    listed = []
+    if opts.lists is not None:
+        names = [n.dump() for c in chain for n in (c.issuer, c.subject)]
+        listed = opts.lists.anchors_for(names)
+    return [*split_anchors(opts.anchors)[0], *listed]
 
 
 _PKCS7_ARC = bytes.fromhex("2a864886f70d0107")  # 1.2.840.113549.1.7: the CMS content types
@@ -106,10 +111,11 @@ def make_vc(
     mode: str,
     backend: AIOHttpFetcherBackend | None = None,
     moment: datetime | None = None,
+    leaf: asn1_x509.Certificate | None = None,  # when not among `others`: names the list anchors too
 ) -> ValidationContext:
     intermediates = split_anchors(opts.anchors)[1]
     return ValidationContext(
-        trust_roots=[_asn1(c) for c in trust_roots(opts)],
+        trust_roots=[_asn1(c) for c in trust_roots(opts, [*others, *([leaf] if leaf else [])])],
         other_certs=[*others, *(_asn1(c) for c in intermediates)],
         crls=list(crls),
         ocsps=list(ocsps),
@@ -131,7 +137,7 @@ def _trust_from_status(report: SignatureReport, status: object, opts: VerifyOpti
         report.trusted = True
         report.revocation = (Revocation.OFFLINE if not opts.online else Revocation.UNKNOWN) if soft else Revocation.GOOD
         return
-    if not trust_roots(opts):
+    if not split_anchors(opts.anchors)[0] and opts.lists is None:
         report.trust_reason = "no trust anchor is configured"
     elif indic in (
         AdESIndeterminate.EXPIRED,
@@ -293,7 +299,8 @@ async def verify_pdf(data: bytes, opts: VerifyOptions) -> list[SignatureReport]:
             continue  # B-LTA document time-stamps: checked below, for every signature
         report = SignatureReport(format="pades")
         status = None
-        roots, intermediates = trust_roots(opts), split_anchors(opts.anchors)[1]
+        embedded = cmsutil.embedded_certificates(sig.signed_data)
+        roots, intermediates = trust_roots(opts, embedded), split_anchors(opts.anchors)[1]
         for soft in (False, True):
             backend = AIOHttpFetcherBackend(per_request_timeout=10) if opts.online else None
             kwargs: dict[str, Any] = {

@@ -214,6 +214,7 @@ async def _chain(
             mode="soft-fail" if soft else "hard-fail",
             backend=backend,
             moment=report.timestamp,
+            leaf=cmsutil.asn1_from_crypto(cert),
         )
         try:
             await CertificateValidator(

@@ -10,10 +10,11 @@ Nothing here does I/O, so it runs wherever verification runs (agent, CLI, a work
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from cryptography import x509
@@ -62,9 +63,24 @@ class TrustLists:
     lotl_fetched: datetime | None = None
     rgs_policies: Mapping[str, str] = field(default_factory=dict)  # policy OID → "*", "**", "***"
 
-    def anchors(self) -> list[x509.Certificate]:
-        """Certificates of the CA services (any status): trust anchors for path building."""
-        return [c for cl in self.lists for s in cl.list.services if s.type.startswith(_CA) for c in s.certificates]
+    @cached_property
+    def _by_subject(self) -> dict[bytes, list[x509.Certificate]]:
+        index: dict[bytes, list[x509.Certificate]] = {}
+        for cl in self.lists:
+            for s in cl.list.services:
+                if s.type.startswith(_CA) or s.type in QUALIFIED_CA_TYPES:
+                    for c in s.certificates:
+                        index.setdefault(c.subject.public_bytes(), []).append(c)
+        return index
+
+    def anchors_for(self, names: Iterable[bytes]) -> list[x509.Certificate]:
+        """Certificates of the CA services (any status) named by `names` (DER Names: the issuers and
+        subjects of a signature's certificates): the trust anchors that can close its path. Only
+        those, because a validation context registers every root it is given."""
+        out: list[x509.Certificate] = []
+        for name in set(names):
+            out += self._by_subject.get(name, [])
+        return out
 
 
 _CA = "http://uri.etsi.org/TrstSvc/Svctype/CA/"
