@@ -174,9 +174,62 @@ async def test_cli_extend(
     report = json.loads(res.stdout)
     assert res.returncode == 0 and report["signatures"][0]["level"] == "B-LTA"
     assert report["signatures"][0]["archiveTimestamps"][0]["valid"] is True
-    # Not replaced when the output exists; CAdES is refused with a clear message, not a traceback.
+    # Not replaced when the output exists; a damaged CMS file gets a clear message, not a traceback.
     again = run([*cli, "extend", str(tmp_path / "offre.pdf"), "--tsa", tsa_url, "-o", str(tmp_path / "lta.pdf")])
     assert again.returncode != 0 and "Traceback" not in again.stderr
     (tmp_path / "s.p7s").write_bytes(b"0\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02" + b"\x00" * 8)
     cms_res = run([*cli, "--lang", "en", "extend", str(tmp_path / "s.p7s"), "--tsa", tsa_url])
-    assert cms_res.returncode != 0 and "CAdES" in cms_res.stderr and "Traceback" not in cms_res.stderr
+    assert cms_res.returncode != 0 and "damaged" in cms_res.stderr and "Traceback" not in cms_res.stderr
+
+
+def _ats_v3_input_by_hand(info: cms.ContentInfo, doc: bytes, index_der: bytes) -> bytes:
+    """EN 319 122-1 §5.5.3 rebuilt here: eContentType, H(content), the SignerInfo fields, the index."""
+    sd = info["content"]
+    si = sd["signer_infos"][0]
+    fields = ("version", "sid", "digest_algorithm", "signed_attrs", "signature_algorithm", "signature")
+    return (
+        sd["encap_content_info"]["content_type"].dump()
+        + hashlib.sha256(doc).digest()
+        + b"".join(si[f].dump() for f in fields)
+        + index_der
+    )
+
+
+async def test_cades_b_lta(
+    make_key: Callable[[str, str], TokenKey], fpki: DevPki, tsa: TsaClient, tmp_path: Path
+) -> None:
+    from sceau.formats import cades, cades_archive
+
+    sig = await cades.sign_detached(DOC, make_key("p12", "sign-rsa2048"), SignOptions(level=Level.B_LT, tsa=tsa))
+    lta = await cades_archive.extend_cms(sig, tsa, DOC)
+    (tmp_path / "doc.bin").write_bytes(DOC)
+    (tmp_path / "lta.p7s").write_bytes(lta)
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(Path(fpki.chain).read_bytes())
+    assert verifiers.openssl_cms_verify(tmp_path / "lta.p7s", trusted=chain, content=tmp_path / "doc.bin").ok
+    info = cms.ContentInfo.load(lta)
+    si = info["content"]["signer_infos"][0]
+    by_type = {a["type"].dotted: a["values"][0] for a in si["unsigned_attrs"]}
+    sig_ts = cms.ContentInfo.load(by_type["1.2.840.113549.1.9.16.2.14"].dump())
+    assert ts_verify(fpki, sig_ts.dump(), tmp_path, imprint=hashlib.sha256(si["signature"].native).digest())
+    ats = cms.ContentInfo.load(by_type[cades_archive.ATS_V3].dump())
+    [index_attr] = ats["content"]["signer_infos"][0]["unsigned_attrs"]
+    assert index_attr["type"].dotted == cades_archive.ATS_HASH_INDEX_V3
+    index = cades_archive.ATSHashIndexV3.load(index_attr["values"][0].dump())
+    assert len(index["certificates_hash_index"]) == len(info["content"]["certificates"])
+    assert len(index["crls_hash_index"]) == len(info["content"]["crls"]) > 0
+    covered = _ats_v3_input_by_hand(info, DOC, index_attr["values"][0].dump())
+    assert ts_verify(fpki, ats.dump(), tmp_path, imprint=hashlib.sha256(covered).digest())
+    opts = VerifyOptions(anchors=[_root(fpki)], detached=DOC)
+    report = await verify_bytes(lta, "lta.p7s", opts)
+    s = report.signatures[0]
+    assert report.valid and s.level == "B-LTA" and s.archive_timestamps[0][1], report.text("en")
+    # One byte inside a revocation entry (unsigned by the signer, covered by the archive time-stamp).
+    crl = info["content"]["crls"][0].dump()
+    i = lta.index(crl) + len(crl) - 1
+    bad = lta[:i] + bytes([lta[i] ^ 1]) + lta[i + 1 :]
+    (tmp_path / "bad.p7s").write_bytes(bad)
+    assert verifiers.openssl_cms_verify(tmp_path / "bad.p7s", trusted=chain, content=tmp_path / "doc.bin").ok
+    bad_report = await verify_bytes(bad, "bad.p7s", opts)
+    assert bad_report.signatures[0].signature_valid  # the signature itself is untouched…
+    assert not bad_report.valid and not bad_report.signatures[0].archive_timestamps[0][1]  # …its archive is not

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sceau.cli.common import load_config
-from sceau.errors import BadRequest, Unsupported
+from sceau.errors import BadRequest
 from sceau.i18n import _
 from sceau.protocol.constants import ExitCode
 
@@ -34,7 +34,9 @@ async def cmd_extend(args: argparse.Namespace) -> int:
     elif kind == "xml":
         out = await archive.extend_xml(data, tsa, detached)
     else:
-        raise Unsupported(_("B-LTA extension of CAdES signatures is not available yet."))
+        from sceau.formats.cades_archive import extend_cms
+
+        out = await extend_cms(data, tsa, detached)
     target = Path(args.output) if args.output else source.with_name(f"{source.stem} - LTA{source.suffix}")
     try:
         naming.atomic_write(target, out, overwrite=False)

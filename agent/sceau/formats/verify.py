@@ -274,6 +274,10 @@ async def verify_signed_data(sd: cms.SignedData, opts: VerifyOptions) -> list[Si
     _trust_from_status(report, status, opts, soft)
     if crls or ocsps:
         report.level = "B-LT" if report.timestamp else report.level
+    from sceau.formats.cades_archive import check_cms_archive  # B-LTA
+
+    report.archive_timestamps = check_cms_archive(sd, sd["signer_infos"][0], signed)
+    report.level = "B-LTA" if report.archive_timestamps else report.level
     _cert_validity(report, status.signing_cert, report.timestamp or report.claimed_time)
     report.certificates = [cmsutil.to_crypto(c) for c in certs]
     _no_pointers(report)
