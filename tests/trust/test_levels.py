@@ -126,3 +126,50 @@ def test_qualified_other_formats(world: World, refreshed: Path, tmp_path: Path, 
     js = _sceau("verify", str(out), *extra, "--json", "--config", str(refreshed))
     sig = json.loads(js.stdout)["signatures"][0]
     assert sig["trusted"] and sig["qualification"]["level"] == "QES", sig
+
+
+async def test_page_verify_reports_level(world: World, refreshed: Path, tmp_path: Path) -> None:
+    """The `verify` command (from a page) uses the agent's cached lists the same way."""
+    import base64
+
+    from sceau.config import load
+    from sceau.operations.context import OperationContext
+    from sceau.operations.verify import OPERATION
+    from sceau.tokens.executor import TokenExecutor
+    from sceau.tokens.registry import TokenManager
+    from sceau.ui.headless import HeadlessUI
+
+    doc = tmp_path / "bpu.csv"
+    doc.write_bytes(b"lot;prix\n1;100\n")
+    sig = tmp_path / "bpu.p7s"
+    res = _sceau(
+        "sign", "--format", "cades", "--pkcs12", str(world.p12["adesqc"]), "--password-env", "P12PW", "-y",
+        "--config", str(refreshed), "-o", str(sig), str(doc), env={"P12PW": D.PASSWORD},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    ctx = OperationContext(
+        "https://marches.example.fr", HeadlessUI(), TokenManager([]), load(refreshed), TokenExecutor()
+    )
+
+    def b64(data: bytes) -> dict[str, str]:
+        return {"data": base64.b64encode(data).decode()}
+
+    args = {"document": b64(sig.read_bytes()), "name": "bpu.p7s", "detached": b64(doc.read_bytes()),
+            "detachedName": "bpu.csv", "language": "en"}  # fmt: skip
+    result = await OPERATION.run(ctx, OPERATION.parse(args))
+    assert result["signatures"][0]["qualification"]["level"] == "AdESig-QC"
+    assert "Advanced electronic signature supported by a qualified certificate" in result["text"]
+
+
+def test_hint_without_lists(world: World, tmp_path: Path) -> None:
+    cfg = world.config(tmp_path / "empty")
+    doc = tmp_path / "d.txt"
+    doc.write_bytes(b"x")
+    sig = tmp_path / "d.p7s"
+    res = _sceau(
+        "sign", "--format", "cades", "--pkcs12", str(world.p12["qes"]), "--password-env", "P12PW", "-y",
+        "--config", str(cfg), "-o", str(sig), str(doc), env={"P12PW": D.PASSWORD},
+    )  # fmt: skip
+    assert res.returncode == 0
+    text = _sceau("verify", str(sig), "--detached", str(doc), "--lang", "fr", "--config", str(cfg)).stdout
+    assert "Les listes de confiance de l'UE ne sont pas chargées" in text

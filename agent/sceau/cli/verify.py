@@ -36,6 +36,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 
         opts.lists = lists_for(cfg)
     report = await verify_bytes(source.read_bytes(), source.name, opts)
+    report.lists_missing = opts.lists is None and cfg.trusted_lists and not args.no_trusted_lists
     if args.json:
         print(json.dumps(report.to_json(args.verify_lang), indent=2, ensure_ascii=False))
     else:

@@ -113,6 +113,7 @@ class VerifyReport:
     content: bytes | None = field(default=None, repr=False)
     content_name: str = ""  # guessed from the signature's file name, "" when unknown
     lists_fetched: datetime | None = None  # when the EU trusted lists in use were fetched (None: not used)
+    lists_missing: bool = False  # the lists are enabled but were never fetched: the report says how to
 
     @property
     def valid(self) -> bool:
@@ -224,4 +225,9 @@ def render_text(report: VerifyReport, language: str | None = None) -> str:
         from sceau.trust.report import lists_age_line
 
         lines += ["", lists_age_line(report.lists_fetched, lang)]
+    elif report.lists_missing:
+        lines += [
+            "",
+            t("The EU trusted lists are not loaded: run `sceau trust refresh` to know each signature's level."),
+        ]
     return "\n".join(lines)
