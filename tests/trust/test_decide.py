@@ -56,3 +56,17 @@ def test_rgs_level_from_policy() -> None:
     lists = TrustLists(lists.lists, rgs_policies={"1.2.250.1.999": "***"})
     cert, _ = D.issue_signer("G", CA, CA_KEY)
     assert evaluate([cert], NOW, lists).rgs == "***"
+
+
+def test_lists_pickle_for_a_worker_process() -> None:
+    """Verification may run in a worker process: the lists travel as their validated bytes."""
+    import pickle
+
+    spec = D.ListSpec("FR", "op", services=[D.ServiceSpec("AC", CA, [D.State(T.GRANTED, NOW - timedelta(days=5))])])
+    raw = D.sign(D.build(spec), CA, CA_KEY)
+    lists = TrustLists((CachedList(T.parse(raw), "u", NOW, raw),), rgs_policies={"1.2": "*"})
+    cert, _ = D.issue_signer("H", CA, CA_KEY)
+    assert evaluate([cert], NOW, lists).level is Level.QES
+    assert lists.anchors_for([cert.issuer.public_bytes()]) == [CA]  # builds the subject index
+    copy = pickle.loads(pickle.dumps(lists))
+    assert evaluate([cert], NOW, copy).level is Level.QES and copy.rgs_policies == {"1.2": "*"}

@@ -110,7 +110,7 @@ def _load(data_dir: str, stamp: tuple[int, int]) -> tuple[CachedList, ...]:
             parsed = tsl.parse(data)
         except SceauError:
             continue
-        out.append(CachedList(parsed, entry.url, _time(entry.fetched) or datetime.now(UTC)))
+        out.append(CachedList(parsed, entry.url, _time(entry.fetched) or datetime.now(UTC), data))
     return tuple(out)
 
 

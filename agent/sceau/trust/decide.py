@@ -55,6 +55,15 @@ class CachedList:
     list: tsl.TrustedList
     url: str
     fetched: datetime
+    raw: bytes = field(default=b"", repr=False)  # the validated bytes: pickling re-parses them
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Certificates do not pickle; a verification worker process gets the bytes and parses them.
+        return (_rebuild, (self.raw, self.url, self.fetched))
+
+
+def _rebuild(raw: bytes, url: str, fetched: datetime) -> CachedList:
+    return CachedList(tsl.parse(raw), url, fetched, raw)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ class TrustLists:
     lists: tuple[CachedList, ...] = ()
     lotl_fetched: datetime | None = None
     rgs_policies: Mapping[str, str] = field(default_factory=dict)  # policy OID → "*", "**", "***"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_by_subject"}  # the index is rebuilt on use
 
     @cached_property
     def _by_subject(self) -> dict[bytes, list[x509.Certificate]]:
