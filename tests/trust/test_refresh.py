@@ -189,3 +189,20 @@ def test_no_pivot_no_download(world: World, tmp_path: Path) -> None:
     """Without any LOTL signing certificate nothing is fetched (the shipped set may be empty)."""
     outcomes = asyncio.run(refresh(tmp_path / "d", url="http://127.0.0.1:9/never", signers=[], timeout=5))
     assert len(outcomes) == 1 and not outcomes[0].ok and "No signing certificate" in outcomes[0].message
+
+
+def test_sha1_signing_certificate_digest_accepted(world: World, tmp_path: Path) -> None:
+    """Real national lists (FR, LU) name their signer by SHA-1 in SigningCertificate: accepted, and
+    the announced-key rule still applies."""
+    cert, key = world.keys["fr-op"]
+    good = world.server.files["/fr.xml"]
+    sha1 = D.sign(D.build(replace(world.specs["fr"], sequence=3)), cert, key, sha1_cert_digest=True)
+    assert b"xmldsig#sha1" in sha1
+    world.server.files["/fr.xml"] = sha1
+    try:
+        assert _refresh(world, tmp_path / "data")["FR"][0]
+        other = D.sign(D.build(replace(world.specs["fr"], sequence=4)), *world.keys["de-op"], sha1_cert_digest=True)
+        world.server.files["/fr.xml"] = other  # a valid signature, by a key not announced for FR
+        assert not _refresh(world, tmp_path / "data")["FR"][0]
+    finally:
+        world.server.files["/fr.xml"] = good

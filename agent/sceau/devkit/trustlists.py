@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -243,8 +244,9 @@ def build(spec: ListSpec) -> etree._Element:
     return root
 
 
-def sign(root: etree._Element, cert: x509.Certificate, key: PrivateKey) -> bytes:
-    """Enveloped XAdES-B signature over the whole list (URI="", enveloped + exclusive C14N)."""
+def sign(root: etree._Element, cert: x509.Certificate, key: PrivateKey, *, sha1_cert_digest: bool = False) -> bytes:
+    """Enveloped XAdES-B signature over the whole list (URI="", enveloped + exclusive C14N).
+    `sha1_cert_digest`: name the signer by its SHA-1 in SigningCertificate, as the French list does."""
     digest = Digest.SHA256
     data_digest = digest.digest(xmldsig.c14n(root))
     ref = xmldsig.Reference(
@@ -260,6 +262,12 @@ def sign(root: etree._Element, cert: x509.Certificate, key: PrivateKey) -> bytes
         sig_id="sig-tsl",
     )
     root.append(sig)
+    if sha1_cert_digest:
+        cd = sig.find(f".//{{{xmldsig.XADES132}}}CertDigest")
+        assert cd is not None
+        cd[0].set("Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1")
+        der = cert.public_bytes(serialization.Encoding.DER)
+        cd[1].text = base64.b64encode(hashlib.sha1(der, usedforsecurity=False).digest()).decode()
     xmldsig.fill_signed_properties_digest(sig, digest)
     xmldsig.set_signature_value(sig, softkeys.sign(key, xmldsig.signed_info_c14n(sig), scheme, digest, False))
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")

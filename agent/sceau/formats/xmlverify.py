@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import datetime
 from urllib.parse import unquote
 
@@ -37,6 +38,7 @@ from sceau.i18n import _
 from sceau.tokens.base import SignScheme
 
 DS = xmldsig.DS
+SHA1_URI = "http://www.w3.org/2000/09/xmldsig#sha1"
 _C14N = {xmldsig.EXC_C14N: True, xmldsig.C14N10: False}
 
 
@@ -154,9 +156,17 @@ def _xades_checks(report: SignatureReport, sig: etree._Element, cert: x509.Certi
         report.signature_valid = False
         return
     alg = digest_el.find(f"{{{DS}}}DigestMethod")
-    digest = xmldsig.URI_DIGEST.get(alg.get("Algorithm", "") if alg is not None else "")
+    alg_uri = alg.get("Algorithm", "") if alg is not None else ""
+    digest = xmldsig.URI_DIGEST.get(alg_uri)
     expected = _b64(digest_el.findtext(f"{{{DS}}}DigestValue"))
-    if digest is None or digest.digest(cert.public_bytes(Encoding.DER)) != expected:
+    der = cert.public_bytes(Encoding.DER)
+    if alg_uri == SHA1_URI:
+        # XAdES SigningCertificate (v1) names the certificate by its SHA-1, as the French and other
+        # national trusted lists do; it identifies the certificate, the signature itself is SHA-2.
+        actual = hashlib.sha1(der, usedforsecurity=False).digest()
+    else:
+        actual = digest.digest(der) if digest is not None else b""
+    if not actual or actual != expected:
         report.problems.append("The signing certificate does not match the signed properties.")
         report.signature_valid = False
 
