@@ -70,3 +70,13 @@ def test_lists_pickle_for_a_worker_process() -> None:
     assert lists.anchors_for([cert.issuer.public_bytes()]) == [CA]  # builds the subject index
     copy = pickle.loads(pickle.dumps(lists))
     assert evaluate([cert], NOW, copy).level is Level.QES and copy.rgs_policies == {"1.2": "*"}
+
+
+def test_directive_era_qualifier_names() -> None:
+    """Lists still carry the Directive 1999/93/EC names (QCWithSSCD, QCNoSSCD), e.g. the French list."""
+    cert, _ = D.issue_signer("I", CA, CA_KEY, sscd=False)
+    with_sscd = _lists(D.State(T.GRANTED, NOW - timedelta(days=5), qualifiers=["QCWithSSCD"]))
+    assert evaluate([cert], NOW, with_sscd).level is Level.QES
+    qes, _ = D.issue_signer("J", CA, CA_KEY)
+    no_sscd = _lists(D.State(T.GRANTED, NOW - timedelta(days=5), qualifiers=["QCNoSSCD"]))
+    assert evaluate([qes], NOW, no_sscd).level is Level.ADES_QC

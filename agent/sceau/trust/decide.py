@@ -245,9 +245,9 @@ def evaluate(chain: Sequence[x509.Certificate], when: datetime | None, lists: Tr
                 qualified = True
             elif name == "NotQualified":
                 qualified = False
-            elif name in ("QCWithQSCD", "QCQSCDManagedOnBehalf"):
+            elif name in ("QCWithQSCD", "QCQSCDManagedOnBehalf", "QCWithSSCD"):  # SSCD: Directive names
                 qscd = True
-            elif name == "QCNoQSCD":
+            elif name in ("QCNoQSCD", "QCNoSSCD"):
                 qscd = False
             elif name == "QCForESig":
                 types = {"esign"}
