@@ -201,7 +201,8 @@ async def test_deposit_checks_envelope_and_opening_verifies_signatures(
     # The level from the demo's trusted lists (its CA is a granted CA/QC service of the FR list;
     # the demo certificates carry no QC statement, so: advanced, not qualified).
     level = report["signatures"][0]["level"]
-    assert level.startswith("Niveau : Signature électronique avancée (le certificat n'est pas qualifié)"), level
+    assert level.startswith("Niveau : Signature électronique avancée (non qualifiée)"), level
+    assert "Le certificat n'est pas qualifié (pas de déclaration QcCompliance)" in level
     assert "liste de confiance FR" in level and "accordé" in level
 
     tampered = _zip(

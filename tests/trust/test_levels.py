@@ -84,7 +84,8 @@ def test_not_qualified_certificate(world: World, refreshed: Path, tmp_path: Path
     report, text = _sign_verify(world, refreshed, "nonqc", tmp_path)
     q = report["signatures"][0]["qualification"]
     assert q["level"] == "AdES" and "not qualified" in q["reasons"][0]
-    assert "le certificat n'est pas qualifié" in text
+    assert "Niveau : Signature électronique avancée (non qualifiée)" in text
+    assert "Le certificat n'est pas qualifié (pas de déclaration QcCompliance)" in text
 
 
 def test_withdrawn_before_signing(world: World, refreshed: Path, tmp_path: Path) -> None:

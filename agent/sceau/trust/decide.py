@@ -43,7 +43,7 @@ LEVEL_TEXT = {
     Level.QESEAL: "Qualified electronic seal",
     Level.ADES_QC: "Advanced electronic signature supported by a qualified certificate",
     Level.ADESEAL_QC: "Advanced electronic seal supported by a qualified certificate",
-    Level.ADES: "Advanced electronic signature (the certificate is not qualified)",
+    Level.ADES: "Advanced electronic signature (not qualified)",
     Level.NOT_LISTED: "The issuer of the certificate is in no trusted list",
 }
 
@@ -203,9 +203,7 @@ def evaluate(chain: Sequence[x509.Certificate], when: datetime | None, lists: Tr
     rgs = rgs_level(signer, lists.rgs_policies)
     found = _find_service(chain, lists)
     if found is None:
-        d = TrustDecision(Level.NOT_LISTED, rgs=rgs)
-        d.reasons.append(("The certificate's issuer is not a service of the trusted lists.", {}))
-        return d
+        return TrustDecision(Level.NOT_LISTED, rgs=rgs)  # the level text says why
     cl, svc, _ = found
     d = TrustDecision(
         Level.ADES,
