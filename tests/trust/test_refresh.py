@@ -12,8 +12,11 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography import x509
+
 from sceau.devkit import trustlists as D
 from sceau.trust import cache
+from sceau.trust import tsl as T
 from sceau.trust.refresh import load_signers, refresh
 from tests.trust.conftest import World
 
@@ -206,3 +209,35 @@ def test_sha1_signing_certificate_digest_accepted(world: World, tmp_path: Path) 
         assert not _refresh(world, tmp_path / "data")["FR"][0]
     finally:
         world.server.files["/fr.xml"] = good
+
+
+def test_pivot_chain(world: World, tmp_path: Path) -> None:
+    """The Official Journal set signs the oldest pivot LOTL; each pivot announces the next LOTL key."""
+    oj, oj_key = D.self_signed("OJ-published LOTL key", ca=False)
+    k2, k2_key = D.self_signed("LOTL key 2", ca=False)
+    k3, k3_key = D.self_signed("LOTL key 3", ca=False)
+    lotl = world.specs["lotl"]
+    others = [p for p in lotl.pointers if p.tsl_type != T.TYPE_LOTL]
+    pivot1 = replace(lotl, sequence=10, pointers=[D.PointerSpec("x", "EU", [k2], tsl_type=T.TYPE_LOTL), *others])
+    pivot2 = replace(lotl, sequence=11, pointers=[D.PointerSpec("x", "EU", [k3], tsl_type=T.TYPE_LOTL), *others])
+    pivots = [world.server.url("/pivot-11.xml"), world.server.url("/pivot-10.xml")]  # newest first
+    current = replace(lotl, sequence=12, scheme_uris=pivots)
+    world.server.files["/pivot-10.xml"] = D.sign(D.build(pivot1), oj, oj_key)
+    world.server.files["/pivot-11.xml"] = D.sign(D.build(pivot2), k2, k2_key)
+    good = world.server.files["/lotl.xml"]
+    world.server.files["/lotl.xml"] = D.sign(D.build(current), k3, k3_key)
+    try:
+
+        def run(signers: list[x509.Certificate]) -> tuple[bool, str]:
+            out = asyncio.run(refresh(tmp_path / "d", url=world.lotl_url, signers=signers, territories=["FR"]))
+            return out[0].ok, out[0].message
+
+        assert run([oj])[0]  # OJ → pivot 10 → key 2 → pivot 11 → key 3 → current LOTL
+        # A pivot signed by a key nobody announced breaks the chain.
+        world.server.files["/pivot-11.xml"] = D.sign(D.build(pivot2), *world.keys["rogue"])
+        ok, message = run([oj])
+        assert not ok and "not announced" in message
+    finally:
+        world.server.files["/lotl.xml"] = good
+        for name in ("/pivot-10.xml", "/pivot-11.xml"):
+            world.server.files.pop(name, None)

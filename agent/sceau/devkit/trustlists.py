@@ -157,6 +157,7 @@ class ListSpec:
     issued: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=1))
     next_update: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(days=180))
     pointers: Sequence[PointerSpec] = ()
+    scheme_uris: Sequence[str] = ()  # SchemeInformationURI (the LOTL's pivots)
     provider: str = "Prestataire de test"
     services: Sequence[ServiceSpec] = ()
 
@@ -209,6 +210,10 @@ def build(spec: ListSpec) -> etree._Element:
     _sub(si, T.TSL, "TSLSequenceNumber", str(spec.sequence))
     _sub(si, T.TSL, "TSLType", spec.tsl_type)
     _names(si, "SchemeOperatorName", spec.operator)
+    if spec.scheme_uris:
+        uris = _sub(si, T.TSL, "SchemeInformationURI")
+        for uri in spec.scheme_uris:
+            _sub(uris, T.TSL, "URI", uri, **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
     _sub(si, T.TSL, "SchemeTerritory", spec.territory)
     if spec.pointers:
         pts = _sub(si, T.TSL, "PointersToOtherTSL")

@@ -3,7 +3,8 @@
 Each list must parse (hardened XML), be of the expected type and territory, not be past its
 NextUpdate, not go back in sequence number, and carry a valid enveloped signature by a certificate
 announced for it: for the LOTL the pivot set (the certificates published in the Official Journal,
-configurable, plus those the last validated LOTL announces for itself), for a national list the
+configurable), those the pivot LOTLs it names announce in turn (each pivot checked with its
+predecessor's), and those the last validated LOTL announced for itself; for a national list the
 certificates of its pointer in the validated LOTL. A refused list is reported; the previous version
 stays in the cache and in use.
 """
@@ -85,6 +86,7 @@ async def _check(
     territory: str,
     previous: cache.Entry | None,
     now: datetime,
+    pivot: bool = False,
 ) -> tsl.TrustedList:
     parsed = tsl.parse(data)
     if lotl != (parsed.tsl_type == tsl.TYPE_LOTL):
@@ -93,6 +95,9 @@ async def _check(
         raise InvalidInput(
             _("The list is for territory {found}, not {wanted}.").format(found=parsed.territory, wanted=territory)
         )
+    if pivot:  # an old LOTL of the pivot chain: only its signature and what it announces matter
+        await verify_list_signature(data, allowed)
+        return parsed
     if parsed.next_update is None or parsed.next_update <= now:
         when = parsed.next_update.strftime("%Y-%m-%d %H:%M UTC") if parsed.next_update else "?"
         raise InvalidInput(_("The list has expired (next update was due {date}).").format(date=when))
@@ -106,6 +111,29 @@ async def _check(
     return parsed
 
 
+def _self_announced(lotl: tsl.TrustedList) -> list[x509.Certificate]:
+    return [c for p in lotl.pointers if p.tsl_type == tsl.TYPE_LOTL for c in p.certificates]
+
+
+async def _through_pivots(data: bytes, allowed: list[x509.Certificate], timeout: float) -> list[x509.Certificate]:
+    """The certificates that may sign the current LOTL, following its pivot chain: the oldest pivot
+    must be signed by a certificate of the Official Journal set, each next one by a certificate its
+    predecessor announces for the LOTL, and the current LOTL by one the newest pivot announces."""
+    try:
+        pivots = tsl.parse(data).pivots()
+    except SceauError:
+        return allowed  # _check reports what is wrong with it
+    trusted = list(allowed)
+    for url in reversed(pivots[:16]):  # published newest first; bounded
+        pdata = await fetch(url, timeout)
+        parsed = await _check(pdata, allowed=trusted, lotl=True, territory="", previous=None, now=_EPOCH, pivot=True)
+        trusted = _self_announced(parsed) or trusted
+    return trusted
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _announced_for_self(data_dir: Path, index: cache.Index) -> list[x509.Certificate]:
     """Certificates the last validated LOTL announces for the LOTL (key rollover)."""
     entry = index.entries.get(cache.LOTL_KEY)
@@ -116,7 +144,7 @@ def _announced_for_self(data_dir: Path, index: cache.Index) -> list[x509.Certifi
         old = tsl.parse(data)
     except SceauError:
         return []
-    return [c for p in old.pointers if p.tsl_type == tsl.TYPE_LOTL for c in p.certificates]
+    return _self_announced(old)
 
 
 async def _one(
@@ -129,6 +157,7 @@ async def _one(
     territory: str,
     now: datetime,
     timeout: float,
+    pivots: bool = False,
 ) -> tuple[Outcome, tsl.TrustedList | None]:
     entry = index.entries.setdefault(key, cache.Entry(url=url, territory=territory))
     entry.attempted = now.isoformat()
@@ -136,6 +165,8 @@ async def _one(
         if not allowed:  # nothing could validate it: do not even download it
             raise InvalidInput(_("No signing certificate is known for this list."))
         data = await fetch(url, timeout)
+        if pivots:
+            allowed = [*allowed, *await _through_pivots(data, list(allowed), timeout)]
         parsed = await _check(data, allowed=allowed, lotl=lotl, territory=territory, previous=entry, now=now)
     except SceauError as exc:
         entry.error = exc.message
@@ -165,7 +196,7 @@ async def refresh(
         index = cache.read_index(data_dir)
         index.last_refresh = now.isoformat()
         allowed = [*signers, *_announced_for_self(data_dir, index)]
-        outcome, lotl = await _one(data_dir, index, cache.LOTL_KEY, url, allowed, True, "", now, timeout)
+        outcome, lotl = await _one(data_dir, index, cache.LOTL_KEY, url, allowed, True, "", now, timeout, pivots=True)
         outcomes = [outcome]
         if lotl is None:
             # Without a validated LOTL nothing else can be checked: the cached lists stay as they were.

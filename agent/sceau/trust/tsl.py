@@ -104,6 +104,11 @@ class TrustedList:
     next_update: datetime | None
     pointers: list[Pointer] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
+    scheme_uris: list[str] = field(default_factory=list)  # SchemeInformationURI: the LOTL lists its pivots there
+
+    def pivots(self) -> list[str]:
+        """The pivot LOTLs the LOTL names (most recent first, as published)."""
+        return [u for u in self.scheme_uris if u.lower().endswith(".xml") and "pivot" in u.lower()]
 
 
 def _q(ns: str, tag: str) -> str:
@@ -208,6 +213,9 @@ def parse(data: bytes) -> TrustedList:
         issued=_time(_text(si, _q(TSL, "ListIssueDateTime"))),
         next_update=_time(_text(si, f"{_q(TSL, 'NextUpdate')}/{_q(TSL, 'dateTime')}")),
     )
+    tl.scheme_uris = [
+        (u.text or "").strip() for u in si.iterfind(f"{_q(TSL, 'SchemeInformationURI')}/{_q(TSL, 'URI')}")
+    ]
     for ptr in si.iterfind(f"{_q(TSL, 'PointersToOtherTSL')}/{_q(TSL, 'OtherTSLPointer')}"):
         info = ptr.find(f"{_q(TSL, 'AdditionalInformation')}")
         tl.pointers.append(
