@@ -170,10 +170,30 @@ def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
 
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
 def _names(parent: etree._Element, tag: str, text: str) -> None:
     el = _sub(parent, T.TSL, tag)
     for lang in ("en", "fr"):
-        _sub(el, T.TSL, "Name", text, **{"{http://www.w3.org/XML/1998/namespace}lang": lang})
+        _sub(el, T.TSL, "Name", text, **{XML_LANG: lang})
+
+
+def _uris(parent: etree._Element, tag: str, uris: Sequence[str]) -> None:
+    el = _sub(parent, T.TSL, tag)
+    for uri in uris:
+        _sub(el, T.TSL, "URI", uri, **{XML_LANG: "en"})
+
+
+def _address(parent: etree._Element, tag: str, name: str) -> None:
+    """PostalAddresses and ElectronicAddress (TS 119 612 §5.3.5): fixed test values."""
+    addr = _sub(parent, T.TSL, tag)
+    postal = _sub(_sub(addr, T.TSL, "PostalAddresses"), T.TSL, "PostalAddress", **{XML_LANG: "fr"})
+    _sub(postal, T.TSL, "StreetAddress", "1 rue de l'Essai")
+    _sub(postal, T.TSL, "Locality", "Paris")
+    _sub(postal, T.TSL, "PostalCode", "75001")
+    _sub(postal, T.TSL, "CountryName", "FR")
+    _uris(addr, "ElectronicAddress", [f"mailto:contact@{abs(hash(name)) % 10000}.test.invalid"])
 
 
 def _identities(parent: etree._Element, tag: str, certs: Sequence[x509.Certificate]) -> None:
@@ -199,7 +219,7 @@ def _state(parent: etree._Element, state: State) -> None:
         _sub(_sub(ps, T.ECC, "PolicyIdentifier"), T.XADES, "Identifier", TEST_POLICY)
     for uri in state.additional:
         ext = _sub(exts, T.TSL, "Extension", Critical="false")
-        _sub(_sub(ext, T.TSL, "AdditionalServiceInformation"), T.TSL, "URI", uri)
+        _sub(_sub(ext, T.TSL, "AdditionalServiceInformation"), T.TSL, "URI", uri, **{XML_LANG: "en"})
 
 
 def build(spec: ListSpec) -> etree._Element:
@@ -210,11 +230,15 @@ def build(spec: ListSpec) -> etree._Element:
     _sub(si, T.TSL, "TSLSequenceNumber", str(spec.sequence))
     _sub(si, T.TSL, "TSLType", spec.tsl_type)
     _names(si, "SchemeOperatorName", spec.operator)
-    if spec.scheme_uris:
-        uris = _sub(si, T.TSL, "SchemeInformationURI")
-        for uri in spec.scheme_uris:
-            _sub(uris, T.TSL, "URI", uri, **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
+    _address(si, "SchemeOperatorAddress", spec.operator)
+    _names(si, "SchemeName", f"{spec.territory}: liste de confiance de test")
+    _uris(si, "SchemeInformationURI", [f"https://{spec.territory.lower()}.test.invalid/tl", *spec.scheme_uris])
+    _sub(si, T.TSL, "StatusDeterminationApproach", "http://uri.etsi.org/TrstSvc/TrustedList/StatusDetn/EUappropriate")
+    _uris(si, "SchemeTypeCommunityRules", ["http://uri.etsi.org/TrstSvc/TrustedList/schemerules/EUcommon"])
     _sub(si, T.TSL, "SchemeTerritory", spec.territory)
+    notice = _sub(si, T.TSL, "PolicyOrLegalNotice")
+    _sub(notice, T.TSL, "TSLLegalNotice", "Liste de test générée par Sceau.", **{XML_LANG: "fr"})
+    _sub(si, T.TSL, "HistoricalInformationPeriod", "65535")
     if spec.pointers:
         pts = _sub(si, T.TSL, "PointersToOtherTSL")
         for p in spec.pointers:
@@ -229,7 +253,10 @@ def build(spec: ListSpec) -> etree._Element:
     _sub(_sub(si, T.TSL, "NextUpdate"), T.TSL, "dateTime", xmldsig.xml_time(spec.next_update))
     if spec.services:
         tsp = _sub(_sub(root, T.TSL, "TrustServiceProviderList"), T.TSL, "TrustServiceProvider")
-        _names(_sub(tsp, T.TSL, "TSPInformation"), "TSPName", spec.provider)
+        info = _sub(tsp, T.TSL, "TSPInformation")
+        _names(info, "TSPName", spec.provider)
+        _address(info, "TSPAddress", spec.provider)
+        _uris(info, "TSPInformationURI", ["https://tsp.test.invalid/"])
         services = _sub(tsp, T.TSL, "TSPServices")
         for s in spec.services:
             svc = _sub(services, T.TSL, "TSPService")
@@ -267,6 +294,19 @@ def sign(root: etree._Element, cert: x509.Certificate, key: PrivateKey, *, sha1_
         sig_id="sig-tsl",
     )
     root.append(sig)
+    # The XAdES 1.3.2 schema that TS 119 612 lists use knows SigningCertificate (issuer name and
+    # serial), not SigningCertificateV2.
+    v2 = sig.find(f".//{{{xmldsig.XADES132}}}SigningCertificateV2")
+    if v2 is not None:
+        v2.tag = f"{{{xmldsig.XADES132}}}SigningCertificate"
+        old = v2.find(f".//{{{xmldsig.XADES132}}}IssuerSerialV2")
+        assert old is not None
+        parent = old.getparent()
+        assert parent is not None
+        parent.remove(old)
+        iss = xmldsig.sub(parent, xmldsig.XADES132, "IssuerSerial")
+        xmldsig.sub(iss, xmldsig.DS, "X509IssuerName", cert.issuer.rfc4514_string())
+        xmldsig.sub(iss, xmldsig.DS, "X509SerialNumber", str(cert.serial_number))
     if sha1_cert_digest:
         cd = sig.find(f".//{{{xmldsig.XADES132}}}CertDigest")
         assert cd is not None
