@@ -80,3 +80,20 @@ def test_directive_era_qualifier_names() -> None:
     qes, _ = D.issue_signer("J", CA, CA_KEY)
     no_sscd = _lists(D.State(T.GRANTED, NOW - timedelta(days=5), qualifiers=["QCNoSSCD"]))
     assert evaluate([qes], NOW, no_sscd).level is Level.ADES_QC
+
+
+def test_expired_cached_list_is_said() -> None:
+    from sceau.trust.report import qualification_lines
+
+    spec = D.ListSpec(
+        "FR",
+        "op",
+        next_update=NOW - timedelta(days=1),
+        services=[D.ServiceSpec("AC", CA, [D.State(T.GRANTED, NOW - timedelta(days=30))])],
+    )
+    lists = TrustLists((CachedList(T.parse(D.sign(D.build(spec), CA, CA_KEY)), "u", NOW - timedelta(days=40)),))
+    cert, _ = D.issue_signer("K", CA, CA_KEY)
+    d = evaluate([cert], NOW, lists)
+    assert d.list_expired and d.level is Level.QES
+    lines = qualification_lines(d, "fr")
+    assert any("a dépassé sa date de mise à jour" in line for line in lines), lines
