@@ -7,6 +7,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "FETCH_CHUNK": "fetch-chunk",
     "HELLO": "hello",
     "LIST_CERTIFICATES": "list-certificates",
+    "SIGN_DIGESTS": "sign-digests",
     "SIGN_DOCUMENTS": "sign-documents",
     "SIGN_HASH": "sign-hash",
     "SITE_GRANT": "site-grant",
@@ -51,6 +52,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "keyCommands": [
     "authenticate",
     "decrypt",
+    "sign-digests",
     "sign-documents",
     "sign-hash"
   ],
@@ -69,6 +71,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "fetch-chunk",
     "hello",
     "list-certificates",
+    "sign-digests",
     "sign-documents",
     "sign-hash",
     "subscribe",
@@ -111,6 +114,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
         "name": "role"
       },
       "kind": "list"
+    },
+    "sign-digests": {
+      "kind": "sign"
     },
     "sign-documents": {
       "kind": "sign"
