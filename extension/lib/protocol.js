@@ -42,6 +42,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   },
   "extensionMessages": {
     "EVENT": "sceau-event",
+    "LIBERSIGN_DECISION": "sceau-libersign-decision",
+    "LIBERSIGN_DETECTED": "sceau-libersign-detected",
+    "LIBERSIGN_INFO": "sceau-libersign-info",
     "NOTIFY": "sceau-notify",
     "OPTIONS": "sceau-options",
     "PERMISSION_DECISION": "sceau-permission-decision",
