@@ -97,8 +97,11 @@
     const origin = normalize(globalThis.SceauPolicy.originOf(sender));
     const tabId = sender.tab?.id;
     if (!origin || tabId === undefined || asking.has(origin)) return;
-    if ((await read(SITES)).includes(origin) || (await read(DENIED)).includes(origin)) return;
-    asking.add(origin);
+    asking.add(origin); // before any await: two detections of one page make one prompt
+    if ((await read(SITES)).includes(origin) || (await read(DENIED)).includes(origin)) {
+      asking.delete(origin);
+      return;
+    }
     const id = crypto.randomUUID();
     const entry = { origin, tabId, windowId: null, done: false };
     entry.resolve = async (allow, remember) => {

@@ -96,7 +96,7 @@ def test_unchanged_pages_with_injected_libersign(
 
     # Not enabled: no LiberSign object, the legacy plugin says LiberSign cannot be loaded.
     page = browser.new_page()
-    page.goto(not_enabled + "/p/parapheur")
+    page.goto(not_enabled + "/")  # not a LiberSign page either: no prompt
     page.wait_for_load_state("load")
     page.wait_for_timeout(500)
     assert page.evaluate("typeof window.LiberSign") == "undefined"
