@@ -249,7 +249,7 @@ def verify_pes_signatures(signed: bytes) -> list[PesSignatureCheck]:
     return [_verify_one(sig, ids) for sig in sigs]
 
 
-def _pem_to_der(returned: str) -> bytes:
+def pem_to_der(returned: str) -> bytes:
     """base64 of a PEM PKCS#7 (what LiberSign returns for CMS) → DER."""
     try:
         pem = base64.b64decode(returned, validate=True).decode("ascii")
@@ -284,7 +284,7 @@ def verify_actes_signature(
 ) -> x509.Certificate:
     """Check an ACTES detached signature against the file; returns the signer's certificate.
     With `trusted` roots, the signer must chain to one of them (embedded certificates as intermediates)."""
-    der = _pem_to_der(returned)
+    der = pem_to_der(returned)
     try:
         info = cms.ContentInfo.load(der)
         signed = info["content"]
