@@ -21,6 +21,7 @@ from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty
 from sceau.store.sites import TrustedSites
 from sceau_rp import libersign as rp_kit
+from tests.e2e.helpers import answer_prompt
 from tests.e2e.libersign_pages import DATA_TO_SIGN, PES, actes_siginfos, helios_siginfo, legacy_page
 
 SIGNER = "sign-rsa2048"
@@ -86,8 +87,7 @@ def test_unchanged_pages_with_injected_libersign(
 ) -> None:
     site = rp.origin(1, "localhost")
     not_enabled = rp.origin(1, "127.0.0.1")
-    for origin in (site, not_enabled):
-        TrustedSites(Path(bridge.config.data_path())).grant(origin, ["sign"])
+    TrustedSites(Path(bridge.config.data_path())).grant(site, ["sign"])  # not_enabled: asked at first use
     rp.files.update({f"acte{n}": f for n, f in enumerate(ACTES_FILES)})
     rp.pages["actes"] = legacy_page("Signature des actes", actes_siginfos([rp_kit.sha1_hex(f) for f in ACTES_FILES]))
     info = rp_kit.pes_signature_info(PES)
@@ -205,6 +205,14 @@ def test_unchanged_pages_with_injected_libersign(
     options.wait_for_selector(f"#libersign button[data-origin='{not_enabled}']")
     page.goto(not_enabled + "/p/parapheur")
     page.wait_for_function("typeof window.LiberSign === 'object'")
+    # The user refuses Sceau's first-use permission there: the promise rejects, nothing is signed.
+    before = len(journal(bridge))
+    data64 = base64.b64encode(b"x").decode()
+    start = "([id, d]) => { window.__refused = window.signData(id, [d]); }"
+    answer_prompt(browser, lambda: page.evaluate(start, [handle(pki, SIGNER), data64]), allow=False)
+    refused = page.evaluate("window.__refused")
+    assert refused["ok"] is False and refused["code"] == "ORIGIN_NOT_ALLOWED" and refused["exception"], refused
+    assert not [r for r in journal(bridge)[before:] if r["operation"] == "sign"]
     options.click(f"#libersign button[data-origin='{not_enabled}']")
     options.close()
     page.close()
