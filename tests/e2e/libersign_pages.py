@@ -149,11 +149,13 @@ window.certificates = () => LiberSign.getCertificates();
 </script></body></html>"""
 
 
-def legacy_page(title: str, siginfos: list[dict[str, Any]]) -> str:
+def legacy_page(title: str, siginfos: list[dict[str, Any]], *, with_plugin: bool = True) -> str:
+    """`with_plugin=False`: the page has jQuery but not the plugin (libersign-compat.js provides it)."""
     fields = "".join(
         f"<input type='hidden' name='signature_{n}' id='signature_{n}' value=''/>" for n in range(1, len(siginfos) + 1)
     )
-    return LEGACY.format(title=title, fields=fields, shim=JQUERY_SHIM, plugin=PLUGIN, siginfos=json.dumps(siginfos))
+    plugin = PLUGIN if with_plugin else ""
+    return LEGACY.format(title=title, fields=fields, shim=JQUERY_SHIM, plugin=plugin, siginfos=json.dumps(siginfos))
 
 
 def actes_siginfos(sha1s: list[str]) -> list[dict[str, Any]]:

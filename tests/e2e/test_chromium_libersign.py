@@ -238,6 +238,19 @@ def test_page_including_the_compat_script(
     signatures = wait_value(page, "window.__signed || (window.__error && JSON.stringify(window.__error))")
     assert isinstance(signatures, list), signatures
     check_actes(pki, signatures, files, tmp_path)
+
+    # A page with jQuery but without the plugin: libersign-compat.js provides `$.fn.libersign`.
+    html = legacy_page("Actes", actes_siginfos([rp_kit.sha1_hex(f) for f in files]), with_plugin=False)
+    rp.pages["compat-plugin"] = html.replace("<h2>", '<script src="/lib/libersign-compat.js"></script><h2>', 1)
+    page.goto(origin + "/p/compat-plugin")
+    page.wait_for_function("window.__events.includes('loaded')")
+    page.wait_for_selector(f"select.libersign-certificates option[value='{handle(pki, SIGNER)}']", state="attached")
+    page.click("button.libersign-cancel")
+    assert page.evaluate("window.__events") == ["loaded", "cancel"] and page.evaluate("window.__signed") is None
+    page.select_option("select.libersign-certificates", handle(pki, SIGNER))
+    page.click("button.libersign-confirm")
+    signatures = wait_value(page, "window.__signed")
+    check_actes(pki, signatures, files, tmp_path)
     page.close()
     for other in browser.pages:
         if "permission/libersign.html" in other.url:
