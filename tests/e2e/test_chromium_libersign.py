@@ -86,7 +86,7 @@ def test_unchanged_pages_with_injected_libersign(
     browser: Any, bridge: Bridge, rp: RelyingParty, pki: DevPki, tmp_path: Path
 ) -> None:
     site = rp.origin(1, "localhost")
-    not_enabled = rp.origin(1, "127.0.0.1")
+    not_enabled = rp.origin(0, "127.0.0.1")  # an origin no other e2e test grants: its first use asks
     TrustedSites(Path(bridge.config.data_path())).grant(site, ["sign"])  # not_enabled: asked at first use
     rp.files.update({f"acte{n}": f for n, f in enumerate(ACTES_FILES)})
     rp.pages["actes"] = legacy_page("Signature des actes", actes_siginfos([rp_kit.sha1_hex(f) for f in ACTES_FILES]))
