@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest, TooLarge, Unsupported
@@ -31,6 +31,9 @@ from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_b64, arg_str
 from sceau.tokens.base import Digest
+
+if TYPE_CHECKING:  # the format modules (lxml…) load on first use: the idle agent stays small
+    from sceau.formats.digests import CmsDigest, DigestItem, PesDigests, RawData
 
 FORMATS = ("cms", "pes", "raw")
 MAX_DIGESTS = 1000  # digests in one call, all items together (a PES carries one per bordereau)
@@ -43,7 +46,7 @@ _ALG_NAMES = {Digest.SHA1: "SHA-1", Digest.SHA256: "SHA-256", Digest.SHA384: "SH
 
 @dataclass(frozen=True)
 class Params:
-    items: tuple[Any, ...]  # sceau.formats.digests.DigestItem (loaded lazily with lxml)
+    items: tuple[DigestItem, ...]
     certificate: str | None
 
 
@@ -68,7 +71,7 @@ def _text(d: Mapping[str, Any], name: str, where: str, *, required: bool, max_le
     return value
 
 
-def _cms(d: Mapping[str, Any], where: str) -> Any:
+def _cms(d: Mapping[str, Any], where: str) -> CmsDigest:
     from sceau.formats.digests import CmsDigest
 
     name = d.get("hashAlgorithm", "sha1")
@@ -79,7 +82,7 @@ def _cms(d: Mapping[str, Any], where: str) -> Any:
     return CmsDigest(_hex_digest(d.get("hash"), algorithm, where), algorithm)
 
 
-def _pes(d: Mapping[str, Any], where: str) -> Any:
+def _pes(d: Mapping[str, Any], where: str) -> PesDigests:
     from sceau.formats.digests import PesDigests, PesPolicy
 
     hashes, ids = d.get("hashes"), d.get("ids")
@@ -126,7 +129,7 @@ def _pes(d: Mapping[str, Any], where: str) -> Any:
     )
 
 
-def _raw(d: Mapping[str, Any], where: str) -> Any:
+def _raw(d: Mapping[str, Any], where: str) -> RawData:
     from sceau.formats.digests import RawData
 
     try:
@@ -137,12 +140,12 @@ def _raw(d: Mapping[str, Any], where: str) -> Any:
         ) from None
 
 
-def parse_items(raw: object, limits: Limits) -> tuple[Any, ...]:
+def parse_items(raw: object, limits: Limits) -> tuple[DigestItem, ...]:
     if not isinstance(raw, list) or not raw:
         raise BadRequest(_("'items' must be a non-empty list."))
     if len(raw) > limits.max_documents:
         raise TooLarge(_("Too many items in one request (at most {n}).").format(n=limits.max_documents))
-    items = []
+    items: list[DigestItem] = []
     for index, entry in enumerate(raw):
         where = _("Item {n}").format(n=index + 1)
         if not isinstance(entry, Mapping):
@@ -150,14 +153,14 @@ def parse_items(raw: object, limits: Limits) -> tuple[Any, ...]:
         fmt = entry.get("format")
         if fmt not in FORMATS:
             raise Unsupported(_("{where}: unsupported signature format {fmt}.").format(where=where, fmt=repr(fmt)[:40]))
-        items.append({"cms": _cms, "pes": _pes, "raw": _raw}[fmt](entry, where))
+        items.append(_cms(entry, where) if fmt == "cms" else _pes(entry, where) if fmt == "pes" else _raw(entry, where))
     total = sum(len(getattr(i, "digests", (1,))) for i in items)
     if total > MAX_DIGESTS:
         raise TooLarge(_("Too many digests in one request (at most {n}).").format(n=MAX_DIGESTS))
     return tuple(items)
 
 
-def consent_documents(items: Sequence[Any]) -> tuple[list[DocumentInfo], str]:
+def consent_documents(items: Sequence[DigestItem]) -> tuple[list[DocumentInfo], str]:
     """What the dialog lists (one line per digest) and its detail text (PES ids, policy, role)."""
     from sceau.formats.digests import CmsDigest, PesDigests
 
