@@ -65,9 +65,10 @@
     return true;
   }
 
+  /** Withdrawn by the user: off, and not offered again (the options page can enable it back). */
   async function disable(origin) {
     await api.storage.local.set({ [SITES]: (await read(SITES)).filter((o) => o !== origin) });
-    await api.storage.local.set({ [DENIED]: (await read(DENIED)).filter((o) => o !== origin) });
+    await deny(origin);
     await sync();
   }
 

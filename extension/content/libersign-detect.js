@@ -9,6 +9,8 @@
   if (window.top !== window) return; // the top page only: one prompt per site
 
   function looksLikeLiberSign() {
+    // A page that includes Sceau's compat script already has the object: nothing to offer.
+    if (document.querySelector("script[src*='libersign-compat']")) return false;
     if (document.querySelector("div.libersign, #libersign")) return true;
     for (const script of document.scripts) {
       if (!script.src && script.text.includes("LiberSign")) return true;
