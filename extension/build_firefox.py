@@ -26,7 +26,9 @@ def firefox_manifest(chrome: dict[str, object]) -> dict[str, object]:
     m = dict(chrome)
     m.pop("key", None)
     m.pop("minimum_chrome_version", None)
-    m["background"] = {"scripts": ["lib/protocol.js", "background/policy.js", "background/background.js"]}
+    m["background"] = {
+        "scripts": ["lib/protocol.js", "background/policy.js", "background/libersign.js", "background/background.js"]
+    }
     m["browser_specific_settings"] = {
         "gecko": {
             "id": GECKO_ID,

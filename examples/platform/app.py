@@ -14,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from examples.platform import procedures, samples
+from examples.platform import libersign, procedures, samples
 from examples.platform.state import MAX_BODY, SESSION_COOKIE, STATE_KEY, Platform, User
 from sceau.devkit.pki import DevPki
 from sceau_rp import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"
-PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "types.js", "protocol.json")
+PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "types.js", "protocol.json", "libersign-compat.js")
 TEMPLATES = HERE / "templates"
 
 # path, template, title, menu label, needs login
@@ -34,6 +34,8 @@ PAGES: tuple[tuple[str, str, str, str, bool], ...] = (
     ("/attribution", "attribution", "Signature de l'attribution", "Attribution", True),
     ("/actes", "actes", "Transmission ACTES", "ACTES", True),
     ("/helios", "helios", "Hélios (PES)", "Hélios", True),
+    ("/actes-libersign", "actes-libersign", "ACTES, page écrite pour LiberSign", "ACTES (LiberSign)", True),
+    ("/helios-libersign", "helios-libersign", "Hélios, page écrite pour LiberSign", "Hélios (LiberSign)", True),
 )
 SECURITY_HEADERS = {
     # Everything is served locally: no CDN, no inline script.
@@ -178,4 +180,5 @@ def create_app(pki: DevPki, *, origin: str, storage: Path) -> web.Application:
         app.router.add_get(f"/{name}", _lib_file(name, kind))
     app.router.add_static("/static", HERE / "static")
     procedures.add_routes(app)
+    libersign.add_routes(app)
     return app

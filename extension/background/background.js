@@ -9,7 +9,7 @@
 /* global SCEAU_PROTOCOL */
 if (typeof SCEAU_PROTOCOL === "undefined" && typeof importScripts === "function") {
   // Chrome's service worker; Firefox lists these scripts in its manifest (build_firefox.py).
-  importScripts("/lib/protocol.js", "/background/policy.js");
+  importScripts("/lib/protocol.js", "/background/policy.js", "/background/libersign.js");
 }
 
 const api = globalThis.browser ?? globalThis.chrome;

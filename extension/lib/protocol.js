@@ -7,6 +7,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "FETCH_CHUNK": "fetch-chunk",
     "HELLO": "hello",
     "LIST_CERTIFICATES": "list-certificates",
+    "SIGN_DIGESTS": "sign-digests",
     "SIGN_DOCUMENTS": "sign-documents",
     "SIGN_HASH": "sign-hash",
     "SITE_GRANT": "site-grant",
@@ -41,6 +42,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   },
   "extensionMessages": {
     "EVENT": "sceau-event",
+    "LIBERSIGN_DECISION": "sceau-libersign-decision",
+    "LIBERSIGN_DETECTED": "sceau-libersign-detected",
+    "LIBERSIGN_INFO": "sceau-libersign-info",
     "NOTIFY": "sceau-notify",
     "OPTIONS": "sceau-options",
     "PERMISSION_DECISION": "sceau-permission-decision",
@@ -51,6 +55,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "keyCommands": [
     "authenticate",
     "decrypt",
+    "sign-digests",
     "sign-documents",
     "sign-hash"
   ],
@@ -69,6 +74,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "fetch-chunk",
     "hello",
     "list-certificates",
+    "sign-digests",
     "sign-documents",
     "sign-hash",
     "subscribe",
@@ -111,6 +117,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
         "name": "role"
       },
       "kind": "list"
+    },
+    "sign-digests": {
+      "kind": "sign"
     },
     "sign-documents": {
       "kind": "sign"

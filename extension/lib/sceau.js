@@ -192,6 +192,21 @@ export class Sceau {
   }
 
   /**
+   * Sign digests the platform computed (it never sends the documents): detached CMS over a given hash
+   * (`{format: "cms", hash: hex, hashAlgorithm: "sha1" | "sha256" | ...}`), PES XAdES from bordereau
+   * digests (`{format: "pes", hashes, ids, policy: {identifier, description, hash, spuri}, claimedRole,
+   * city, postalCode, country, encoding}`) or raw data-to-sign (`{format: "raw", data: base64}`).
+   * One consent and one PIN; one failed item rejects the whole call.
+   * @param {object[]} items @param {{ certificate?: string } & RequestOptions} [options]
+   * @returns {Promise<{ results: object[], count: number, certificate: object }>}
+   */
+  signDigests(items, { certificate, timeoutMs, onEvent } = {}) {
+    if (!Array.isArray(items)) throw new SceauError(ErrorCode.BAD_REQUEST, "signDigests() takes a list of items.");
+    const args = certificate ? { items, certificate } : { items };
+    return this.request(Command.SIGN_DIGESTS, args, { timeoutMs, onEvent });
+  }
+
+  /**
    * The agent's limits (from `hello`), asked once per client; defaults if the agent cannot say.
    * @returns {Promise<{ maxMessageBytes: number, maxDocumentBytes: number }>}
    */
@@ -328,7 +343,7 @@ function client() {
 
 // Static shortcuts on a shared client: `Sceau.detect()`, `Sceau.authenticate(nonce)`, ...
 for (const name of ["detect", "listCertificates", "authenticate", "signHash", "signDocuments", "encrypt",
-  "decrypt", "upload", "download", "subscribe", "request"]) {
+  "decrypt", "upload", "download", "subscribe", "request", "signDigests"]) {
   Object.defineProperty(Sceau, name, {
     value: (...args) => client()[name](...args),
     enumerable: false,

@@ -21,7 +21,7 @@ from sceau.i18n import _
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Role
 from sceau.protocol.constants import ExitCode
-from sceau.tokens.base import Digest, SignScheme
+from sceau.tokens.base import SIGNING_DIGESTS, Digest, SignScheme
 from sceau.tokens.executor import TokenExecutor
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--level", default="B-B", choices=LEVELS)
     p.add_argument("--tsa", metavar="URL", help=_("time-stamp server (default: tsa_url from the configuration)"))
-    p.add_argument("--digest", default="sha256", choices=[d.value for d in Digest])
+    p.add_argument("--digest", default="sha256", choices=[d.value for d in SIGNING_DIGESTS])
     p.add_argument("--pss", action="store_true", help=_("RSA-PSS instead of PKCS#1 v1.5 (RSA keys)"))
     p.add_argument(
         "--trust",

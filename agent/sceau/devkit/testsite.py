@@ -79,6 +79,7 @@ class RelyingParty:
     def __init__(self, directory: Path, ports: int = 3, plain_ports: int = 0) -> None:
         self.nonces = NonceStore()
         self.files: dict[str, bytes] = {}
+        self.pages: dict[str, str] = {}  # /p/<name>: HTML pages a test writes (platform-style pages)
         self._ssl = self_signed(directory)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -111,7 +112,14 @@ class RelyingParty:
             self.files[req.match_info["name"]] = await req.read()
             return web.json_response({"size": len(self.files[req.match_info["name"]])})
 
+        async def test_page(req: web.Request) -> web.Response:
+            html = self.pages.get(req.match_info["name"])
+            if html is None:
+                raise web.HTTPNotFound()
+            return web.Response(text=html, content_type="text/html")
+
         app.router.add_get("/", page)
+        app.router.add_get("/p/{name}", test_page)
         app.router.add_get("/files/{name}", get_file)
         app.router.add_post("/files/{name}", post_file)
         app.router.add_get("/embed", embed)

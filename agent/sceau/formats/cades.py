@@ -8,6 +8,7 @@ B-LT: the certificate paths and CRL / OCSP answers in SignedData.certificates / 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -43,12 +44,20 @@ def _attr(name: str, value: object) -> cms.CMSAttribute:
     return cms.CMSAttribute({"type": name, "values": [value]})
 
 
+@functools.lru_cache(maxsize=32)
+def _signing_certificate_attr_der(cert_der: bytes) -> bytes:
+    """The signingCertificateV2 attribute, encoded once per certificate: asn1crypto takes tens of
+    milliseconds to encode the issuer name, which made every signature of a batch pay for it."""
+    der: bytes = _attr("signing_certificate_v2", _signing_certificate_v2(cert_der)).dump()
+    return der
+
+
 def signed_attributes(content_digest: bytes, cert_der: bytes, when: datetime) -> cms.CMSAttributes:
     attrs = [
         _attr("content_type", "data"),
         _attr("message_digest", content_digest),
         _attr("signing_time", cms.Time({"utc_time": core.UTCTime(when.astimezone(UTC))})),
-        _attr("signing_certificate_v2", _signing_certificate_v2(cert_der)),
+        cms.CMSAttribute.load(_signing_certificate_attr_der(cert_der)),
     ]
     # DER: a SET OF is sorted by the encodings of its elements.
     attrs.sort(key=lambda a: a.dump())

@@ -22,6 +22,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "sceau.operations.transfer",
     "sceau.operations.sites",
     "sceau.operations.subscribe",
+    "sceau.operations.sign_digests",
 )
 
 

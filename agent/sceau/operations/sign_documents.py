@@ -36,7 +36,7 @@ from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.constants import INLINE_MAX
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.transfers import Transfer, TransferStore
-from sceau.tokens.base import Digest, SignScheme
+from sceau.tokens.base import SIGNING_DIGESTS, Digest, SignScheme
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,9 @@ class SignDocuments(Operation):
         default_format = arg_choice(a, "format", {f.value for f in Format})
         specs = tuple(_doc_spec(d, default_format, i) for i, d in enumerate(docs))
         level = Level(arg_choice(a, "level", {lv.value for lv in Level}, default="B-B") or "B-B")
-        digest = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
+        digest = Digest(
+            arg_choice(a, "hashAlgorithm", {d.value for d in SIGNING_DIGESTS}, default="sha256") or "sha256"
+        )
         scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
         naming_kind = arg_choice(a, "naming", {"standard", "atexo"}, default="standard")
         return Params(

@@ -16,7 +16,7 @@ from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
 from sceau.protocol.messages import arg_b64, arg_choice, arg_str
-from sceau.tokens.base import Digest, SignScheme, scheme_for
+from sceau.tokens.base import SIGNING_DIGESTS, Digest, SignScheme, scheme_for
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class SignHash(Operation):
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
-        alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
+        alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in SIGNING_DIGESTS}, default="sha256") or "sha256")
         digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
         if len(digest) != alg.size:
             raise BadRequest(f"'hash' must be a {alg.value} digest ({alg.size} bytes).")

@@ -55,6 +55,8 @@ class Command(StrEnum):
     SITE_REVOKE = "site-revoke"
     SITE_LIST = "site-list"
     SUBSCRIBE = "subscribe"
+    # Signatures over digests a platform computed (LiberSign-compatible pages).
+    SIGN_DIGESTS = "sign-digests"
 
 
 # Commands a web page may send (the extension forwards nothing else).
@@ -71,6 +73,7 @@ PAGE_COMMANDS = frozenset(
         Command.UPLOAD_CHUNK,
         Command.FETCH_CHUNK,
         Command.SUBSCRIBE,
+        Command.SIGN_DIGESTS,
     }
 )
 

@@ -50,6 +50,9 @@ class ExtensionMessage(StrEnum):
     PERMISSION_INFO = "sceau-permission-info"  # permission page → background: what to ask
     PERMISSION_DECISION = "sceau-permission-decision"  # permission page → background: the answer
     OPTIONS = "sceau-options"  # options page → background
+    LIBERSIGN_DETECTED = "sceau-libersign-detected"  # content script → background: a LiberSign page
+    LIBERSIGN_INFO = "sceau-libersign-info"  # LiberSign prompt → background: which site
+    LIBERSIGN_DECISION = "sceau-libersign-decision"  # LiberSign prompt → background: the answer
 
 
 # window.postMessage between sceau.js and the content script: `{[PAGE_TAG]: PageMessage, ...}`.

@@ -25,17 +25,21 @@ from sceau.protocol.codes import Role
 
 
 class Digest(StrEnum):
-    """Hash algorithms accepted for signatures."""
+    """Hash algorithms accepted for signatures (SHA-1: see `SIGNING_DIGESTS`)."""
 
     SHA256 = "sha256"
     SHA384 = "sha384"
     SHA512 = "sha512"
+    # Legacy: only for the CMS an ACTES page asks over a SHA-1 digest it computed (`sign-digests`).
+    SHA1 = "sha1"
 
     @property
     def size(self) -> int:
-        return {"sha256": 32, "sha384": 48, "sha512": 64}[self.value]
+        return {"sha256": 32, "sha384": 48, "sha512": 64, "sha1": 20}[self.value]
 
     def hash(self) -> hashes.HashAlgorithm:
+        if self is Digest.SHA1:
+            return hashes.SHA1()  # noqa: S303 - legacy ACTES CMS only, never offered for new formats
         if self is Digest.SHA256:
             return hashes.SHA256()
         if self is Digest.SHA384:
@@ -52,6 +56,10 @@ class Digest(StrEnum):
             while block := f.read(chunk):
                 h.update(block)
         return h.digest()
+
+
+# What a page or the CLI may choose for the signatures Sceau builds (never SHA-1).
+SIGNING_DIGESTS = (Digest.SHA256, Digest.SHA384, Digest.SHA512)
 
 
 class SignScheme(StrEnum):
