@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.verify",
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
+    "sceau.cli.browsers",  # enable-tls-login, disable-tls-login, tls-policy
 )
 
 
