@@ -7,13 +7,16 @@
  * every later session or key operation answers CKR_DEVICE_REMOVED, as a real module does.
  * With PINLIMIT_PINPAD=<pin> it plays a PIN-pad reader: C_GetTokenInfo advertises
  * CKF_PROTECTED_AUTHENTICATION_PATH and C_Login with a NULL/empty PIN logs in to the real module
- * with <pin> (the PIN typed on the reader, never seen by the application).
+ * with <pin> (the PIN typed on the reader, never seen by the application); PINLIMIT_PINPAD_DELAY_MS
+ * makes that login take as long as a person typing on the pad (Firefox's "authenticate to the
+ * security device" window misses a login that completes before it is shown).
  * Test-only: it sits *below* the real token, never instead of it.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <p11-kit/pkcs11.h>
 
 static CK_FUNCTION_LIST ours;
@@ -66,6 +69,10 @@ static CK_RV pl_login(CK_SESSION_HANDLE h, CK_USER_TYPE type, CK_UTF8CHAR_PTR pi
     if (pad && (pin == NULL || len == 0)) {
         pin = (CK_UTF8CHAR_PTR)pad;
         len = (CK_ULONG)strlen(pad);
+        const char *delay = getenv("PINLIMIT_PINPAD_DELAY_MS");
+        long ms = delay ? atol(delay) : 0;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        if (ms > 0) nanosleep(&ts, NULL);
     }
     int failures = load_failures();
     if (failures >= max_tries()) return CKR_PIN_LOCKED;
