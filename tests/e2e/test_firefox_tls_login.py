@@ -7,7 +7,8 @@ edits: `sceau browsers tls-policy --browser firefox` (certificate chosen automat
 that this build read the policy (Firefox copies the module into the fresh profile's pkcs11.txt) and
 that the server received the token's certificate. The token logs in through a PIN-pad path
 (pinlimit with PINLIMIT_PINPAD, with the delay of a person typing on the pad), so no PIN is typed
-anywhere. A second part runs `enable-tls-login` against the profile while this Firefox holds it: refused, profile untouched.
+anywhere. A second part runs `enable-tls-login` against the profile while this Firefox holds it:
+refused, profile untouched.
 """
 
 from __future__ import annotations
