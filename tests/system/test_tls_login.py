@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,3 +216,27 @@ def test_firefox_policy_flat_form_and_invalid_file(tmp_path: Path, softhsm_modul
     )
     assert code == ExitCode.ERROR
     assert broken.read_text() == "{ not json"
+
+
+def doctor_tls(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    main(["doctor", "--json"])
+    return {c["name"]: c for c in json.loads(capsys.readouterr().out) if c["name"].startswith("TLS login")}
+
+
+def test_doctor_reports_registration_and_visible_certificates(
+    home: Path, softhsm_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = doctor_tls(capsys)
+    chromium = before["TLS login: Chromium / Chrome / Edge (~/.pki/nssdb)"]
+    assert not chromium["ok"] and chromium["fix"] == "sceau browsers enable-tls-login"
+    assert not before["TLS login: Firefox profile abcd.default-esr"]["ok"]
+
+    assert main(["browsers", "enable-tls-login", "--module", softhsm_module]) == 0
+    capsys.readouterr()
+    after = doctor_tls(capsys)
+    for name in ("TLS login: Chromium / Chrome / Edge (~/.pki/nssdb)", "TLS login: Firefox profile abcd.default-esr"):
+        check = after[name]
+        assert check["ok"] and "Sceau (libsofthsm2.so)" in check["detail"], check
+        # Authentication certificates only (clientAuth EKU), as NSS lists them from the token.
+        assert "Sceau Test:auth-rsa2048" in check["items"]
+        assert not [i for i in check["items"] if ":sign-" in i or ":enc-" in i], check["items"]

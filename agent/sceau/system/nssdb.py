@@ -110,9 +110,6 @@ class NssDatabase:
                 names.append(parts[0].strip())
         return names
 
-    def certificate_pem(self, nickname: str) -> bytes:
-        return self._run(_tool("certutil"), "-L", "-d", self.spec, "-h", "all", "-n", nickname, "-a").encode()
-
     def _damaged(self, detail: str) -> str:
         return _(
             "The NSS database {path} cannot be used ({detail}). Close the browsers that use it and try "
