@@ -240,3 +240,17 @@ def test_doctor_reports_registration_and_visible_certificates(
         # Authentication certificates only (clientAuth EKU), as NSS lists them from the token.
         assert "Sceau Test:auth-rsa2048" in check["items"]
         assert not [i for i in check["items"] if ":sign-" in i or ":enc-" in i], check["items"]
+
+
+def test_module_that_does_not_load_is_reported(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "libbroken.so"
+    broken.write_bytes(b"\x7fELF not really")
+    assert main(["browsers", "enable-tls-login", "--browser", "chromium", "--module", str(broken)]) == ExitCode.ERROR
+    out = capsys.readouterr().out
+    assert "NSS could not load the module" in out and str(broken) in out, out
+    assert [m for m in nss_modules(chromium_db(home)) if m[1] == str(broken)] == []
+
+
+def test_missing_module_file_is_a_clear_error(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["browsers", "enable-tls-login", "--module", "/nonexistent/lib.so"]) == ExitCode.ERROR
+    assert "PKCS#11 module not found: /nonexistent/lib.so" in capsys.readouterr().err

@@ -31,6 +31,10 @@ class NssToolsMissing(SceauError):
 class NssDatabaseError(SceauError):
     """The database is locked, damaged or refuses the change."""
 
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
 
 @dataclass(frozen=True)
 class NssModule:
@@ -94,7 +98,17 @@ class NssDatabase:
         self._run(_tool("certutil"), "-N", "-d", self.spec, "--empty-password")
 
     def add(self, name: str, library: str) -> None:
-        self._run(_tool("modutil"), "-dbdir", self.spec, "-add", name, "-libfile", library, "-force")
+        try:
+            self._run(_tool("modutil"), "-dbdir", self.spec, "-add", name, "-libfile", library, "-force")
+        except NssDatabaseError as exc:
+            if "Failed to add module" not in exc.detail:
+                raise
+            # modutil loads the module to check it: this one does not load or does not initialise.
+            raise NssDatabaseError(
+                _("NSS could not load the module {library} ({detail}); reinstall the token middleware.").format(
+                    library=library, detail=exc.detail
+                )
+            ) from exc
 
     def delete(self, name: str) -> None:
         self._run(_tool("modutil"), "-dbdir", self.spec, "-delete", name, "-force")
@@ -124,5 +138,5 @@ class NssDatabase:
         if proc.returncode != 0:
             lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
             detail = next((ln for ln in reversed(lines) if "ERROR" in ln or "failed" in ln), lines[-1] if lines else "")
-            raise NssDatabaseError(self._damaged(detail[:300]))
+            raise NssDatabaseError(self._damaged(detail[:300]), detail[:300])
         return proc.stdout
