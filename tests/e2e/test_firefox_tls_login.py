@@ -5,7 +5,8 @@ Other tests' Firefox runs must not see this policy, so Firefox is a hard-linked 
 edits: `sceau browsers tls-policy --browser firefox` (certificate chosen automatically), then
 `sceau browsers enable-tls-login --system --firefox-policies …` (the token module). The test checks
 that this build read the policy (Firefox copies the module into the fresh profile's pkcs11.txt) and
-that the server received the token's certificate. The token logs in through a PIN-pad path
+that the server received the token's certificate (and that without the registration the handshake
+fails). The token logs in through a PIN-pad path
 (pinlimit with PINLIMIT_PINPAD, with the delay of a person typing on the pad), so no PIN is typed
 anywhere. A second part runs `enable-tls-login` against the profile while this Firefox holds it:
 refused, profile untouched.
@@ -70,38 +71,26 @@ def sceau(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def firefox(
-    tmp_path_factory: pytest.TempPathFactory, softhsm_module: str, softhsm_conf: Path, pinlimit_module: Path
-) -> Iterator[dict[str, Any]]:
-    if not FIREFOX_DIR.is_dir():
-        pytest.fail("firefox-esr is missing: `make test` installs it (apt-get install firefox-esr)")
+@contextlib.contextmanager
+def launch_firefox(root: Path, register: bool, env_base: dict[str, str], module: Path) -> Iterator[dict[str, Any]]:
+    """A private Firefox install whose policies.json the CLI wrote, on a fresh profile, under marionette."""
     from marionette_driver.marionette import Marionette
 
-    root = tmp_path_factory.mktemp("ff-tls")
     home, profile = root / "home", root / "home/.mozilla/firefox/tls.default"
     profile.mkdir(parents=True)
     (home / ".mozilla/firefox/profiles.ini").write_text("[Profile0]\nName=tls\nIsRelative=1\nPath=tls.default\n")
     install = firefox_copy(root)
     policies = install / "distribution" / "policies.json"
-    env = dict(
-        os.environ,
-        HOME=str(home),
-        SOFTHSM2_CONF=str(softhsm_conf),
-        PINLIMIT_MODULE=softhsm_module,
-        PINLIMIT_PINPAD=softhsm.USER_PIN,
-        PINLIMIT_PINPAD_DELAY_MS="1500",
-        PINLIMIT_STATE=str(root / "pinlimit.state"),
-        SCEAU_LANG="en",
-    )
+    env = dict(env_base, HOME=str(home), PINLIMIT_STATE=str(root / "pinlimit.state"))
     made = sceau("browsers", "tls-policy", "--browser", "firefox", "-o", str(policies), env=env)
     assert made.returncode == 0, made.stderr
-    enabled = sceau(
-        *("browsers", "enable-tls-login", "--system", "--browser", "firefox"),
-        *("--firefox-policies", str(policies), "--module", str(pinlimit_module)),
-        env=env,
-    )
-    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    if register:
+        enabled = sceau(
+            *("browsers", "enable-tls-login", "--system", "--browser", "firefox"),
+            *("--firefox-policies", str(policies), "--module", str(module)),
+            env=env,
+        )
+        assert enabled.returncode == 0, enabled.stdout + enabled.stderr
 
     port = free_port()
     prefs = {**PREFS, "marionette.port": port}
@@ -136,6 +125,57 @@ def firefox(
         shutil.rmtree(root / "firefox", ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def ff_env(softhsm_module: str, softhsm_conf: Path) -> dict[str, str]:
+    if not FIREFOX_DIR.is_dir():
+        pytest.fail("firefox-esr is missing: `make test` installs it (apt-get install firefox-esr)")
+    return dict(
+        os.environ,
+        SOFTHSM2_CONF=str(softhsm_conf),
+        PINLIMIT_MODULE=softhsm_module,
+        PINLIMIT_PINPAD=softhsm.USER_PIN,
+        PINLIMIT_PINPAD_DELAY_MS="1500",
+        SCEAU_LANG="en",
+    )
+
+
+@pytest.fixture(scope="module")
+def firefox(
+    tmp_path_factory: pytest.TempPathFactory, ff_env: dict[str, str], pinlimit_module: Path
+) -> Iterator[dict[str, Any]]:
+    with launch_firefox(tmp_path_factory.mktemp("ff-tls"), True, ff_env, pinlimit_module) as ff:
+        yield ff
+
+
+def load_page(client: Any, url: str) -> str:
+    """The page text, or the error marionette reports (an error page for a refused handshake)."""
+    result: list[str] = []
+
+    def load() -> None:  # marionette has no timeout of its own while a token dialog blocks the load
+        try:
+            client.navigate(url)
+            result.append(client.execute_script("return document.body.innerText", sandbox=None))
+        except Exception as exc:
+            result.append(f"ERROR {exc}")
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    loader.join(60)
+    assert result, "the page did not load (Firefox waits on the token login?)"
+    return result[0]
+
+
+def test_firefox_without_security_devices_the_handshake_fails(
+    tmp_path: Path, ff_env: dict[str, str], tls_server: TlsLoginServer, pinlimit_module: Path
+) -> None:
+    with launch_firefox(tmp_path, False, ff_env, pinlimit_module) as ff:
+        before = len(tls_server.seen)
+        text = load_page(ff["client"], f"{tls_server.origin}/")
+        assert "Bienvenue" not in text and "about:neterror" in text, text
+        assert len(tls_server.seen) == before
+        assert "Sceau (" not in (ff["profile"] / "pkcs11.txt").read_text()
+
+
 def test_firefox_security_devices_policy_logs_in_with_the_token(
     firefox: dict[str, Any], tls_server: TlsLoginServer, pki: DevPki, pinlimit_module: Path
 ) -> None:
@@ -144,17 +184,7 @@ def test_firefox_security_devices_policy_logs_in_with_the_token(
     pkcs11 = (firefox["profile"] / "pkcs11.txt").read_text()
     assert f"library={pinlimit_module}" in pkcs11 and "name=Sceau (pinlimit.so)" in pkcs11, pkcs11
     before = len(tls_server.seen)
-    result: list[str] = []
-
-    def load() -> None:  # marionette has no timeout of its own while a token dialog blocks the load
-        client.navigate(f"{tls_server.origin}/")
-        result.append(client.execute_script("return document.body.innerText", sandbox=None))
-
-    loader = threading.Thread(target=load, daemon=True)
-    loader.start()
-    loader.join(60)
-    assert result, "the page did not load (Firefox waits on the token login?)"
-    text = result[0]
+    text = load_page(client, f"{tls_server.origin}/")
     assert "Bienvenue," in text, text
     received = tls_server.seen[before:]
     # "Select Automatically" takes the first authentication certificate the server's CA list matches.
