@@ -86,7 +86,9 @@ def serve(
         dev_mode=not https,  # http://localhost needs it, https does not
         language="fr",  # a French platform: the agent's dialogs in French too
     )
-    browser_args = chromium_args(trusted_spki=tls.spki_sha256 if tls else "")
+    # The TLS-login server has its own localhost certificate: the demo browser accepts both keys.
+    login_spki = tls_login.server_certificate.spki_sha256 if tls_login.server_certificate else ""
+    browser_args = chromium_args(trusted_spki=",".join(k for k in (tls.spki_sha256 if tls else "", login_spki) if k))
     try:
         print(_("Demo platform: {url}").format(url=f"{server.origin}/"))
         print(
