@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sceau.cli import main
+from sceau.errors import InvalidInput
 from sceau.protocol.constants import ExitCode
 from sceau.system import tls_login
 from sceau.system.nssdb import NssDatabase
@@ -254,3 +255,14 @@ def test_module_that_does_not_load_is_reported(home: Path, tmp_path: Path, capsy
 def test_missing_module_file_is_a_clear_error(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["browsers", "enable-tls-login", "--module", "/nonexistent/lib.so"]) == ExitCode.ERROR
     assert "PKCS#11 module not found: /nonexistent/lib.so" in capsys.readouterr().err
+
+
+def test_firefox_policy_without_rights_says_sudo(softhsm_module: str) -> None:
+    # Root may write anywhere on disk; /sys refuses even root the temporary file (EACCES), as
+    # /etc/firefox refuses a user.
+    target = Path("/sys/policies.json")
+    with pytest.raises(
+        InvalidInput, match=r"needs administrator rights: sudo sceau browsers enable-tls-login --system"
+    ):
+        tls_login.enable_firefox_policy(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+    assert not target.exists()

@@ -307,9 +307,16 @@ def _security_devices(policies: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_policies(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-    path.chmod(0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+        path.chmod(0o644)
+    except PermissionError as exc:
+        raise InvalidInput(
+            _("Writing {path} needs administrator rights: sudo {command} --system").format(
+                path=path, command=FIX_COMMAND
+            )
+        ) from exc
 
 
 def enable_firefox_policy(path: Path, module: ChosenModule) -> Outcome:
