@@ -16,7 +16,7 @@ import pytest
 from sceau.cli import main
 from sceau.errors import InvalidInput
 from sceau.protocol.constants import ExitCode
-from sceau.system import tls_login
+from sceau.system import firefox_policy, tls_login
 from sceau.system.nssdb import NssDatabase
 from sceau.system.tls_login import Browser, Status
 
@@ -186,18 +186,18 @@ def test_firefox_policy_keeps_other_policies(tmp_path: Path, softhsm_module: str
     other = {"ExtensionSettings": {"x@y": {"installation_mode": "force_installed"}}}
     path.write_text(json.dumps({"policies": dict(other, SecurityDevices={"Add": {"Ma carte": "/lib/x.so"}})}))
     module = tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)
-    assert tls_login.enable_firefox_policy(path, module).status is Status.ADDED
-    assert tls_login.enable_firefox_policy(path, module).status is Status.ALREADY
+    assert firefox_policy.enable_firefox_policy(path, module).status is Status.ADDED
+    assert firefox_policy.enable_firefox_policy(path, module).status is Status.ALREADY
     data = json.loads(path.read_text())["policies"]
     assert data["ExtensionSettings"] == other["ExtensionSettings"]
     assert data["SecurityDevices"] == {"Add": {"Ma carte": "/lib/x.so", "Sceau (SoftHSM)": softhsm_module}}
-    assert tls_login.registered_in_policy(path) == ["Sceau (SoftHSM)"]
-    assert tls_login.disable_firefox_policy(path).status is Status.REMOVED
+    assert firefox_policy.registered_in_policy(path) == ["Sceau (SoftHSM)"]
+    assert firefox_policy.disable_firefox_policy(path).status is Status.REMOVED
     data = json.loads(path.read_text())["policies"]
     # "Delete" makes Firefox drop the copy it made in each profile; the user's device stays.
     assert data["SecurityDevices"] == {"Add": {"Ma carte": "/lib/x.so"}, "Delete": ["Sceau (SoftHSM)"]}
     assert data["ExtensionSettings"] == other["ExtensionSettings"]
-    assert tls_login.enable_firefox_policy(path, module).status is Status.ADDED
+    assert firefox_policy.enable_firefox_policy(path, module).status is Status.ADDED
     assert "Delete" not in json.loads(path.read_text())["policies"]["SecurityDevices"]
 
 
@@ -205,7 +205,7 @@ def test_firefox_policy_flat_form_and_invalid_file(tmp_path: Path, softhsm_modul
     path = tmp_path / "policies.json"
     path.write_text(json.dumps({"policies": {"SecurityDevices": {"Ma carte": "/lib/x.so"}}}))
     module = tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)
-    tls_login.enable_firefox_policy(path, module)
+    firefox_policy.enable_firefox_policy(path, module)
     assert json.loads(path.read_text())["policies"]["SecurityDevices"] == {
         "Ma carte": "/lib/x.so",
         "Sceau (SoftHSM)": softhsm_module,
@@ -264,5 +264,5 @@ def test_firefox_policy_without_rights_says_sudo(softhsm_module: str) -> None:
     with pytest.raises(
         InvalidInput, match=r"needs administrator rights: sudo sceau browsers enable-tls-login --system"
     ):
-        tls_login.enable_firefox_policy(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+        firefox_policy.enable_firefox_policy(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
     assert not target.exists()

@@ -12,7 +12,7 @@ from typing import Any
 from sceau.cli.common import load_config
 from sceau.i18n import _
 from sceau.protocol.constants import ExitCode
-from sceau.system import tls_login, tls_policy
+from sceau.system import firefox_policy, tls_login, tls_policy
 from sceau.system.nssdb import tools_hint
 from sceau.system.tls_login import Browser, Outcome
 
@@ -53,7 +53,7 @@ def _policy_path(args: argparse.Namespace) -> Path | None:
     if args.firefox_policies:
         return Path(args.firefox_policies)
     if args.system:
-        return tls_login.DEFAULT_FIREFOX_POLICIES
+        return firefox_policy.DEFAULT_FIREFOX_POLICIES
     return None
 
 
@@ -70,7 +70,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     policy = _policy_path(args)
     if policy is not None and Browser.FIREFOX in _browsers(args):
-        outcomes.append(tls_login.enable_firefox_policy(policy, module))
+        outcomes.append(firefox_policy.enable_firefox_policy(policy, module))
     if not args.system:
         outcomes += [tls_login.enable_target(t, module) for t in tls_login.targets(browsers=_browsers(args))]
     return _report(outcomes)
@@ -87,7 +87,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     policy = _policy_path(args)
     if policy is not None and Browser.FIREFOX in _browsers(args):
-        outcomes.append(tls_login.disable_firefox_policy(policy))
+        outcomes.append(firefox_policy.disable_firefox_policy(policy))
     if not args.system:
         outcomes += [tls_login.disable_target(t) for t in tls_login.targets(browsers=_browsers(args))]
     return _report(outcomes)
@@ -134,7 +134,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--system",
         action="store_true",
         help=_("system-wide settings only (Firefox policy in {path}; run as root)").format(
-            path=tls_login.DEFAULT_FIREFOX_POLICIES
+            path=firefox_policy.DEFAULT_FIREFOX_POLICIES
         ),
     )
     p.add_argument("--firefox-policies", metavar="FILE", help=_("Firefox policies.json to edit"))

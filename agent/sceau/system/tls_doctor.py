@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sceau.i18n import _
 from sceau.protocol.codes import Role
-from sceau.system import tls_login
+from sceau.system import firefox_policy, tls_login
 from sceau.system.nssdb import NssDatabase, NssDatabaseError, NssModule, tools_hint
 
 
@@ -80,7 +80,7 @@ def target_check(target: tls_login.Target, policy_modules: list[str]) -> TlsChec
     )
 
 
-def tls_checks(home: Path | None = None, policies: Path = tls_login.DEFAULT_FIREFOX_POLICIES) -> list[TlsCheck]:
+def tls_checks(home: Path | None = None, policies: Path = firefox_policy.DEFAULT_FIREFOX_POLICIES) -> list[TlsCheck]:
     from sceau.system.middleware import detect
 
     found = detect()
@@ -96,7 +96,7 @@ def tls_checks(home: Path | None = None, policies: Path = tls_login.DEFAULT_FIRE
         ]
     if shutil.which("modutil") is None or shutil.which("certutil") is None:
         return [TlsCheck(_("TLS login (browsers)"), False, _("NSS tools are missing"), tools_hint())]
-    policy_modules = tls_login.registered_in_policy(policies)
+    policy_modules = firefox_policy.registered_in_policy(policies)
     checks = [target_check(t, policy_modules) for t in tls_login.targets(home)]
     if policy_modules:
         checks.append(
