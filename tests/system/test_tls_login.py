@@ -86,14 +86,15 @@ def test_disable_keeps_a_module_the_user_registered(home: Path, softhsm_module: 
     db.create()
     db.add("Mes AC", TRUST)
     assert main(["browsers", "enable-tls-login", "--browser", "chromium", "--module", softhsm_module]) == 0
-    # The same library the user already registered is not added a second time under our name.
-    target = tls_login.targets(home, [Browser.CHROMIUM])[0]
-    again = tls_login.enable_target(target, tls_login.ChosenModule("Sceau (p11-kit-trust)", TRUST))
-    assert again.status is Status.USER and "Mes AC" in again.message
     assert sorted(nss_modules(chromium_db(home))) == sorted(
         [("Mes AC", TRUST), ("Sceau (libsofthsm2.so)", softhsm_module)]
     )
     assert main(["browsers", "disable-tls-login", "--browser", "chromium"]) == 0
+    assert nss_modules(chromium_db(home)) == [("Mes AC", TRUST)]
+    # The same library the user already registered is not added a second time under our name.
+    target = tls_login.targets(home, [Browser.CHROMIUM])[0]
+    again = tls_login.enable_target(target, [tls_login.ChosenModule("Sceau (p11-kit-trust)", TRUST)])
+    assert again.status is Status.USER and "Mes AC" in again.message
     assert nss_modules(chromium_db(home)) == [("Mes AC", TRUST)]
 
 
@@ -104,7 +105,7 @@ def test_user_registered_p11_kit_proxy_already_serves_the_token(home: Path, soft
     db.create()
     db.add("p11-kit", PROXY)
     target = tls_login.targets(home, [Browser.CHROMIUM])[0]
-    outcome = tls_login.enable_target(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+    outcome = tls_login.enable_target(target, [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)])
     assert outcome.status is Status.USER and "p11-kit" in outcome.message
     assert nss_modules(chromium_db(home)) == [("p11-kit", PROXY)]
 
@@ -116,12 +117,40 @@ def test_switching_module_replaces_only_sceau_entry(home: Path, softhsm_module: 
     assert nss_modules(chromium_db(home)) == [("Sceau (pinlimit.so)", str(pinlimit_module))]
 
 
-def test_several_modules_give_p11_kit_proxy(softhsm_module: str, pinlimit_module: Path) -> None:
-    if PROXY is None:
-        pytest.skip("p11-kit-proxy not installed")
-    chosen = tls_login.choose_module(configured=[str(pinlimit_module), softhsm_module])
-    assert chosen == tls_login.ChosenModule("Sceau (p11-kit-proxy)", PROXY)
-    assert tls_login.choose_module(str(pinlimit_module)).library == str(pinlimit_module)
+OPENSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
+
+@pytest.mark.skipif(PROXY is None or not Path(OPENSC).is_file(), reason="p11-kit-proxy or OpenSC not installed")
+def test_several_modules_give_p11_kit_proxy_when_it_serves_them_all(softhsm_module: str, pinlimit_module: Path) -> None:
+    assert PROXY is not None
+    # SoftHSM2 and OpenSC register with p11-kit (their Debian packages ship a .module file).
+    assert {os.path.realpath(softhsm_module), os.path.realpath(OPENSC)} <= tls_login.p11kit_served(PROXY)
+    chosen = tls_login.choose_modules(configured=[softhsm_module, OPENSC])
+    assert chosen == [tls_login.ChosenModule("Sceau (p11-kit-proxy)", PROXY)]
+    # pinlimit is unknown to p11-kit: the proxy would not load it, so each module is registered itself.
+    chosen = tls_login.choose_modules(configured=[str(pinlimit_module), softhsm_module])
+    assert PROXY not in [c.library for c in chosen]
+    assert {str(pinlimit_module), softhsm_module} <= {c.library for c in chosen}
+    assert len({c.name for c in chosen}) == len(chosen)
+    assert tls_login.choose_modules(str(pinlimit_module)) == [
+        tls_login.ChosenModule("Sceau (pinlimit.so)", str(pinlimit_module))
+    ]
+
+
+def test_several_modules_registered_then_removed_together(home: Path, softhsm_module: str) -> None:
+    if not Path(OPENSC).is_file():
+        pytest.skip("OpenSC not installed")
+    modules = [
+        tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module),
+        tls_login.ChosenModule("Sceau (OpenSC)", OPENSC),
+    ]
+    target = tls_login.targets(home, [Browser.CHROMIUM])[0]
+    assert tls_login.enable_target(target, modules).status is Status.ADDED
+    assert tls_login.enable_target(target, modules).status is Status.ALREADY
+    assert sorted(nss_modules(chromium_db(home))) == sorted((m.name, m.library) for m in modules)
+    # Choosing one of them later drops Sceau's entry for the other.
+    assert tls_login.enable_target(target, modules[:1]).status is Status.ALREADY
+    assert nss_modules(chromium_db(home)) == [("Sceau (SoftHSM)", softhsm_module)]
 
 
 def test_no_nss_tools_names_the_debian_package(home: Path, softhsm_module: str) -> None:
@@ -161,7 +190,7 @@ def test_locked_database_is_reported_and_left_alone(home: Path, softhsm_module: 
         for c in locks:
             c.execute("BEGIN EXCLUSIVE")
         target = tls_login.targets(home, [Browser.CHROMIUM])[0]
-        outcome = tls_login.enable_target(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+        outcome = tls_login.enable_target(target, [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)])
     finally:
         for c in locks:
             c.close()
@@ -176,7 +205,7 @@ def test_chromium_running_leaves_the_database_alone(home: Path, softhsm_module: 
     (home / ".config/chromium").mkdir(parents=True)
     os.symlink(f"{socket.gethostname()}-{os.getpid()}", home / ".config/chromium/SingletonLock")
     target = tls_login.targets(home, [Browser.CHROMIUM])[0]
-    outcome = tls_login.enable_target(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+    outcome = tls_login.enable_target(target, [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)])
     assert outcome.status is Status.IN_USE and "Chromium is running" in outcome.message
     assert not chromium_db(home).exists()
 
@@ -185,7 +214,7 @@ def test_firefox_policy_keeps_other_policies(tmp_path: Path, softhsm_module: str
     path = tmp_path / "policies.json"
     other = {"ExtensionSettings": {"x@y": {"installation_mode": "force_installed"}}}
     path.write_text(json.dumps({"policies": dict(other, SecurityDevices={"Add": {"Ma carte": "/lib/x.so"}})}))
-    module = tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)
+    module = [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)]
     assert firefox_policy.enable_firefox_policy(path, module).status is Status.ADDED
     assert firefox_policy.enable_firefox_policy(path, module).status is Status.ALREADY
     data = json.loads(path.read_text())["policies"]
@@ -204,7 +233,7 @@ def test_firefox_policy_keeps_other_policies(tmp_path: Path, softhsm_module: str
 def test_firefox_policy_flat_form_and_invalid_file(tmp_path: Path, softhsm_module: str) -> None:
     path = tmp_path / "policies.json"
     path.write_text(json.dumps({"policies": {"SecurityDevices": {"Ma carte": "/lib/x.so"}}}))
-    module = tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)
+    module = [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)]
     firefox_policy.enable_firefox_policy(path, module)
     assert json.loads(path.read_text())["policies"]["SecurityDevices"] == {
         "Ma carte": "/lib/x.so",
@@ -264,5 +293,5 @@ def test_firefox_policy_without_rights_says_sudo(softhsm_module: str) -> None:
     with pytest.raises(
         InvalidInput, match=r"needs administrator rights: sudo sceau browsers enable-tls-login --system"
     ):
-        firefox_policy.enable_firefox_policy(target, tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module))
+        firefox_policy.enable_firefox_policy(target, [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)])
     assert not target.exists()

@@ -66,13 +66,13 @@ def cmd_enable(args: argparse.Namespace) -> int:
         print(_("sceau: error ({code}): {message}").format(code="UNSUPPORTED", message=tools_hint()), file=sys.stderr)
         return ExitCode.ERROR
     cfg = load_config(args)
-    module = tls_login.choose_module(args.module, cfg.pkcs11_modules)
+    modules = tls_login.choose_modules(args.module, cfg.pkcs11_modules)
     outcomes: list[Outcome] = []
     policy = _policy_path(args)
     if policy is not None and Browser.FIREFOX in _browsers(args):
-        outcomes.append(firefox_policy.enable_firefox_policy(policy, module))
+        outcomes.append(firefox_policy.enable_firefox_policy(policy, modules))
     if not args.system:
-        outcomes += [tls_login.enable_target(t, module) for t in tls_login.targets(browsers=_browsers(args))]
+        outcomes += [tls_login.enable_target(t, modules) for t in tls_login.targets(browsers=_browsers(args))]
     return _report(outcomes)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +57,28 @@ def _write_policies(path: Path, data: dict[str, Any]) -> None:
         ) from exc
 
 
-def enable_firefox_policy(path: Path, module: ChosenModule) -> Outcome:
-    """Add the module to `SecurityDevices` (the "Add"/"Delete" form; the older flat form is kept
+def enable_firefox_policy(path: Path, modules: Sequence[ChosenModule]) -> Outcome:
+    """Add the modules to `SecurityDevices` (the "Add"/"Delete" form; the older flat form is kept
     if the file already uses it). Other policies are left untouched."""
     label = _("Firefox policy {path}").format(path=path)
     data = _read_policies(path)
     devices = _security_devices(data["policies"])
     flat = bool(devices) and not ({"Add", "Delete"} & devices.keys())
     table: dict[str, Any] = devices if flat else devices.setdefault("Add", {})
-    if table.get(module.name) == module.library:
-        return Outcome(label, Status.ALREADY, _("already registered ({name})").format(name=module.name))
-    for name in [n for n in table if n.startswith(SCEAU_PREFIX)]:
+    wanted = {m.name: m.library for m in modules}
+    ours = {n: v for n, v in table.items() if n.startswith(SCEAU_PREFIX)}
+    if ours == wanted:
+        names = ", ".join(wanted)
+        return Outcome(label, Status.ALREADY, _("already registered ({name})").format(name=names))
+    for name in ours:
         del table[name]
-    table[module.name] = module.library
+    table.update(wanted)
     if not flat and isinstance(devices.get("Delete"), list):
-        devices["Delete"] = [n for n in devices["Delete"] if n != module.name]
+        devices["Delete"] = [n for n in devices["Delete"] if n not in wanted]
         if not devices["Delete"]:
             del devices["Delete"]
     _write_policies(path, data)
-    return Outcome(label, Status.ADDED, _("{name} added; restart Firefox").format(name=module.name))
+    return Outcome(label, Status.ADDED, _("{name} added; restart Firefox").format(name=", ".join(wanted)))
 
 
 def disable_firefox_policy(path: Path) -> Outcome:

@@ -88,23 +88,55 @@ class Outcome:
     message: str
 
 
-def choose_module(explicit: str | None = None, configured: Sequence[str] = ()) -> ChosenModule:
-    """The module to register: the one asked for, the one discovery found, or p11-kit-proxy when
-    several are installed (it loads every module registered with p11-kit)."""
+P11KIT_MODULE_DIRS = ("/usr/share/p11-kit/modules", "/etc/pkcs11/modules")
+
+
+def p11kit_served(proxy: str) -> set[str]:
+    """Real paths of the modules p11-kit-proxy loads, from p11-kit's module files (nothing is loaded).
+    p11-kit skips the user's ~/.config/pkcs11/modules for root (DESIGN.md §7), so do we."""
+    folders = [Path(d) for d in P11KIT_MODULE_DIRS]
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        folders.append(Path.home() / ".config" / "pkcs11" / "modules")
+    served: set[str] = set()
+    for folder in folders:
+        for conf in sorted(folder.glob("*.module")):
+            try:
+                lines = conf.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            fields = {k.strip(): v.strip() for k, sep, v in (ln.partition(":") for ln in lines) if sep}
+            module = fields.get("module", "")
+            if not module or "p11-kit-proxy" in fields.get("disable-in", ""):
+                continue
+            if "enable-in" in fields and "p11-kit-proxy" not in fields["enable-in"]:
+                continue
+            path = Path(module) if os.path.isabs(module) else Path(proxy).parent / "pkcs11" / module
+            served.add(os.path.realpath(path))
+    return served
+
+
+def choose_modules(explicit: str | None = None, configured: Sequence[str] = ()) -> list[ChosenModule]:
+    """What to register: the module asked for; else the one discovery found; with several,
+    p11-kit-proxy when p11-kit serves all of them, otherwise each of them under its own name."""
     if explicit:
         if not Path(explicit).is_file():
             raise InvalidInput(_("PKCS#11 module not found: {path}").format(path=explicit))
-        return ChosenModule(f"{SCEAU_PREFIX}{Path(explicit).name})", explicit)
-    found = [(p, _("configured")) for p in configured if Path(p).is_file()]
+        return [ChosenModule(f"{SCEAU_PREFIX}{Path(explicit).name})", explicit)]
+    found = [(p, Path(p).name) for p in configured if Path(p).is_file()]
     found += [(m.path, m.vendor) for m in discover_modules() if m.path not in configured]
     if not found:
         raise NoToken(_("No token middleware found. {hint}").format(hint=missing_hint()))
     if len(found) > 1:
         proxy = next((p for p in P11KIT_PROXY if Path(p).is_file()), None)
-        if proxy:
-            return ChosenModule(f"{SCEAU_PREFIX}p11-kit-proxy)", proxy)
-    path, vendor = found[0]
-    return ChosenModule(f"{SCEAU_PREFIX}{vendor})", path)
+        if proxy and {os.path.realpath(p) for p, _v in found} <= p11kit_served(proxy):
+            return [ChosenModule(f"{SCEAU_PREFIX}p11-kit-proxy)", proxy)]
+    names: set[str] = set()
+    chosen: list[ChosenModule] = []
+    for path, vendor in found:
+        name = f"{SCEAU_PREFIX}{vendor})" if vendor not in names else f"{SCEAU_PREFIX}{Path(path).name})"
+        names.add(vendor)
+        chosen.append(ChosenModule(name, path))
+    return chosen
 
 
 # --- where the databases are -------------------------------------------------------------------
@@ -223,22 +255,17 @@ def _in_use(target: Target) -> Outcome:
     )
 
 
-def enable_target(target: Target, module: ChosenModule) -> Outcome:
+def enable_target(target: Target, modules: Sequence[ChosenModule]) -> Outcome:
+    """Register `modules` in one database; Sceau entries for other modules are replaced."""
     if target.running:
         return _in_use(target)
+    added: list[ChosenModule] = []
+    notes: list[str] = []
     try:
         if not target.db.exists():
             target.db.create()
-        existing = target.db.find_library(module.library)
-        if existing and existing.name.startswith(SCEAU_PREFIX):
-            return Outcome(target.label, Status.ALREADY, _("already registered ({name})").format(name=existing.name))
-        if existing:
-            return Outcome(
-                target.label,
-                Status.USER,
-                _("you registered this module yourself as '{name}': left as it is").format(name=existing.name),
-            )
-        proxy = next((m for m in target.db.modules() if Path(m.library).name == "p11-kit-proxy.so"), None)
+        current = target.db.modules()
+        proxy = next((m for m in current if Path(m.library).name == "p11-kit-proxy.so"), None)
         if proxy and not proxy.name.startswith(SCEAU_PREFIX):
             # The proxy already loads every module p11-kit knows; NSS cannot load one a second time.
             return Outcome(
@@ -248,17 +275,31 @@ def enable_target(target: Target, module: ChosenModule) -> Outcome:
                     name=proxy.name
                 ),
             )
-        for stale in target.db.modules():  # an earlier Sceau entry for another module
-            if stale.name.startswith(SCEAU_PREFIX):
+        wanted = {os.path.realpath(m.library) for m in modules}
+        for stale in current:  # an earlier Sceau entry for a module not chosen any more
+            if stale.name.startswith(SCEAU_PREFIX) and os.path.realpath(stale.library) not in wanted:
                 target.db.delete(stale.name)
-        target.db.add(module.name, module.library)
+        status = Status.USER
+        for module in modules:
+            existing = target.db.find_library(module.library)
+            if existing and existing.name.startswith(SCEAU_PREFIX):
+                status = Status.ALREADY if status is Status.USER else status
+                notes.append(_("already registered ({name})").format(name=existing.name))
+            elif existing:
+                notes.append(
+                    _("you registered this module yourself as '{name}': left as it is").format(name=existing.name)
+                )
+            else:
+                target.db.add(module.name, module.library)
+                added.append(module)
+                status = Status.ADDED
     except NssDatabaseError as exc:
         return Outcome(target.label, Status.ERROR, exc.message)
-    return Outcome(
-        target.label,
-        Status.ADDED,
-        _("{name} registered ({library}); restart the browser").format(name=module.name, library=module.library),
-    )
+    parts = [_("{name} registered ({library})").format(name=m.name, library=m.library) for m in added]
+    message = "; ".join(parts + notes)
+    if added:
+        message += _("; restart the browser")
+    return Outcome(target.label, status, message)
 
 
 def disable_target(target: Target) -> Outcome:
