@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sceau.cli.common import load_config
+from sceau.errors import BadRequest
 from sceau.i18n import _
 from sceau.protocol.constants import ExitCode
 from sceau.system import firefox_policy, tls_login, tls_policy
-from sceau.system.nssdb import tools_hint
+from sceau.system.nssdb import NssToolsMissing, tools_hint
 from sceau.system.tls_login import Browser, Outcome
 
 
@@ -63,8 +64,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
     if _other_os_notice() and not args.firefox_policies:
         return ExitCode.OK
     if not args.system and shutil.which("modutil") is None:
-        print(_("sceau: error ({code}): {message}").format(code="UNSUPPORTED", message=tools_hint()), file=sys.stderr)
-        return ExitCode.ERROR
+        raise NssToolsMissing(tools_hint())  # before anything is written
     cfg = load_config(args)
     modules = tls_login.choose_modules(args.module, cfg.pkcs11_modules)
     outcomes: list[Outcome] = []
@@ -82,8 +82,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
     if _other_os_notice() and not args.firefox_policies:
         return ExitCode.OK
     if not args.system and shutil.which("modutil") is None:
-        print(_("sceau: error ({code}): {message}").format(code="UNSUPPORTED", message=tools_hint()), file=sys.stderr)
-        return ExitCode.ERROR
+        raise NssToolsMissing(tools_hint())  # before anything is written
     outcomes: list[Outcome] = []
     policy = _policy_path(args)
     if policy is not None and Browser.FIREFOX in _browsers(args):
@@ -101,11 +100,7 @@ def cmd_tls_policy(args: argparse.Namespace) -> int:
         where = f"{tls_policy.LINUX_POLICY_DIRS[browser]}/policies.json"
     else:
         if not args.url:
-            print(
-                _("sceau: error ({code}): {message}").format(code="BAD_REQUEST", message=_("--url is required")),
-                file=sys.stderr,
-            )
-            return ExitCode.ERROR
+            raise BadRequest(_("--url is required"))
         rules = [
             tls_policy.AutoSelectRule(
                 tls_policy.url_pattern(u, subdomains=args.subdomains), args.issuer_cn, args.subject_cn

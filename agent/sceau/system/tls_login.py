@@ -3,10 +3,11 @@
 Platforms such as S²low ask for a certificate during the TLS handshake; the browser then looks in
 its own certificate store, not in Sceau. On Linux that store is NSS: Chromium, Chrome, Edge and
 Brave share `~/.pki/nssdb`; each Firefox profile has its own database, and Firefox also loads the
-modules named by the enterprise policy `SecurityDevices` (policies.json). Sceau registers one
-PKCS#11 module there under a name starting with `Sceau (`, so disabling removes only what Sceau
-added. A database whose browser is running is left alone (the browser would not see the change and
-may rewrite the file): the user is told to close it and run the command again.
+modules named by the enterprise policy `SecurityDevices` (policies.json, `firefox_policy.py`). Sceau
+registers the token's PKCS#11 module (or p11-kit-proxy) there under names starting with `Sceau (`, so
+disabling removes only what Sceau added. A database whose browser is running is left alone (the
+browser would not see the change and may rewrite the file): the user is told to close it and run
+the command again.
 """
 
 from __future__ import annotations
