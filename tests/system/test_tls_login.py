@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sceau.cli import main
+from sceau.devkit.pki import DevPki
 from sceau.errors import InvalidInput
 from sceau.protocol.constants import ExitCode
 from sceau.system import firefox_policy, tls_login
@@ -254,7 +255,7 @@ def doctor_tls(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
 
 
 def test_doctor_reports_registration_and_visible_certificates(
-    home: Path, softhsm_module: str, capsys: pytest.CaptureFixture[str]
+    home: Path, softhsm_module: str, pki: DevPki, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = doctor_tls(capsys)
     chromium = before["TLS login: Chromium / Chrome / Edge (~/.pki/nssdb)"]
@@ -268,8 +269,8 @@ def test_doctor_reports_registration_and_visible_certificates(
         check = after[name]
         assert check["ok"] and "Sceau (libsofthsm2.so)" in check["detail"], check
         # Authentication certificates only (clientAuth EKU), as NSS lists them from the token.
-        assert "Sceau Test:auth-rsa2048" in check["items"]
-        assert not [i for i in check["items"] if ":sign-" in i or ":enc-" in i], check["items"]
+        wanted = {f"Sceau Test:{n}" for n, i in pki.identities.items() if i.on_token and i.role == "auth"}
+        assert set(check["items"]) == wanted, check["items"]
 
 
 def test_module_that_does_not_load_is_reported(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
