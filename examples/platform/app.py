@@ -164,10 +164,23 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         raise
 
 
-def create_app(pki: DevPki, *, origin: str, storage: Path) -> web.Application:
+TLS_LOGIN_KEY = web.AppKey("tls_login", str)
+
+
+async def tls_login(request: web.Request) -> web.StreamResponse:
+    """The TLS client-certificate login page lives on its own server (examples.platform.tls_login)."""
+    target = request.app[TLS_LOGIN_KEY]
+    if not target:
+        return web.Response(status=404, text="La connexion par certificat TLS n'est pas lancée avec cette démo.")
+    raise web.HTTPFound(f"{target}/")
+
+
+def create_app(pki: DevPki, *, origin: str, storage: Path, tls_login_origin: str = "") -> web.Application:
     """The platform for `origin` (as the browser sees it, e.g. http://localhost:8080)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
     app[STATE_KEY] = Platform.from_pki(pki, origin, storage)
+    app[TLS_LOGIN_KEY] = tls_login_origin
+    app.router.add_get("/connexion-tls", tls_login)
     for path, template, title, _label, needs_login in PAGES:
         app.router.add_get(path, _page(template, title, needs_login))
     app.router.add_post("/deconnexion", logout)

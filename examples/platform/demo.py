@@ -17,6 +17,7 @@ from pathlib import Path
 
 from examples.platform.server import PlatformServer
 from examples.platform.tls import localhost_certificate
+from examples.platform.tls_login import TlsLoginServer
 from sceau.devkit import pki as devpki
 from sceau.devkit import softhsm
 from sceau.devkit.bridge import CHROMIUM, Bridge, chromium_args, install_manifest
@@ -59,12 +60,15 @@ def serve(
     scripted = walkthrough or (open_browser and not display)
     headless_agent = scripted or not dialogs_available()
     tls = localhost_certificate(pki, root / "tls") if https else None
-    server = PlatformServer(pki, port, root / "plis", tls=tls)
+    tls_login = TlsLoginServer(pki, root / "tls-login")
+    tls_login.start()  # a free 127.0.0.1 port: the browser's own TLS client-certificate login
+    server = PlatformServer(pki, port, root / "plis", tls=tls, tls_login_origin=tls_login.origin)
     try:
         server.start()
     except OSError as exc:
         print(_("The demo platform cannot listen on port {port}: {err}").format(port=port, err=exc.strerror))
         server.stop()
+        tls_login.stop()
         return 1
     agent: subprocess.Popen[bytes] | None = None
     browser: subprocess.Popen[bytes] | None = None
@@ -72,6 +76,7 @@ def serve(
     if module is None:
         print(_("SoftHSM2 is missing (apt-get install softhsm2)."))
         server.stop()
+        tls_login.stop()
         return 1
     bridge = Bridge.prepare(
         root,
@@ -81,9 +86,16 @@ def serve(
         dev_mode=not https,  # http://localhost needs it, https does not
         language="fr",  # a French platform: the agent's dialogs in French too
     )
-    browser_args = chromium_args(trusted_spki=tls.spki_sha256 if tls else "")
+    # The TLS-login server has its own localhost certificate: the demo browser accepts both keys.
+    login_spki = tls_login.server_certificate.spki_sha256 if tls_login.server_certificate else ""
+    browser_args = chromium_args(trusted_spki=",".join(k for k in (tls.spki_sha256 if tls else "", login_spki) if k))
     try:
         print(_("Demo platform: {url}").format(url=f"{server.origin}/"))
+        print(
+            _("TLS client-certificate login: {url} (after `sceau browsers enable-tls-login`)").format(
+                url=f"{tls_login.origin}/"
+            )
+        )
         if headless_agent:
             reason = _("scripted walkthrough") if scripted else _("no display or no desktop interface")
             print(
@@ -125,3 +137,4 @@ def serve(
             browser.terminate()
         bridge.stop_agent(agent)
         server.stop()
+        tls_login.stop()

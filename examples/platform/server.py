@@ -17,9 +17,16 @@ class PlatformServer:
     """`start()` binds localhost (IPv4 and IPv6 when present); port 0 picks a free port."""
 
     def __init__(
-        self, pki: DevPki, port: int, storage: Path, host: str = "localhost", tls: ServerCertificate | None = None
+        self,
+        pki: DevPki,
+        port: int,
+        storage: Path,
+        host: str = "localhost",
+        tls: ServerCertificate | None = None,
+        tls_login_origin: str = "",
     ) -> None:
         self.pki = pki
+        self.tls_login_origin = tls_login_origin  # the TLS client-certificate login server, if started
         self.tls = tls
         self.requested_port = port
         self.storage = storage
@@ -43,7 +50,7 @@ class PlatformServer:
         # Bind first so that the origin (with the real port) is known before the app is built.
         sock = socket.create_server(("127.0.0.1" if self.host == "localhost" else self.host, self.requested_port))
         self.port = sock.getsockname()[1]
-        app = create_app(self.pki, origin=self.origin, storage=self.storage)
+        app = create_app(self.pki, origin=self.origin, storage=self.storage, tls_login_origin=self.tls_login_origin)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         ssl_context = self.tls.context() if self.tls else None

@@ -47,6 +47,7 @@ def test_menu_structure_in_french(pki: DevPki, tmp_path: Path, french: None) -> 
         "Langue",
         "Démarrer avec la session",
         "Diagnostic…",
+        "Connexion par certificat dans les navigateurs (TLS)…",
         "Quitter",
     ]
     (cert_item,) = find(menu, "Certificats").children

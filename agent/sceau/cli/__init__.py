@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.extend",  # extend --level B-LTA
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
+    "sceau.cli.browsers",  # enable-tls-login, disable-tls-login, tls-policy
 )
 
 

@@ -136,9 +136,18 @@ def _agent_check(cfg: config_mod.Config) -> Check:
     return Check(_("Agent"), True, _("not running (the browser starts it on demand)"))
 
 
+def _tls_login_checks() -> list[Check]:
+    """Per browser database: token module registered, authentication certificate visible (TLS login)."""
+    from sceau.system.tls_doctor import tls_checks
+
+    return [Check(c.name, c.ok, c.detail, c.fix, c.items) for c in tls_checks()]
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     cfg_check, cfg = _config_check(getattr(args, "config", None))
     checks = [cfg_check, *_module_checks(cfg), _pcsc_check(), _manifest_check(), _agent_check(cfg)]
+    tokens_ok = any(c.ok and c.items for c in checks[1:-3])
+    checks += _tls_login_checks()
     if os.environ.get("SOFTHSM2_CONF"):
         checks.append(Check("SOFTHSM2_CONF", True, os.environ["SOFTHSM2_CONF"]))
     if getattr(args, "json", False):
@@ -150,5 +159,4 @@ def run_doctor(args: argparse.Namespace) -> int:
                 print(f"    - {item}")
             if c.fix:
                 print(f"    → {c.fix}")
-    tokens_ok = any(c.ok and c.items for c in checks[1:-3])
     return 0 if cfg_check.ok and tokens_ok else 1

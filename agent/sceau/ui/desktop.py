@@ -55,6 +55,7 @@ class DesktopShell:
             autostart=autostart or Autostart(),
             open_journal=self._open_journal,
             show_diagnostic=self._show_diagnostic,
+            enable_tls_login=self._enable_tls_login,
             quit=self.request_stop,
             on_language=lambda lang: save_language(config, lang),
         )
@@ -105,6 +106,15 @@ class DesktopShell:
         # The doctor runs in its own process; do not block the tray's thread while it works.
         threading.Thread(
             target=lambda: open_text(self.ui.gui, _("Sceau — diagnostic"), doctor_text()), daemon=True
+        ).start()
+
+    def _enable_tls_login(self) -> None:
+        from sceau.ui.tray import tls_login_text
+        from sceau.ui.viewers import open_text
+
+        threading.Thread(
+            target=lambda: open_text(self.ui.gui, _("Sceau — certificate login in the browsers"), tls_login_text()),
+            daemon=True,
         ).start()
 
     # -- life cycle ----------------------------------------------------------------------------

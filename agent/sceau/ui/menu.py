@@ -33,6 +33,7 @@ class Action(StrEnum):
     SET_LANGUAGE = "set-language"
     TOGGLE_AUTOSTART = "toggle-autostart"
     DIAGNOSTIC = "diagnostic"
+    TLS_LOGIN = "tls-login"
     QUIT = "quit"
 
 
@@ -149,6 +150,7 @@ def build_menu(model: TrayModel) -> tuple[MenuItem, ...]:
         MenuItem(_("Language"), children=languages),
         MenuItem(_("Start with the session"), Action.TOGGLE_AUTOSTART, checked=model.autostart),
         MenuItem(_("Diagnostic…"), Action.DIAGNOSTIC),
+        MenuItem(_("Certificate login in the browsers (TLS)…"), Action.TLS_LOGIN),
         SEPARATOR,
         MenuItem(_("Quit"), Action.QUIT),
     )

@@ -78,6 +78,7 @@ class TrayController:
         autostart: Autostart | None = None,
         open_journal: Callable[[], None] = lambda: None,
         show_diagnostic: Callable[[], None] = lambda: None,
+        enable_tls_login: Callable[[], None] = lambda: None,
         quit: Callable[[], None] = lambda: None,
         on_language: Callable[[str], None] | None = None,
     ) -> None:
@@ -86,6 +87,7 @@ class TrayController:
         self.autostart = autostart
         self._open_journal = open_journal
         self._show_diagnostic = show_diagnostic
+        self._enable_tls_login = enable_tls_login
         self._quit = quit
         self._on_language = on_language
         self.state = TrayState.READY
@@ -157,8 +159,24 @@ class TrayController:
                 self.autostart.enable()
         elif action is Action.DIAGNOSTIC:
             self._show_diagnostic()
+        elif action is Action.TLS_LOGIN:
+            self._enable_tls_login()
         elif action is Action.QUIT:
             self._quit()
+
+
+def tls_login_text() -> str:
+    """What `sceau browsers enable-tls-login` did, for the tray's window (its own process, like the doctor)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "sceau.cli", "browsers", "enable-tls-login"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return _("The command could not run: {err}").format(err=exc)
+    return (out.stdout + out.stderr).strip()
 
 
 def doctor_text() -> str:

@@ -5,12 +5,18 @@
  * smart card. The counter lives in the file PINLIMIT_STATE so it survives between processes.
  * With PINLIMIT_REMOVE_AFTER=N it also plays a card pulled out of the reader after N signatures:
  * every later session or key operation answers CKR_DEVICE_REMOVED, as a real module does.
+ * With PINLIMIT_PINPAD=<pin> it plays a PIN-pad reader: C_GetTokenInfo advertises
+ * CKF_PROTECTED_AUTHENTICATION_PATH and C_Login with a NULL/empty PIN logs in to the real module
+ * with <pin> (the PIN typed on the reader, never seen by the application); PINLIMIT_PINPAD_DELAY_MS
+ * makes that login take as long as a person typing on the pad (Firefox's "authenticate to the
+ * security device" window misses a login that completes before it is shown).
  * Test-only: it sits *below* the real token, never instead of it.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <p11-kit/pkcs11.h>
 
 static CK_FUNCTION_LIST ours;
@@ -59,6 +65,15 @@ static CK_RV pl_open_session(CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR app, CK_NOTIF
 
 static CK_RV pl_login(CK_SESSION_HANDLE h, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin, CK_ULONG len) {
     if (type == CKU_SO) return real->C_Login(h, type, pin, len);
+    const char *pad = getenv("PINLIMIT_PINPAD");
+    if (pad && (pin == NULL || len == 0)) {
+        pin = (CK_UTF8CHAR_PTR)pad;
+        len = (CK_ULONG)strlen(pad);
+        const char *delay = getenv("PINLIMIT_PINPAD_DELAY_MS");
+        long ms = delay ? atol(delay) : 0;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        if (ms > 0) nanosleep(&ts, NULL);
+    }
     int failures = load_failures();
     if (failures >= max_tries()) return CKR_PIN_LOCKED;
     CK_RV rv = real->C_Login(h, type, pin, len);
@@ -78,6 +93,7 @@ static CK_RV pl_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info) {
     if (failures > 0) info->flags |= CKF_USER_PIN_COUNT_LOW;
     if (failures == max - 1) info->flags |= CKF_USER_PIN_FINAL_TRY;
     if (failures >= max) info->flags |= CKF_USER_PIN_LOCKED;
+    if (getenv("PINLIMIT_PINPAD")) info->flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
     return CKR_OK;
 }
 
