@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -73,22 +74,50 @@ def user_wait() -> Iterator[None]:
         call.resume()
 
 
+class _Lane:
+    """One daemon thread running calls in order. Not a ThreadPoolExecutor: its threads are joined at
+    interpreter exit, and a module stuck forever in a call would then keep the process alive."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiter, as an executor does
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def shutdown(self, wait: bool = False, cancel_futures: bool = True) -> None:
+        self._queue.put(None)
+
+
 class ModuleLanes:
     """One worker thread per PKCS#11 module, shared by the process (modules are process-wide)."""
 
     def __init__(self) -> None:
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools: dict[str, _Lane] = {}
         self._threads: dict[str, int] = {}
         self._busy: dict[str, int] = {}
         self._hung: dict[str, float] = {}  # module → when its stuck call started to be reported
         self._guard = threading.Lock()
         self.timeout = MODULE_TIMEOUT_S
 
-    def _pool(self, module: str) -> ThreadPoolExecutor:
+    def _pool(self, module: str) -> _Lane:
         with self._guard:
             pool = self._pools.get(module)
             if pool is None:
-                pool = self._pools[module] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sceau-module")
+                pool = self._pools[module] = _Lane("sceau-module")
             return pool
 
     def hung(self, module: str) -> bool:

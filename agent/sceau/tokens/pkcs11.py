@@ -53,6 +53,7 @@ from sceau.tokens.pkcs11_lib import (
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
+LOGOUT_WAIT_S = 2.0  # a logout waits this long for a call in progress on the token
 
 # PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
 # shared by every Pkcs11Token object of that token, so a second object never "logs in" with an
@@ -190,17 +191,30 @@ class Pkcs11Token(Token):
             raise PinLocked(_("Too many wrong PINs."))
 
     def logout(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                with _SESSIONS_LOCK:
-                    if _SESSIONS.get(self.info.token_id) is self._session:
-                        del _SESSIONS[self.info.token_id]
-                with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
-                    self._session.close()
-                self._session = None
-            self._keys.clear()
-            self._always.clear()
-            self._entries = None
+        if not self._lock.acquire(timeout=LOGOUT_WAIT_S):
+            # A call is stuck in the module (or still waiting for the user): forget the login without
+            # touching the module, so removal handling and shutdown never hang on it.
+            with _SESSIONS_LOCK:
+                if self._session is not None and _SESSIONS.get(self.info.token_id) is self._session:
+                    del _SESSIONS[self.info.token_id]
+            log.warning("token %s busy: its login is forgotten without a C_Logout", self.info.label)
+            return
+        try:
+            self._logout_locked()
+        finally:
+            self._lock.release()
+
+    def _logout_locked(self) -> None:
+        if self._session is not None:
+            with _SESSIONS_LOCK:
+                if _SESSIONS.get(self.info.token_id) is self._session:
+                    del _SESSIONS[self.info.token_id]
+            with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
+                self._session.close()
+            self._session = None
+        self._keys.clear()
+        self._always.clear()
+        self._entries = None
 
     close = logout
 

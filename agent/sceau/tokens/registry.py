@@ -41,6 +41,8 @@ class TokenManager:
                 for backend in self.backends:
                     try:
                         found.extend(backend.tokens())
+                        # Modules that failed while others answered (not loadable, not answering).
+                        self.errors.extend(getattr(backend, "errors", ()))
                     except SceauError as exc:
                         self.errors.append(exc.message)
                         self.failures.append(exc)
