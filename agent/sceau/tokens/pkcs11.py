@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from sceau.errors import (
     NoCertificate,
     PinLocked,
     SceauError,
+    TokenRemoved,
     Unsupported,
 )
 from sceau.i18n import _
@@ -97,11 +99,17 @@ class Pkcs11Token(Token):
         self._entries: list[CertificateEntry] | None = None
         self._keys: dict[str, Any] = {}
         self._always: dict[int, bool] = {}
+        self.released = False  # its module was unloaded (card gone): no call may reach it any more
+
+    def _alive(self) -> None:
+        if self.released:  # the objects of an unloaded module point into freed memory
+            raise TokenRemoved(_("The token was removed during the operation."))
 
     # -- enumeration -------------------------------------------------------------------------
     def certificates(self) -> list[CertificateEntry]:
         def read() -> list[CertificateEntry]:
             with self._lock, token_errors():
+                self._alive()
                 if self._entries is None:
                     self._entries = self._read_certificates()
                 return list(self._entries)
@@ -135,6 +143,7 @@ class Pkcs11Token(Token):
 
     def pin_status(self) -> PinStatus:
         with token_errors():
+            self._alive()
             fresh = self._fresh_token()
             return status_from_flags(fresh.flags)
 
@@ -154,6 +163,7 @@ class Pkcs11Token(Token):
 
     def login(self, prompt: PinPrompt) -> None:
         with self._lock, token_errors():
+            self._alive()
             shared = _SESSIONS.get(self.info.token_id)
             if self._session is not None and self._session is shared:
                 return
@@ -209,8 +219,9 @@ class Pkcs11Token(Token):
             with _SESSIONS_LOCK:
                 if _SESSIONS.get(self.info.token_id) is self._session:
                     del _SESSIONS[self.info.token_id]
-            with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
-                self._session.close()
+            if not self.released:
+                with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
+                    self._session.close()
             self._session = None
         self._keys.clear()
         self._always.clear()
@@ -278,6 +289,7 @@ class Pkcs11Token(Token):
         else:  # pragma: no cover - enum is closed
             raise Unsupported(str(scheme))
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "sign")
             pin = self._context_pin(key, prompt)
             for attempt in range(MAX_LOGIN_ATTEMPTS):
@@ -306,6 +318,7 @@ class Pkcs11Token(Token):
         else:
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
             pin = self._context_pin(key, prompt)
             try:
@@ -339,6 +352,7 @@ class Pkcs11Token(Token):
         size = (entry.key_size + 7) // 8
         template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
             pin = self._context_pin(key, prompt)
             if pin is not None:
@@ -376,6 +390,7 @@ class Pkcs11Backend(TokenBackend):
         self.runtime: set[str] = set()  # loaded for an inserted card
         self.errors: list[str] = []
         self._tokens: dict[str, Pkcs11Token] = {}
+        self._by_module: dict[str, weakref.WeakSet[Pkcs11Token]] = {}
         self._lock = threading.Lock()
 
     def viable(self) -> bool:
@@ -408,7 +423,9 @@ class Pkcs11Backend(TokenBackend):
                     continue
                 tok = Pkcs11Token(module, p11, self.ranks.get(module, 1))
                 # Keep the existing object (and its login) when the same token is still present.
-                out.append(self._tokens.setdefault(tok.info.token_id, tok))
+                kept = self._tokens.setdefault(tok.info.token_id, tok)
+                self._by_module.setdefault(module, weakref.WeakSet()).add(kept)
+                out.append(kept)
         return out
 
     def tokens(self) -> list[Token]:
@@ -434,9 +451,15 @@ class Pkcs11Backend(TokenBackend):
         for module in empty:
             if module in self.runtime and LANES.idle(module):
                 self._forget(module)
-                LANES.call(module, lambda m=module: unload_module(m))  # type: ignore[misc]
+                LANES.call(module, lambda m=module: self._release(m))  # type: ignore[misc]
                 log.info("PKCS#11 module released (no token left): %s", module)
         return found
+
+    def _release(self, module: str) -> None:
+        """On the module's lane: mark its token objects released, then unload it."""
+        for token in list(self._by_module.pop(module, ())):
+            token.released = True
+        unload_module(module)
 
     def _forget(self, module: str) -> None:
         with self._lock:
