@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -55,6 +56,7 @@ from sceau.tokens.pkcs11_lib import (
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
+RELEASE_GRACE_S = 10.0  # a module loaded for a card that shows no token yet is kept this long
 LOGOUT_WAIT_S = 2.0  # a logout waits this long for a call in progress on the token
 
 # PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
@@ -388,6 +390,8 @@ class Pkcs11Backend(TokenBackend):
         self.modules = list(dict.fromkeys(modules))
         self.ranks = dict(ranks or {})
         self.runtime: set[str] = set()  # loaded for an inserted card
+        self._added_at: dict[str, float] = {}
+        self._had_tokens: set[str] = set()
         self.errors: list[str] = []
         self._tokens: dict[str, Pkcs11Token] = {}
         self._by_module: dict[str, weakref.WeakSet[Pkcs11Token]] = {}
@@ -407,6 +411,7 @@ class Pkcs11Backend(TokenBackend):
                 known.add(os.path.realpath(path))
                 self.modules.append(path)
                 self.runtime.add(path)
+                self._added_at[path] = time.monotonic()
                 self.ranks.setdefault(path, rank)
                 added.append(path)
         if added:
@@ -443,7 +448,11 @@ class Pkcs11Backend(TokenBackend):
                     raise
                 continue
             found.extend(here)
-            if not here:
+            if here:
+                self._had_tokens.add(module)
+            elif module in self._had_tokens or time.monotonic() - self._added_at.get(module, 0) > RELEASE_GRACE_S:
+                # Its token is gone — or it never showed one (a middleware may see the card a moment
+                # after PC/SC does: it gets RELEASE_GRACE_S before it is released).
                 empty.append(module)
         present = {t.info.token_id for t in found}
         for tid in [t for t in self._tokens if t not in present]:
@@ -462,6 +471,7 @@ class Pkcs11Backend(TokenBackend):
         unload_module(module)
 
     def _forget(self, module: str) -> None:
+        self._had_tokens.discard(module)
         with self._lock:
             if module in self.modules:
                 self.modules.remove(module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from sceau.tokens.pcsc_monitor import CardEvent
 
 log = logging.getLogger(__name__)
+
+REFRESH_TRIES = 5  # listings after a card insertion until its module shows the token
+REFRESH_DELAY_S = 0.2
 
 
 class TokenManager:
@@ -74,12 +78,22 @@ class TokenManager:
                     backend.add_modules(event.modules)
         with self._lock:
             self._tokens = None
-        threading.Thread(target=self._refresh, name="sceau-token-refresh", daemon=True).start()
+        wanted = set(event.modules) if event.kind is CardEventKind.CARD_INSERTED else set()
+        threading.Thread(target=self._refresh, args=(wanted,), name="sceau-token-refresh", daemon=True).start()
 
-    def _refresh(self) -> None:
+    def _refresh(self, wanted: set[str]) -> None:
         try:
-            for token in self.tokens():
-                token.certificates()
+            for attempt in range(REFRESH_TRIES):
+                tokens = self.tokens()
+                for token in tokens:
+                    token.certificates()
+                loaded = {m for b in self.backends if isinstance(b, Pkcs11Backend) for m in b.modules}
+                if not wanted & loaded or any(t.info.module in wanted for t in tokens):
+                    break
+                # The card's module does not show its token yet: middleware often lags PC/SC a little.
+                time.sleep(REFRESH_DELAY_S * (attempt + 1))
+                with self._lock:
+                    self._tokens = None
         except SceauError as exc:
             log.info("token refresh after a card event: %s", exc.message)
         except Exception:  # a surprise in a background refresh must not kill anything
