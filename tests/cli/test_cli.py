@@ -64,6 +64,7 @@ def test_doctor_reports_token(cli_env: dict[str, str], softhsm_module: str) -> N
     real = os.path.realpath(softhsm_module)
     softhsm = [c for c in checks if os.path.realpath(c["name"].rpartition(": ")[2]) == real]
     assert softhsm and softhsm[0]["ok"] and any("Sceau Test" in i for i in softhsm[0]["items"])
+    assert "origin: " in softhsm[0]["detail"]  # p11-kit registry or vendor table, and which file
 
 
 def test_wrong_pin_reports_tries(token_copy: Path, cli_env: dict[str, str], softhsm_module: str) -> None:

@@ -224,7 +224,7 @@ async def test_module_stuck_in_c_sign_times_out_and_the_other_token_keeps_signin
         await hung
     elapsed = time.monotonic() - started
     assert caught.value.code is ErrorCode.TIMEOUT and modules["hang"] in caught.value.message
-    assert 1.4 <= elapsed < 5, elapsed  # module time only: the PIN prompt does not count
+    assert 1.4 <= elapsed < 10, elapsed  # the limit, not the 30 s default; PIN prompt time does not count
     # The stuck module is put aside: a next call fails at once, listing still serves token A.
     t0 = time.monotonic()
     with pytest.raises(Timeout):
