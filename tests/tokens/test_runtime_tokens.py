@@ -234,3 +234,28 @@ async def test_module_stuck_in_c_sign_times_out_and_the_other_token_keeps_signin
     labels = {e.token.label for e in await ctx.blocking(lambda: manager.entries(Role.SIGN))}
     assert softhsm.TOKEN_LABEL in labels and CARD_LABEL not in labels
     assert any(modules["hang"] in err for err in manager.errors)
+
+
+async def test_time_spent_in_the_pin_dialog_is_not_module_time(
+    modules: dict[str, str], managers: list[TokenManager], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(LANES, "timeout", 1.0)
+
+    class SlowUser(RecordingUI):
+        def ask_pin(self, request: PinRequest) -> str:
+            time.sleep(1.5)  # longer than the module limit: the user is slow, the module is not stuck
+            return super().ask_pin(request)
+
+    manager = TokenManager([Pkcs11Backend([modules["B"]])])
+    managers.append(manager)
+    ui = SlowUser({CARD_LABEL: CARD_PIN})
+    ctx = OperationContext("https://marches.example.fr", ui, manager, Config(), TokenExecutor())
+    [entry] = await ctx.blocking(lambda: manager.entries(Role.SIGN))
+    token = manager.token_of(entry)
+    started = time.monotonic()
+    signature = await ctx.blocking(
+        lambda: token.sign_raw(entry, b"lent", SignScheme.ECDSA, Digest.SHA256, prehashed=False, prompt=ui.ask_pin),
+        token,
+    )
+    assert time.monotonic() - started >= 1.5 and len(ui.pin_requests) == 1
+    _verify(entry, b"lent", signature, tmp_path)
