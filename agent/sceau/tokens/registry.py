@@ -106,11 +106,12 @@ class TokenManager:
         A certificate seen through two tokens (a vendor module and OpenSC on the same card) is listed
         once, from the token with the best rank (configured module, then vendor, then generic)."""
         best: dict[str, tuple[int, int, CertificateEntry]] = {}
+        failed: list[SceauError] = []
         for order, token in enumerate(self.tokens()):
             try:
                 certs = token.certificates()
             except SceauError as exc:  # one token not answering must not hide the others
-                self.errors.append(exc.message)
+                failed.append(exc)
                 log.warning("token %s: %s", token.info.label, exc.message)
                 continue
             if not certs and prompt is not None and isinstance(token, Pkcs12Token):
@@ -121,6 +122,8 @@ class TokenManager:
                     seen = best.get(entry.fingerprint)
                     if seen is None or key < seen[:2]:
                         best[entry.fingerprint] = (*key, entry)
+        if not best and failed:
+            raise failed[0]  # nothing to show: say why (TOKEN_REMOVED, TIMEOUT) rather than "no certificate"
         return [entry for _rank, _order, entry in sorted(best.values(), key=lambda v: (v[1], v[0]))]
 
     def token_of(self, entry: CertificateEntry) -> Token:
