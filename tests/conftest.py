@@ -126,13 +126,10 @@ def pinlimit_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-fPIC",
             "-O2",
             "-I/usr/include/p11-kit-1",
-            "-I/usr/include/PCSC",
             "-o",
             str(out),
             str(Path(__file__).resolve().parent / "tokens" / "pinlimit" / "pinlimit.c"),
             "-ldl",
-            "-lpcsclite",
-            "-lpthread",
         ],
         check=True,
     )

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <p11-kit/pkcs11.h>
-#include <PCSC/winscard.h>
 
 static CK_FUNCTION_LIST ours;
 static CK_FUNCTION_LIST_PTR real;
@@ -87,8 +86,40 @@ static void save_failures(int n) {
 }
 
 /* -- card presence: PINLIMIT_READER ---------------------------------------------------------------- */
+/* libpcsclite is opened only when PINLIMIT_READER is set, so building this module needs no PC/SC headers
+ * nor -lpcsclite. Types and values: pcsc-lite's ABI on Linux (winscard.h, pcsclite.h). */
+typedef struct {
+    const char *szReader;
+    void *pvUserData;
+    unsigned long dwCurrentState, dwEventState, cbAtr;
+    unsigned char rgbAtr[33];
+} pl_readerstate;
+#define PL_SCOPE_SYSTEM 2
+#define PL_STATE_UNAWARE 0x0
+#define PL_STATE_PRESENT 0x20
+#define PL_E_INVALID_HANDLE 0x80100003UL
+#define PL_E_NO_SERVICE 0x8010001DUL
+#define PL_E_SERVICE_STOPPED 0x8010001EUL
+static long (*pl_establish)(unsigned long, const void *, const void *, long *);
+static long (*pl_release)(long);
+static long (*pl_list_readers)(long, const char *, char *, unsigned long *);
+static long (*pl_status_change)(long, unsigned long, pl_readerstate *, unsigned long);
+
+static int pcsc_loaded(void) {
+    static void *lib;
+    if (lib) return 1;
+    lib = dlopen("libpcsclite.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return 0;
+    pl_establish = (long (*)(unsigned long, const void *, const void *, long *))dlsym(lib, "SCardEstablishContext");
+    pl_release = (long (*)(long))dlsym(lib, "SCardReleaseContext");
+    pl_list_readers = (long (*)(long, const char *, char *, unsigned long *))dlsym(lib, "SCardListReaders");
+    pl_status_change = (long (*)(long, unsigned long, pl_readerstate *, unsigned long))dlsym(lib, "SCardGetStatusChange");
+    if (!pl_establish || !pl_release || !pl_list_readers || !pl_status_change) { dlclose(lib); lib = NULL; }
+    return lib != NULL;
+}
+
 static pthread_mutex_t pcsc_lock = PTHREAD_MUTEX_INITIALIZER;
-static SCARDCONTEXT pcsc_context;
+static long pcsc_context;
 static int pcsc_ready, card_was_present;
 
 static void close_all_sessions(void) {
@@ -104,23 +135,22 @@ static int card_present(void) {
     if (!prefix || !*prefix) return 1;
     int present = 0;
     pthread_mutex_lock(&pcsc_lock);
-    if (!pcsc_ready && SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &pcsc_context) == SCARD_S_SUCCESS)
+    if (!pcsc_ready && pcsc_loaded() && pl_establish(PL_SCOPE_SYSTEM, NULL, NULL, &pcsc_context) == 0)
         pcsc_ready = 1;
     if (pcsc_ready) {
         char readers[2048];
-        DWORD size = sizeof readers;
-        LONG rv = SCardListReaders(pcsc_context, NULL, readers, &size);
-        if (rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED || rv == SCARD_E_INVALID_HANDLE) {
-            SCardReleaseContext(pcsc_context);
+        unsigned long size = sizeof readers;
+        unsigned long rv = (unsigned long)pl_list_readers(pcsc_context, NULL, readers, &size) & 0xFFFFFFFFUL;
+        if (rv == PL_E_NO_SERVICE || rv == PL_E_SERVICE_STOPPED || rv == PL_E_INVALID_HANDLE) {
+            pl_release(pcsc_context);
             pcsc_ready = 0;
         }
-        for (char *r = readers; rv == SCARD_S_SUCCESS && *r; r += strlen(r) + 1) {
+        for (char *r = readers; rv == 0 && *r; r += strlen(r) + 1) {
             if (strncmp(r, prefix, strlen(prefix)) != 0) continue;
-            SCARD_READERSTATE state = {0};
+            pl_readerstate state = {0};
             state.szReader = r;
-            state.dwCurrentState = SCARD_STATE_UNAWARE;
-            if (SCardGetStatusChange(pcsc_context, 0, &state, 1) == SCARD_S_SUCCESS &&
-                (state.dwEventState & SCARD_STATE_PRESENT))
+            state.dwCurrentState = PL_STATE_UNAWARE;
+            if (pl_status_change(pcsc_context, 0, &state, 1) == 0 && (state.dwEventState & PL_STATE_PRESENT))
                 present = 1;
             break;
         }
@@ -225,7 +255,7 @@ static CK_RV pl_initialize(CK_VOID_PTR args) {
 
 static CK_RV pl_finalize(CK_VOID_PTR reserved) {
     pthread_mutex_lock(&pcsc_lock);
-    if (pcsc_ready) SCardReleaseContext(pcsc_context);
+    if (pcsc_ready) pl_release(pcsc_context);
     pcsc_ready = card_was_present = 0;
     pthread_mutex_unlock(&pcsc_lock);
     return real->C_Finalize(reserved);
