@@ -200,15 +200,14 @@ def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -
     """Token backends from the configuration: discovered + configured PKCS#11 modules, PKCS#12 files."""
     from pathlib import Path
 
-    from sceau.tokens.discovery import discover_modules
+    from sceau.tokens.discovery import module_sources
     from sceau.tokens.pkcs11 import Pkcs11Backend
     from sceau.tokens.pkcs12 import Pkcs12Backend
 
-    modules = list(config.pkcs11_modules)
-    if not config.disable_module_discovery:
-        modules += [m.path for m in discover_modules() if m.path not in modules]
+    sources = module_sources(config.pkcs11_modules, discovery=not config.disable_module_discovery)
     files = [Path(p) for p in (*config.pkcs12_files, *(pkcs12_files or []))]
-    return TokenManager([Pkcs11Backend(modules), Pkcs12Backend(files)])
+    backend = Pkcs11Backend([m.path for m in sources], ranks={m.path: m.rank for m in sources})
+    return TokenManager([backend, Pkcs12Backend(files)])
 
 
 def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Journal | None = None) -> Agent:

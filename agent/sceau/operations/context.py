@@ -20,7 +20,7 @@ from sceau.store.transfers import TransferStore
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface, pinpad_aware
 
 T = TypeVar("T")
 
@@ -68,19 +68,23 @@ class OperationContext:
         return self.connection.transfers(self.config.limits)
 
     async def blocking(self, fn: Callable[[], T], token: Token | None = None) -> T:
-        """Run a blocking call in the executor (serialised per token)."""
-        return await self.executor.run(token.info.token_id if token else None, fn)
+        """Run a blocking call in the executor (serialised per token; a PKCS#11 token's calls run on its
+        module's own thread, with a time limit, so a stuck middleware cannot block the others)."""
+        if token is None:
+            return await self.executor.run(None, fn)
+        module = token.info.module if token.info.backend == "pkcs11" else None
+        return await self.executor.run(token.info.token_id, fn, module=module)
 
     async def ui_call(self, fn: Callable[[], T]) -> T:
         """Run a (blocking) dialog call off the event loop; dialogs marshal to their own thread."""
         return await self.executor.run(None, fn)
 
     def pin_prompt(self) -> PinPrompt:
-        return self.ui.ask_pin
+        return pinpad_aware(self.ui)
 
     async def select_certificate(self, role: Role, handle: str | None, operation: OperationKind) -> CertificateEntry:
         """The certificate the page asked for, or the user's pick among those fitting `role`."""
-        entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.ui.ask_pin))
+        entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.pin_prompt()))
         if len(entries) == 1:
             return entries[0]
         return await self.choose_certificate(operation, entries)

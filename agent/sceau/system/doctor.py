@@ -13,7 +13,7 @@ from sceau import config as config_mod
 from sceau.errors import SceauError
 from sceau.i18n import _
 from sceau.protocol.constants import HOST_NAME
-from sceau.tokens.discovery import discover_modules, missing_hint
+from sceau.tokens.discovery import Origin, missing_hint, module_sources, p11kit_list_modules
 
 
 @dataclass
@@ -40,12 +40,17 @@ def _config_check(path: Path | None) -> tuple[Check, config_mod.Config]:
 def _module_checks(cfg: config_mod.Config) -> list[Check]:
     from sceau.tokens.pkcs11 import Pkcs11Backend
 
-    found = [(m, _("configured")) for m in cfg.pkcs11_modules]
-    found += [(m.path, m.vendor) for m in discover_modules() if m.path not in cfg.pkcs11_modules]
-    if not found:
+    sources = module_sources(cfg.pkcs11_modules, discovery=not cfg.disable_module_discovery)
+    if not sources:
         return [Check(_("PKCS#11 modules"), False, _("no token middleware found"), missing_hint())]
     checks = []
-    for path, vendor in found:
+    listed = p11kit_list_modules() if any(m.origin == Origin.P11KIT for m in sources) else None
+    for module in sources:
+        path, vendor = module.path, module.vendor
+        origin = _origin_text(module.origin, module.detail)
+        names = {os.path.basename(p) for p in (listed or {}).values()}
+        if module.origin == Origin.P11KIT and listed is not None and os.path.basename(path) not in names:
+            origin += " — " + _("not listed by `p11-kit list-modules`")
         backend = Pkcs11Backend([path])
         try:
             tokens = backend.tokens()
@@ -54,7 +59,7 @@ def _module_checks(cfg: config_mod.Config) -> list[Check]:
                 Check(
                     f"{vendor}: {path}",
                     False,
-                    exc.message,
+                    f"{exc.message} ({_('origin: {origin}').format(origin=origin)})",
                     _("Reinstall the middleware or correct pkcs11_modules in the configuration."),
                 )
             )
@@ -74,11 +79,23 @@ def _module_checks(cfg: config_mod.Config) -> list[Check]:
                 )
             )
         detail = _("{n} token(s) present").format(n=len(tokens)) if tokens else _("no token inserted")
+        detail += " — " + _("origin: {origin}").format(origin=origin)
         checks.append(
             Check(f"{vendor}: {path}", True, detail, "" if tokens else _("Insert your card or USB key."), items)
         )
         backend.close()
     return checks
+
+
+def _origin_text(origin: str, detail: str) -> str:
+    """Where a module came from, for the user."""
+    if origin == Origin.CONFIG:
+        return _("configuration file (pkcs11_modules)")
+    if origin == Origin.P11KIT:
+        return _("p11-kit registry ({file})").format(file=detail)
+    if origin == Origin.ATR:
+        return _("card ATR")
+    return _("built-in vendor table ({source})").format(source=detail) if detail else _("built-in vendor table")
 
 
 def _pcsc_check() -> Check:

@@ -111,6 +111,9 @@ class PinRequest:
     retry: bool = False  # the previous attempt was wrong
     context_specific: bool = False  # CKA_ALWAYS_AUTHENTICATE key: PIN confirms this one operation
     is_password: bool = False  # PKCS#12 password rather than a token PIN
+    # PIN-pad reader (CKF_PROTECTED_AUTHENTICATION_PATH): the PIN is typed on the reader; the prompt
+    # shows a notice, no dialog, and returns "" (see `sceau.ui.api.pinpad_aware`).
+    pinpad: bool = False
 
 
 # A PIN prompt returns the PIN, or raises `sceau.errors.UserCancelled` / `Timeout`.
@@ -250,6 +253,7 @@ class Token(ABC):
     """
 
     info: TokenInfo
+    rank = 1  # lower wins when one certificate is seen through two tokens (configured/vendor module first)
 
     @abstractmethod
     def certificates(self) -> list[CertificateEntry]:

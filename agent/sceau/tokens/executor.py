@@ -1,30 +1,232 @@
-"""Blocking token calls run here, never on the event loop; one token is used by one call at a time."""
+"""Blocking token calls run here, never on the event loop; one token is used by one call at a time.
+
+Each PKCS#11 module has its own thread (a "lane"): a module that hangs in a call blocks only its
+lane, the call fails with TIMEOUT after `MODULE_TIMEOUT_S` of module time (time spent waiting for
+the user — PIN dialog, PIN typed on a reader — does not count), the module is reported as not
+answering and skipped until the stuck call returns, and every other module keeps serving.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+from sceau.errors import Timeout
+from sceau.i18n import _
 
 T = TypeVar("T")
 
+MODULE_TIMEOUT_S = 30.0  # a module call that takes longer is stuck (cards answer in well under 5 s)
+
+
+class _Call:
+    """Module time of one call: the clock stops while the user is asked something."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._lock = threading.Lock()
+        self._loop = loop
+        self._since = time.monotonic()
+        self._spent = 0.0
+        self.paused = False
+        self.resumed = asyncio.Event() if loop is not None else None
+
+    def pause(self) -> None:
+        with self._lock:
+            if not self.paused:
+                self._spent += time.monotonic() - self._since
+                self.paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.paused:
+                self._since = time.monotonic()
+                self.paused = False
+        if self._loop is not None and self.resumed is not None:
+            self._loop.call_soon_threadsafe(self.resumed.set)
+
+    def remaining(self, limit: float) -> float:
+        with self._lock:
+            running = 0.0 if self.paused else time.monotonic() - self._since
+            return limit - self._spent - running
+
+
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def user_wait() -> Iterator[None]:
+    """Around a PIN prompt or a PIN-pad entry: that time is the user's, not the module's."""
+    call: _Call | None = getattr(_current, "call", None)
+    if call is None:
+        yield
+        return
+    call.pause()
+    try:
+        yield
+    finally:
+        call.resume()
+
+
+class _Lane:
+    """One daemon thread running calls in order. Not a ThreadPoolExecutor: its threads are joined at
+    interpreter exit, and a module stuck forever in a call would then keep the process alive."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiter, as an executor does
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def shutdown(self, wait: bool = False, cancel_futures: bool = True) -> None:
+        self._queue.put(None)
+
+
+class ModuleLanes:
+    """One worker thread per PKCS#11 module, shared by the process (modules are process-wide)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, _Lane] = {}
+        self._threads: dict[str, int] = {}
+        self._busy: dict[str, int] = {}
+        self._hung: dict[str, float] = {}  # module → when its stuck call started to be reported
+        self._guard = threading.Lock()
+        self.timeout = MODULE_TIMEOUT_S
+
+    def _pool(self, module: str) -> _Lane:
+        with self._guard:
+            pool = self._pools.get(module)
+            if pool is None:
+                pool = self._pools[module] = _Lane("sceau-module")
+            return pool
+
+    def hung(self, module: str) -> bool:
+        return module in self._hung
+
+    def idle(self, module: str) -> bool:
+        return not self._busy.get(module)
+
+    def _on_lane(self, module: str) -> bool:
+        return self._threads.get(module) == threading.get_ident()
+
+    def _submit(self, module: str, fn: Callable[[], T], call: _Call) -> Future[T]:
+        def run() -> T:
+            self._threads[module] = threading.get_ident()
+            _current.call = call
+            try:
+                return fn()
+            finally:
+                _current.call = None
+
+        with self._guard:
+            self._busy[module] = self._busy.get(module, 0) + 1
+        future = self._pool(module).submit(run)
+
+        def done(_f: Future[T]) -> None:
+            with self._guard:
+                self._busy[module] -= 1
+                self._hung.pop(module, None)  # the stuck call came back: the module answers again
+
+        future.add_done_callback(done)
+        return future
+
+    def _stuck(self, module: str) -> Timeout:
+        with self._guard:
+            self._hung.setdefault(module, time.monotonic())
+        return Timeout(
+            _(
+                "The token middleware {module} does not answer. Remove and reinsert the card; "
+                "if it persists, restart Sceau."
+            ).format(module=module)
+        )
+
+    def call(self, module: str, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run `fn` on the module's lane and wait (from a worker thread, never the event loop)."""
+        if self._on_lane(module):
+            return fn()  # already on this module's thread (nested call)
+        if self.hung(module):
+            raise self._stuck(module)
+        limit = self.timeout if timeout is None else timeout
+        call = _Call(None)
+        future = self._submit(module, fn, call)
+        while True:
+            try:
+                return future.result(timeout=max(call.remaining(limit), 0.05) if not call.paused else 0.5)
+            except FutureTimeout:
+                if not call.paused and call.remaining(limit) <= 0:
+                    raise self._stuck(module) from None
+
+    async def run(self, module: str, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run `fn` on the module's lane and await it, with the module-time limit."""
+        if self.hung(module):
+            raise self._stuck(module)
+        limit = self.timeout if timeout is None else timeout
+        call = _Call(asyncio.get_running_loop())
+        future = asyncio.wrap_future(self._submit(module, fn, call))
+        while True:
+            if call.paused and call.resumed is not None:
+                call.resumed.clear()
+                if call.paused:
+                    waiter = asyncio.ensure_future(call.resumed.wait())
+                    both: set[asyncio.Future[Any]] = {future, waiter}
+                    await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+            else:
+                remaining = call.remaining(limit)
+                if remaining <= 0:
+                    raise self._stuck(module)
+                await asyncio.wait({future}, timeout=remaining)
+            if future.done():
+                return future.result()
+
+    def shutdown(self) -> None:
+        with self._guard:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+LANES = ModuleLanes()
+
 
 class TokenExecutor:
-    """A small thread pool plus one lock per token id (PKCS#11 sessions are not thread-safe)."""
+    """A small thread pool plus one lock per token id (PKCS#11 sessions are not thread-safe);
+    calls on a PKCS#11 token run on its module's lane (`LANES`)."""
 
-    def __init__(self, workers: int = 4) -> None:
+    def __init__(self, workers: int = 4, lanes: ModuleLanes = LANES) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sceau-token")
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.lanes = lanes
 
     def lock_for(self, token_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(token_id, threading.Lock())
 
-    async def run(self, token_id: str | None, fn: Callable[[], T]) -> T:
-        """Run `fn` in the pool, holding the token's lock when `token_id` is given."""
+    async def run(self, token_id: str | None, fn: Callable[[], T], *, module: str | None = None) -> T:
+        """Run `fn` in the pool, holding the token's lock when `token_id` is given; on `module`'s
+        lane, with its time limit, when the token is a PKCS#11 token."""
         loop = asyncio.get_running_loop()
         if token_id is None:
             return await loop.run_in_executor(self._pool, fn)
@@ -34,6 +236,8 @@ class TokenExecutor:
             with lock:
                 return fn()
 
+        if module is not None:
+            return await self.lanes.run(module, locked)
         return await loop.run_in_executor(self._pool, locked)
 
     def shutdown(self) -> None:

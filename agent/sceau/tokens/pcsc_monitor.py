@@ -322,16 +322,21 @@ def agent_handler(
     invalidate: Callable[[], None],
     broadcast: Callable[[dict[str, Any]], Any],
     loop: Any,
+    card_event: Callable[[CardEvent], None] | None = None,
 ) -> Callable[[CardEvent], None]:
     """The `on_event` the agent uses: drop cached tokens, then tell subscribed pages.
 
     `invalidate` is `TokenManager.invalidate`, `broadcast` the agent's coroutine function and
-    `loop` its asyncio loop (events arrive on the monitor thread).
+    `loop` its asyncio loop (events arrive on the monitor thread). With `card_event`
+    (`TokenManager.card_event`), that is called instead of `invalidate`: it also loads the modules
+    the inserted card's ATR maps to and lists the tokens again at once.
     """
     import asyncio
 
     def handle(event: CardEvent) -> None:
-        if event.kind is not CardEventKind.READER_ADDED:
+        if card_event is not None:
+            card_event(event)
+        elif event.kind is not CardEventKind.READER_ADDED:
             invalidate()
         note = event.notification()
         if note is not None and not event.initial:
@@ -370,7 +375,7 @@ def start_card_events(
     if reason:
         log.info("card events off: %s", reason)
         return None
-    handler = agent_handler(agent.tokens.invalidate, agent.broadcast, loop)
+    handler = agent_handler(agent.tokens.invalidate, agent.broadcast, loop, getattr(agent.tokens, "card_event", None))
 
     def on_event(event: CardEvent) -> None:
         if also is not None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
-from collections.abc import Sequence
+import time
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pkcs11
@@ -23,6 +26,7 @@ from sceau.errors import (
     NoCertificate,
     PinLocked,
     SceauError,
+    TokenRemoved,
     Unsupported,
 )
 from sceau.i18n import _
@@ -38,12 +42,22 @@ from sceau.tokens.base import (
     TokenBackend,
     TokenInfo,
 )
+from sceau.tokens.executor import LANES, user_wait
 from sceau.tokens.oaep import oaep_decode
-from sceau.tokens.pkcs11_lib import DIGEST_INFO, PSS_PARAMS, load_module, status_from_flags, token_errors
+from sceau.tokens.pkcs11_lib import (
+    DIGEST_INFO,
+    PSS_PARAMS,
+    load_module,
+    status_from_flags,
+    token_errors,
+    unload_module,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
+RELEASE_GRACE_S = 10.0  # a module loaded for a card that shows no token yet is kept this long
+LOGOUT_WAIT_S = 2.0  # a logout waits this long for a call in progress on the token
 
 # PKCS#11 login state belongs to the process, not to a session: one logged-in session per token,
 # shared by every Pkcs11Token object of that token, so a second object never "logs in" with an
@@ -59,9 +73,16 @@ def _is_end_entity(cert: x509.Certificate) -> bool:
         return True
 
 
+def _ask(prompt: PinPrompt, request: PinRequest) -> str:
+    """The prompt, with the module's call clock stopped (the user's time is not a stuck module)."""
+    with user_wait():
+        return prompt(request)
+
+
 class Pkcs11Token(Token):
-    def __init__(self, module: str, p11token: Any) -> None:
+    def __init__(self, module: str, p11token: Any, rank: int = 1) -> None:
         self._module = module
+        self.rank = rank
         self._token = p11token
         raw_serial = p11token.serial
         serial = raw_serial.decode(errors="replace") if isinstance(raw_serial, bytes) else str(raw_serial)
@@ -80,13 +101,22 @@ class Pkcs11Token(Token):
         self._entries: list[CertificateEntry] | None = None
         self._keys: dict[str, Any] = {}
         self._always: dict[int, bool] = {}
+        self.released = False  # its module was unloaded (card gone): no call may reach it any more
+
+    def _alive(self) -> None:
+        if self.released:  # the objects of an unloaded module point into freed memory
+            raise TokenRemoved(_("The token was removed during the operation."))
 
     # -- enumeration -------------------------------------------------------------------------
     def certificates(self) -> list[CertificateEntry]:
-        with self._lock, token_errors():
-            if self._entries is None:
-                self._entries = self._read_certificates()
-            return list(self._entries)
+        def read() -> list[CertificateEntry]:
+            with self._lock, token_errors():
+                self._alive()
+                if self._entries is None:
+                    self._entries = self._read_certificates()
+                return list(self._entries)
+
+        return LANES.call(self._module, read)
 
     def _read_certificates(self) -> list[CertificateEntry]:
         entries: list[CertificateEntry] = []
@@ -115,6 +145,7 @@ class Pkcs11Token(Token):
 
     def pin_status(self) -> PinStatus:
         with token_errors():
+            self._alive()
             fresh = self._fresh_token()
             return status_from_flags(fresh.flags)
 
@@ -134,6 +165,7 @@ class Pkcs11Token(Token):
 
     def login(self, prompt: PinPrompt) -> None:
         with self._lock, token_errors():
+            self._alive()
             shared = _SESSIONS.get(self.info.token_id)
             if self._session is not None and self._session is shared:
                 return
@@ -144,9 +176,6 @@ class Pkcs11Token(Token):
             if shared is not None:
                 self._session = shared
                 return
-            if self.info.protected_auth_path:
-                self._adopt(self._token.open(user_pin=pkcs11.PROTECTED_AUTH))
-                return
             retry = False
             for _attempt in range(MAX_LOGIN_ATTEMPTS):
                 status = self.pin_status()
@@ -156,9 +185,14 @@ class Pkcs11Token(Token):
                             "The PIN of {name} is locked. Unlock it with your PUK or contact your certificate provider."
                         ).format(name=self.info.label)
                     )
-                pin = prompt(PinRequest(self.info, status, retry=retry))
+                pinpad = self.info.protected_auth_path
+                pin = _ask(prompt, PinRequest(self.info, status, retry=retry, pinpad=pinpad))
                 try:
-                    self._adopt(self._token.open(user_pin=pin))
+                    if pinpad:  # the reader asks for the PIN: C_Login with a NULL PIN, time is the user's
+                        with user_wait():
+                            self._adopt(self._token.open(user_pin=pkcs11.PROTECTED_AUTH))
+                    else:
+                        self._adopt(self._token.open(user_pin=pin))
                     return
                 except (p11e.PinIncorrect, p11e.PinLenRange):
                     retry = True
@@ -169,17 +203,31 @@ class Pkcs11Token(Token):
             raise PinLocked(_("Too many wrong PINs."))
 
     def logout(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                with _SESSIONS_LOCK:
-                    if _SESSIONS.get(self.info.token_id) is self._session:
-                        del _SESSIONS[self.info.token_id]
+        if not self._lock.acquire(timeout=LOGOUT_WAIT_S):
+            # A call is stuck in the module (or still waiting for the user): forget the login without
+            # touching the module, so removal handling and shutdown never hang on it.
+            with _SESSIONS_LOCK:
+                if self._session is not None and _SESSIONS.get(self.info.token_id) is self._session:
+                    del _SESSIONS[self.info.token_id]
+            log.warning("token %s busy: its login is forgotten without a C_Logout", self.info.label)
+            return
+        try:
+            self._logout_locked()
+        finally:
+            self._lock.release()
+
+    def _logout_locked(self) -> None:
+        if self._session is not None:
+            with _SESSIONS_LOCK:
+                if _SESSIONS.get(self.info.token_id) is self._session:
+                    del _SESSIONS[self.info.token_id]
+            if not self.released:
                 with contextlib.suppress(p11e.PKCS11Error):  # token already gone: nothing to log out
                     self._session.close()
-                self._session = None
-            self._keys.clear()
-            self._always.clear()
-            self._entries = None
+            self._session = None
+        self._keys.clear()
+        self._always.clear()
+        self._entries = None
 
     close = logout
 
@@ -216,7 +264,10 @@ class Pkcs11Token(Token):
                 self._always[handle] = False
         if not self._always[handle]:
             return None
-        return prompt(PinRequest(self.info, self.pin_status(), context_specific=True))
+        pinpad = self.info.protected_auth_path
+        pin = _ask(prompt, PinRequest(self.info, self.pin_status(), context_specific=True, pinpad=pinpad))
+        # PIN pad: "" makes python-pkcs11 send C_Login(CKU_CONTEXT_SPECIFIC) with an empty PIN, read on the reader.
+        return "" if pinpad else pin
 
     def sign_raw(
         self,
@@ -240,6 +291,7 @@ class Pkcs11Token(Token):
         else:  # pragma: no cover - enum is closed
             raise Unsupported(str(scheme))
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "sign")
             pin = self._context_pin(key, prompt)
             for attempt in range(MAX_LOGIN_ATTEMPTS):
@@ -248,7 +300,10 @@ class Pkcs11Token(Token):
                 except p11e.PinIncorrect:
                     if attempt + 1 >= MAX_LOGIN_ATTEMPTS:
                         raise
-                    pin = prompt(PinRequest(self.info, self.pin_status(), retry=True, context_specific=True))
+                    pinpad = self.info.protected_auth_path
+                    request = PinRequest(self.info, self.pin_status(), retry=True, context_specific=True, pinpad=pinpad)
+                    answer = _ask(prompt, request)
+                    pin = "" if pinpad else answer
                 except p11e.UserNotLoggedIn:
                     # Session lost (token reset): log in again once.
                     self.logout()
@@ -265,6 +320,7 @@ class Pkcs11Token(Token):
         else:
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
             pin = self._context_pin(key, prompt)
             try:
@@ -298,6 +354,7 @@ class Pkcs11Token(Token):
         size = (entry.key_size + 7) // 8
         template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
         with self._lock, token_errors():
+            self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
             pin = self._context_pin(key, prompt)
             if pin is not None:
@@ -320,42 +377,105 @@ class Pkcs11Token(Token):
 
 
 class Pkcs11Backend(TokenBackend):
-    """Every token present in the configured / discovered modules."""
+    """Every token present in the configured / discovered modules, and in the modules loaded at run
+    time for an inserted card (`add_modules`), which are released again when their last token is gone.
+
+    Each module is enumerated on its own thread with a time limit (`tokens.executor.LANES`): a module
+    that does not answer is reported in `errors` and skipped, the others are listed."""
 
     name = "pkcs11"
     priority = 10
 
-    def __init__(self, modules: Sequence[str]) -> None:
+    def __init__(self, modules: Sequence[str], *, ranks: Mapping[str, int] | None = None) -> None:
         self.modules = list(dict.fromkeys(modules))
+        self.ranks = dict(ranks or {})
+        self.runtime: set[str] = set()  # loaded for an inserted card
+        self._added_at: dict[str, float] = {}
+        self._had_tokens: set[str] = set()
         self.errors: list[str] = []
         self._tokens: dict[str, Pkcs11Token] = {}
+        self._by_module: dict[str, weakref.WeakSet[Pkcs11Token]] = {}
+        self._lock = threading.Lock()
 
     def viable(self) -> bool:
-        return bool(self.modules)
+        return True  # a card inserted later may bring its module (`add_modules`)
+
+    def add_modules(self, paths: Sequence[str], rank: int = 1) -> list[str]:
+        """Modules for an inserted card (installed ones not loaded yet); loaded at the next `tokens()`."""
+        added = []
+        with self._lock:
+            known = {os.path.realpath(m) for m in self.modules}
+            for path in paths:
+                if os.path.realpath(path) in known or not os.path.isfile(path):
+                    continue
+                known.add(os.path.realpath(path))
+                self.modules.append(path)
+                self.runtime.add(path)
+                self._added_at[path] = time.monotonic()
+                self.ranks.setdefault(path, rank)
+                added.append(path)
+        if added:
+            log.info("PKCS#11 modules for the inserted card: %s", ", ".join(added))
+        return added
+
+    def _enumerate(self, module: str) -> list[Pkcs11Token]:
+        lib = load_module(module)
+        out = []
+        with token_errors():
+            for slot in lib.get_slots(token_present=True):
+                p11 = slot.get_token()
+                if not p11.flags & TokenFlag.TOKEN_INITIALIZED:
+                    continue
+                tok = Pkcs11Token(module, p11, self.ranks.get(module, 1))
+                # Keep the existing object (and its login) when the same token is still present.
+                kept = self._tokens.setdefault(tok.info.token_id, tok)
+                self._by_module.setdefault(module, weakref.WeakSet()).add(kept)
+                out.append(kept)
+        return out
 
     def tokens(self) -> list[Token]:
         found: list[Token] = []
         self.errors = []
-        for module in self.modules:
+        empty: list[str] = []
+        for module in list(self.modules):
             try:
-                lib = load_module(module)
-                with token_errors():
-                    slots = lib.get_slots(token_present=True)
-                    for slot in slots:
-                        p11 = slot.get_token()
-                        if not p11.flags & TokenFlag.TOKEN_INITIALIZED:
-                            continue
-                        tok = Pkcs11Token(module, p11)
-                        # Keep the existing object (and its login) when the same token is still present.
-                        found.append(self._tokens.setdefault(tok.info.token_id, tok))
+                here = LANES.call(module, lambda m=module: self._enumerate(m))  # type: ignore[misc]
             except SceauError as exc:
                 self.errors.append(exc.message)
-                if len(self.modules) == 1:
+                if module in self.runtime and not LANES.hung(module):
+                    self._forget(module)  # a card's module that does not load: not retried at every listing
+                if len(self.modules) == 1 and not self.runtime:
                     raise
+                continue
+            found.extend(here)
+            if here:
+                self._had_tokens.add(module)
+            elif module in self._had_tokens or time.monotonic() - self._added_at.get(module, 0) > RELEASE_GRACE_S:
+                # Its token is gone — or it never showed one (a middleware may see the card a moment
+                # after PC/SC does: it gets RELEASE_GRACE_S before it is released).
+                empty.append(module)
         present = {t.info.token_id for t in found}
         for tid in [t for t in self._tokens if t not in present]:
-            self._tokens.pop(tid).logout()
+            self._tokens.pop(tid).logout()  # removed: its login state goes with it
+        for module in empty:
+            if module in self.runtime and LANES.idle(module):
+                self._forget(module)
+                LANES.call(module, lambda m=module: self._release(m))  # type: ignore[misc]
+                log.info("PKCS#11 module released (no token left): %s", module)
         return found
+
+    def _release(self, module: str) -> None:
+        """On the module's lane: mark its token objects released, then unload it."""
+        for token in list(self._by_module.pop(module, ())):
+            token.released = True
+        unload_module(module)
+
+    def _forget(self, module: str) -> None:
+        self._had_tokens.discard(module)
+        with self._lock:
+            if module in self.modules:
+                self.modules.remove(module)
+            self.runtime.discard(module)
 
     def close(self) -> None:
         for tok in self._tokens.values():

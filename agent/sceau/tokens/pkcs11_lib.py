@@ -4,6 +4,7 @@ python-pkcs11's errors to ours, PIN flags, and the raw mechanisms' parameters.""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,11 +47,15 @@ _LIBS_LOCK = threading.Lock()
 
 
 def load_module(path: str) -> Any:
-    """Load (once per process) a PKCS#11 module, with a clear error when it cannot be."""
+    """Load (once per process) a PKCS#11 module, with a clear error when it cannot be.
+
+    Keyed by the real file: the same module reached through a symlink (p11-kit's path and the vendor
+    table's) is one library, initialised once."""
+    real = os.path.realpath(path)
     with _LIBS_LOCK:
-        if path not in _LIBS:
+        if real not in _LIBS:
             try:
-                _LIBS[path] = pkcs11.lib(path)
+                _LIBS[real] = pkcs11.lib(real)
             except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
                 raise ModuleLoadError(
                     _(
@@ -58,7 +63,19 @@ def load_module(path: str) -> Any:
                         "or reinstall the card middleware."
                     ).format(path=path, err=str(exc)[:200])
                 ) from None
-        return _LIBS[path]
+        return _LIBS[real]
+
+
+def unload_module(path: str) -> None:
+    """Release a module (C_Finalize, then unload): its last token is gone."""
+    real = os.path.realpath(path)
+    with _LIBS_LOCK:
+        if _LIBS.pop(real, None) is None:
+            return
+        try:
+            pkcs11.unload(real)
+        except (p11e.PKCS11Error, OSError, RuntimeError) as exc:  # a module failing its C_Finalize
+            log.warning("unloading %s: %r", path, exc)
 
 
 @contextmanager

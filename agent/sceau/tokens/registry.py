@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sceau.errors import NoCertificate, NoToken, SceauError
 from sceau.i18n import _
 from sceau.protocol.codes import Role
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token, TokenBackend
+from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.pkcs12 import Pkcs12Token
 
+if TYPE_CHECKING:
+    from sceau.tokens.pcsc_monitor import CardEvent
+
 log = logging.getLogger(__name__)
+
+REFRESH_TRIES = 5  # listings after a card insertion until its module shows the token
+REFRESH_DELAY_S = 0.2
 
 
 class TokenManager:
@@ -25,6 +34,7 @@ class TokenManager:
         self._tokens: list[Token] | None = None
         self.errors: list[str] = []  # backend problems, for `sceau doctor` and NO_TOKEN messages
         self.failures: list[SceauError] = []
+        self.refreshed = threading.Event()  # set after each background refresh (tests, benchmarks)
 
     def tokens(self) -> list[Token]:
         with self._lock:
@@ -35,6 +45,8 @@ class TokenManager:
                 for backend in self.backends:
                     try:
                         found.extend(backend.tokens())
+                        # Modules that failed while others answered (not loadable, not answering).
+                        self.errors.extend(getattr(backend, "errors", ()))
                     except SceauError as exc:
                         self.errors.append(exc.message)
                         self.failures.append(exc)
@@ -52,17 +64,67 @@ class TokenManager:
                     t.logout()
             self._tokens = None
 
+    def card_event(self, event: CardEvent) -> None:
+        """A PC/SC change (monitor thread): load the modules an inserted card's ATR maps to, drop the
+        tokens' cache, and list the tokens again at once on a worker thread, so a removed token's login
+        is gone before the next request and an inserted card's certificates are ready."""
+        from sceau.tokens.pcsc_monitor import CardEventKind
+
+        if event.kind is CardEventKind.READER_ADDED:
+            return
+        if event.kind is CardEventKind.CARD_INSERTED and event.modules:
+            for backend in self.backends:
+                if isinstance(backend, Pkcs11Backend):
+                    backend.add_modules(event.modules)
+        with self._lock:
+            self._tokens = None
+        wanted = set(event.modules) if event.kind is CardEventKind.CARD_INSERTED else set()
+        threading.Thread(target=self._refresh, args=(wanted,), name="sceau-token-refresh", daemon=True).start()
+
+    def _refresh(self, wanted: set[str]) -> None:
+        try:
+            for attempt in range(REFRESH_TRIES):
+                tokens = self.tokens()
+                for token in tokens:
+                    token.certificates()
+                loaded = {m for b in self.backends if isinstance(b, Pkcs11Backend) for m in b.modules}
+                if not wanted & loaded or any(t.info.module in wanted for t in tokens):
+                    break
+                # The card's module does not show its token yet: middleware often lags PC/SC a little.
+                time.sleep(REFRESH_DELAY_S * (attempt + 1))
+                with self._lock:
+                    self._tokens = None
+        except SceauError as exc:
+            log.info("token refresh after a card event: %s", exc.message)
+        except Exception:  # a surprise in a background refresh must not kill anything
+            log.exception("token refresh after a card event")
+        self.refreshed.set()
+
     def entries(self, role: Role | None = None, prompt: PinPrompt | None = None) -> list[CertificateEntry]:
-        """Certificates of every token; with `prompt`, files that hide theirs (PKCS#12) are unlocked."""
-        out: list[CertificateEntry] = []
-        for token in self.tokens():
-            certs = token.certificates()
+        """Certificates of every token; with `prompt`, files that hide theirs (PKCS#12) are unlocked.
+
+        A certificate seen through two tokens (a vendor module and OpenSC on the same card) is listed
+        once, from the token with the best rank (configured module, then vendor, then generic)."""
+        best: dict[str, tuple[int, int, CertificateEntry]] = {}
+        failed: list[SceauError] = []
+        for order, token in enumerate(self.tokens()):
+            try:
+                certs = token.certificates()
+            except SceauError as exc:  # one token not answering must not hide the others
+                failed.append(exc)
+                log.warning("token %s: %s", token.info.label, exc.message)
+                continue
             if not certs and prompt is not None and isinstance(token, Pkcs12Token):
                 certs = token.unlock_certificates(prompt)
             for entry in certs:
                 if role is None or role in entry.roles:
-                    out.append(entry)
-        return out
+                    key = (token.rank, order)
+                    seen = best.get(entry.fingerprint)
+                    if seen is None or key < seen[:2]:
+                        best[entry.fingerprint] = (*key, entry)
+        if not best and failed:
+            raise failed[0]  # nothing to show: say why (TOKEN_REMOVED, TIMEOUT) rather than "no certificate"
+        return [entry for _rank, _order, entry in sorted(best.values(), key=lambda v: (v[1], v[0]))]
 
     def token_of(self, entry: CertificateEntry) -> Token:
         for token in self.tokens():

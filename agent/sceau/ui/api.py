@@ -7,7 +7,7 @@ that need a GUI thread marshal the call themselves).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sceau.protocol.codes import OperationKind
@@ -59,3 +59,23 @@ class UserInterface(ABC):
 
     def notify(self, message: str) -> None:  # noqa: B027 - optional hook
         """Non-blocking information for the user (tray balloon); optional."""
+
+
+def pinpad_notice(request: PinRequest) -> str:
+    """What the user is told when the PIN is typed on the reader (no PIN dialog)."""
+    from sceau.i18n import _
+
+    return _("Enter the PIN on the reader ({name}).").format(name=request.token.label)
+
+
+def pinpad_aware(ui: UserInterface) -> Callable[[PinRequest], str]:
+    """`ui.ask_pin`, except for a PIN-pad reader: then a notice instead of the dialog, and the
+    empty PIN that tells the token to read it from its reader (CKF_PROTECTED_AUTHENTICATION_PATH)."""
+
+    def prompt(request: PinRequest) -> str:
+        if request.pinpad:
+            ui.notify(pinpad_notice(request))
+            return ""
+        return ui.ask_pin(request)
+
+    return prompt

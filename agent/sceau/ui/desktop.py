@@ -80,7 +80,9 @@ class DesktopShell:
             return
         if not self.config.card_events:
             return
-        handler = agent_handler(agent.tokens.invalidate, agent.broadcast, loop)
+        handler = agent_handler(
+            agent.tokens.invalidate, agent.broadcast, loop, getattr(agent.tokens, "card_event", None)
+        )
 
         def on_event(event: Any) -> None:
             tray_state(event)

@@ -307,6 +307,11 @@ class TkUserInterface(UserInterface):
         return result
 
     def ask_pin(self, request: PinRequest) -> str:
+        if request.pinpad:  # typed on the reader: a notice, no PIN dialog
+            from sceau.ui.api import pinpad_notice
+
+            self.notify(pinpad_notice(request))
+            return ""
         pin: str = self.gui.show_dialog(build_pin(request), timeout_s=self.timeout_s, on_timeout=self._timeout)
         return pin
 

@@ -84,6 +84,11 @@ class TerminalUI(UserInterface):
             return ConsentDecision(approved=True, remember=remember)
 
     def ask_pin(self, request: PinRequest) -> str:
+        if request.pinpad:
+            from sceau.ui.api import pinpad_notice
+
+            self.notify(pinpad_notice(request))
+            return ""
         text = presenter.pin_text(request)
         with self._lock:
             self._say("", text.token)
