@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sceau.config import Config
-from sceau.errors import OriginNotAllowed, SceauError, Timeout
+from sceau.errors import InvalidInput, OriginNotAllowed, SceauError, Timeout
+from sceau.formats.worker import TOO_DEEP, Budget, WorkerPool
 from sceau.i18n import _
 from sceau.operations.base import Operation
 from sceau.operations.context import Connection, OperationContext
@@ -53,6 +54,8 @@ class Agent:
         self.registry = registry or default_registry()
         self._commands = tuple(self.registry.commands())  # for `hello`; the registry is fixed from here
         self.executor = TokenExecutor()
+        # Untrusted files are parsed in these worker processes, never on the event loop.
+        self.parsers = WorkerPool(config.parse_workers, Budget(timeout_s=config.parse_timeout_s))
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
         self.remembered = remembered or RememberedAuth()
@@ -138,6 +141,7 @@ class Agent:
                 remembered=self.remembered,
                 journal=self.journal,
                 commands=self._commands,
+                parsers=self.parsers,
             )
             try:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
@@ -148,6 +152,9 @@ class Agent:
         except SceauError as exc:
             self._journal(origin, cmd, exc.code.value, started, ctx)
             return messages.error_from_exception(request_id, exc)
+        except RecursionError:  # a pathological structure parsed in-process: the input's fault
+            self._journal(origin, cmd, "INVALID_INPUT", started, ctx)
+            return messages.error_from_exception(request_id, InvalidInput(_(TOO_DEEP)))
         except Exception as exc:
             log.exception("internal error handling %s", cmd or "message")
             self._journal(origin, cmd, "INTERNAL", started, ctx)
@@ -184,6 +191,7 @@ class Agent:
             log.exception("journal write failed")
 
     def close(self) -> None:
+        self.parsers.close()
         self.executor.shutdown()
         self.tokens.close()
 

@@ -49,6 +49,9 @@ class Config:
     language: str = ""  # "" → from the system locale (French by default)
     consent_timeout_s: float = 120.0
     operation_timeout_s: float = OPERATION_TIMEOUT_S
+    # Untrusted files (PDF, XML, CMS, zip) are parsed in worker processes with these budgets.
+    parse_timeout_s: float = 60.0
+    parse_workers: int = 2
     limits: Limits = field(default_factory=Limits)
     data_dir: str = ""  # override of platformdirs (tests, portable installs)
     runtime_dir: str = ""

@@ -37,6 +37,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "ERROR": 3,
     "INVALID": 1,
     "OK": 0,
+    "UNREADABLE": 5,
     "USAGE": 2
   },
   "extensionMessages": {
@@ -60,7 +61,8 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "decrypt",
     "unwrap-key",
     "encrypt",
-    "list"
+    "list",
+    "verify"
   ],
   "pageCommands": [
     "authenticate",
@@ -120,7 +122,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     },
     "subscribe": null,
     "upload-chunk": null,
-    "verify": null
+    "verify": {
+      "kind": "verify"
+    }
   },
   "protocolVersion": 1,
   "roles": [

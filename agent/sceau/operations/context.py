@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from sceau.config import Config, Limits
 from sceau.errors import UserCancelled
+from sceau.formats.worker import WorkerPool, shared_pool
 from sceau.i18n import _
 from sceau.protocol.codes import OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
@@ -63,6 +64,11 @@ class OperationContext:
     journal: Journal | None = None
     commands: Sequence[str] = ()  # the commands this agent serves (hello)
     shown: ConsentRequest | None = None  # what the consent dialog showed, for the journal
+    parsers: WorkerPool | None = None  # bounded worker processes for untrusted files (None: the shared one)
+
+    def parse_pool(self) -> WorkerPool:
+        """Where PDF / XML / CMS / zip parsing runs: never on the event loop (DESIGN.md §4.9)."""
+        return self.parsers or shared_pool()
 
     def transfers(self) -> TransferStore:
         return self.connection.transfers(self.config.limits)
