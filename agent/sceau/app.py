@@ -59,7 +59,9 @@ class Agent:
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
         self.remembered = remembered or RememberedAuth()
-        self._connections: dict[Session, Connection] = {}
+        # Handler state per (connection, origin): the extension multiplexes every site on one
+        # connection, and a transfer must be usable only by the origin that created it.
+        self._connections: dict[tuple[Session, str], Connection] = {}
         self._default_session = Session()  # callers without a connection of their own (demo, tests)
 
     # -- notifications (token inserted/removed) -------------------------------------------------
@@ -75,23 +77,22 @@ class Agent:
                 self._listeners.discard(listener)
 
     # -- connections ---------------------------------------------------------------------------
-    def connection(self, session: Session) -> Connection:
-        """The handlers' state for a client connection (created on its first request)."""
-        conn = self._connections.get(session)
+    def connection(self, session: Session, origin: str = "") -> Connection:
+        """The handlers' state for one origin on a client connection (created on its first request)."""
+        conn = self._connections.get((session, origin))
         if conn is None:
-            conn = self._connections[session] = Connection(session)
+            conn = self._connections[(session, origin)] = Connection(session)
         return conn
 
     @property
     def open_sessions(self) -> tuple[Session, ...]:
         """The connections the agent holds state for."""
-        return tuple(self._connections)
+        return tuple(dict.fromkeys(session for session, _origin in self._connections))
 
     def connection_closed(self, session: Session) -> None:
         """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
-        conn = self._connections.pop(session, None)
-        if conn is not None:
-            conn.close()
+        for key in [k for k in self._connections if k[0] is session]:
+            self._connections.pop(key).close()
 
     # -- requests ------------------------------------------------------------------------------
     async def handle(
@@ -109,6 +110,7 @@ class Agent:
         origin = ""
         cmd = ""
         ctx: OperationContext | None = None
+        admitted: str | None = None
         try:
             obj = decode_json(message) if isinstance(message, bytes | bytearray) else message
             request_id = messages.request_id_of(obj)
@@ -125,6 +127,8 @@ class Agent:
                 if not op.internal
                 else ""
             )
+            session.admit_origin(origin)  # per-origin in-flight cap (BUSY for this site only)
+            admitted = origin
             params = op.parse(req.args, self.config.limits)
             kind = op.permission(req.args)
             if kind is not None:
@@ -136,7 +140,7 @@ class Agent:
                 config=self.config,
                 executor=self.executor,
                 emit=_bind_emit(req.id, emit),
-                connection=self.connection(session),
+                connection=self.connection(session, origin),
                 sites=self.sites,
                 remembered=self.remembered,
                 journal=self.journal,
@@ -159,6 +163,9 @@ class Agent:
             log.exception("internal error handling %s", cmd or "message")
             self._journal(origin, cmd, "INTERNAL", started, ctx)
             return messages.error_from_exception(request_id, exc)
+        finally:
+            if admitted is not None:
+                session.release_origin(admitted)
 
     async def _check_site(self, origin: str, kind: OperationKind, channel: Channel) -> None:
         """First-use permission. The extension asks and records grants (site-grant); on a channel

@@ -28,7 +28,7 @@ from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.framing import FrameDecoder, encode_frame
-from sceau.protocol.session import IPC, RequestHandler, Session
+from sceau.protocol.session import IPC, MAX_IN_FLIGHT_SHARED, RequestHandler, Session
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class _Connection:
         self.writer = writer
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.session = Session(IPC)
+        self.session = Session(IPC, max_in_flight=MAX_IN_FLIGHT_SHARED)  # the extension's sites, each capped
         self.closed = False
 
     async def send(self, message: dict[str, Any]) -> None:
