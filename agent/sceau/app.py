@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sceau.config import Config
-from sceau.errors import InvalidInput, OriginNotAllowed, SceauError, Timeout
+from sceau.errors import BadRequest, InvalidInput, OriginNotAllowed, SceauError, Timeout
 from sceau.formats.worker import TOO_DEEP, Budget, WorkerPool
 from sceau.i18n import _
 from sceau.operations.base import Operation
@@ -111,6 +111,7 @@ class Agent:
         cmd = ""
         ctx: OperationContext | None = None
         admitted: str | None = None
+        journal_origin = ""
         try:
             obj = decode_json(message) if isinstance(message, bytes | bytearray) else message
             request_id = messages.request_id_of(obj)
@@ -129,7 +130,12 @@ class Agent:
             )
             session.admit_origin(origin)  # per-origin in-flight cap (BUSY for this site only)
             admitted = origin
+            if op.arguments is not None and not op.arguments.issuperset(req.args):
+                unknown = sorted(set(req.args) - op.arguments)[0]
+                raise BadRequest(_("Unknown argument for {cmd}: {name}").format(cmd=cmd, name=unknown[:40]))
             params = op.parse(req.args, self.config.limits)
+            if op.internal:  # site-grant / site-revoke: the journal names the site they act on
+                journal_origin = str(getattr(params, "origin", "") or "")
             kind = op.permission(req.args)
             if kind is not None:
                 await self._check_site(origin, kind, channel)
@@ -151,17 +157,17 @@ class Agent:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
             except TimeoutError:
                 raise Timeout(_("The operation took too long and was stopped.")) from None
-            self._journal(origin, cmd, RESULT_OK, started, ctx)
+            self._journal(journal_origin or origin, cmd, RESULT_OK, started, ctx)
             return messages.ok(req.id, result)
         except SceauError as exc:
-            self._journal(origin, cmd, exc.code.value, started, ctx)
+            self._journal(journal_origin or origin, cmd, exc.code.value, started, ctx)
             return messages.error_from_exception(request_id, exc)
         except RecursionError:  # a pathological structure parsed in-process: the input's fault
-            self._journal(origin, cmd, "INVALID_INPUT", started, ctx)
+            self._journal(journal_origin or origin, cmd, "INVALID_INPUT", started, ctx)
             return messages.error_from_exception(request_id, InvalidInput(_(TOO_DEEP)))
         except Exception as exc:
             log.exception("internal error handling %s", cmd or "message")
-            self._journal(origin, cmd, "INTERNAL", started, ctx)
+            self._journal(journal_origin or origin, cmd, "INTERNAL", started, ctx)
             return messages.error_from_exception(request_id, exc)
         finally:
             if admitted is not None:
@@ -188,11 +194,11 @@ class Agent:
         if self.journal is None or not cmd or cmd in (Command.HELLO, Command.UPLOAD_CHUNK, Command.FETCH_CHUNK):
             return
         shown = ctx.shown if ctx is not None else None
+        duration = int((time.monotonic() - started) * 1000)
         try:
             if shown is not None:
-                self.journal.record_consent(shown, result)
+                self.journal.record_consent(shown, result, duration_ms=duration)
             else:
-                duration = int((time.monotonic() - started) * 1000)
                 self.journal.record(origin=origin, operation=cmd, result=result, duration_ms=duration)
         except Exception:  # the journal must never break an operation
             log.exception("journal write failed")

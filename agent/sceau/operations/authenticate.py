@@ -46,6 +46,7 @@ def check_nonce(args: Mapping[str, Any], limits: Limits) -> str:
 
 class Authenticate(Operation):
     command: ClassVar[Command] = Command.AUTHENTICATE
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"nonce", "certificate", "algorithm"})
     kind: ClassVar[OperationKind | None] = OperationKind.AUTHENTICATE
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:

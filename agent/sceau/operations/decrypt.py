@@ -245,6 +245,7 @@ class Params:
 
 class Decrypt(Operation):
     command: ClassVar[Command] = Command.DECRYPT
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"document", "name", "mode", "certificate"})
     kind: ClassVar[OperationKind | None] = OperationKind.DECRYPT
     kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = (
         "mode",

@@ -97,6 +97,9 @@ def _doc_spec(raw: object, default_format: str | None, index: int) -> DocSpec:
 
 class SignDocuments(Operation):
     command: ClassVar[Command] = Command.SIGN_DOCUMENTS
+    arguments: ClassVar[frozenset[str] | None] = frozenset(
+        {"documents", "format", "level", "hashAlgorithm", "scheme", "naming", "certificate", "tsaUrl", "options"}
+    )
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:

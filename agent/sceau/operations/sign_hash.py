@@ -31,6 +31,9 @@ class Params:
 
 class SignHash(Operation):
     command: ClassVar[Command] = Command.SIGN_HASH
+    arguments: ClassVar[frozenset[str] | None] = frozenset(
+        {"hash", "hashAlgorithm", "scheme", "certificate", "documentName", "documentSize"}
+    )
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
@@ -58,7 +61,12 @@ class SignHash(Operation):
         if params.scheme is not None and scheme is not params.scheme:
             raise BadRequest(f"Scheme {params.scheme.value} does not match the certificate's key.")
         # The page only knows a hash: show it (the platform should also send the document name).
-        doc = DocumentInfo(params.document_name or "(empreinte)", params.document_size, params.digest.hex())
+        doc = DocumentInfo(
+            params.document_name or "(empreinte)",
+            params.document_size,
+            params.digest.hex(),
+            digest_algorithm=params.algorithm.value,
+        )
         await ctx.consent(OperationKind.SIGN, documents=(doc,), certificate=entry)
         token = ctx.tokens.token_of(entry)
         signature = await ctx.blocking(

@@ -38,6 +38,7 @@ class Params:
 
 class Verify(Operation):
     command: ClassVar[Command] = Command.VERIFY
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"document", "name", "detached", "detachedName", "language"})
     uses_key: ClassVar[bool] = False
     kind: ClassVar[OperationKind | None] = OperationKind.VERIFY  # every page request needs a grant
 

@@ -7,7 +7,8 @@ import re
 
 from sceau.errors import BadRequest, OriginNotAllowed
 
-_ORIGIN_RE = re.compile(r"^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$")
+# Used with fullmatch: "$" alone would accept a trailing newline.
+_ORIGIN_RE = re.compile(r"(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
 DEV_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 # Second-level suffixes under which the registrable domain has three labels (French public sector first).
 MULTI_LABEL_SUFFIXES = frozenset(
@@ -34,7 +35,7 @@ def normalize_origin(origin: str, *, dev_mode: bool, max_length: int = 255) -> s
     """
     if not isinstance(origin, str) or not origin or len(origin) > max_length:
         raise BadRequest("Missing or invalid origin.")
-    m = _ORIGIN_RE.match(origin)
+    m = _ORIGIN_RE.fullmatch(origin)
     if m is None:
         raise OriginNotAllowed("Origin not allowed: only https sites can use Sceau.")
     scheme, host, port = m.group(1), m.group(2).lower(), m.group(3)
