@@ -42,6 +42,9 @@ class Config:
     disable_module_discovery: bool = False
     pkcs12_files: tuple[str, ...] = ()
     tsa_url: str = ""
+    # Time-stamp servers a page may name in `tsaUrl` (besides tsa_url): a page must not make the agent
+    # POST to arbitrary addresses (localhost, intranet).
+    tsa_allowed_urls: tuple[str, ...] = ()
     trust_anchors: tuple[str, ...] = ()  # PEM files of trusted root CAs
     dev_mode: bool = False  # allows http://localhost and http://127.0.0.1 origins
     websocket_port: int = 0  # 0: WebSocket fallback disabled

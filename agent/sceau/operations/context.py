@@ -105,9 +105,18 @@ class OperationContext:
         documents: Sequence[DocumentInfo] = (),
         certificate: CertificateEntry | None = None,
         detail: str = "",
+        parameters: Sequence[str] = (),
+        names_from_page: bool = False,
     ) -> None:
         """Ask the user; raise USER_CANCELLED when refused."""
-        decision = await self.confirm(operation, documents=documents, certificate=certificate, detail=detail)
+        decision = await self.confirm(
+            operation,
+            documents=documents,
+            certificate=certificate,
+            detail=detail,
+            parameters=parameters,
+            names_from_page=names_from_page,
+        )
         if not decision.approved:
             raise UserCancelled(_("The operation was refused."))
 
@@ -119,9 +128,13 @@ class OperationContext:
         certificate: CertificateEntry | None = None,
         detail: str = "",
         can_remember: bool = False,
+        parameters: Sequence[str] = (),
+        names_from_page: bool = False,
     ) -> ConsentDecision:
         """Show the consent dialog naming the site, the operation, the documents and the certificate;
         what it showed is kept so the journal records the operation with them."""
-        request = ConsentRequest(self.origin, operation, documents, certificate, detail, can_remember)
+        request = ConsentRequest(
+            self.origin, operation, documents, certificate, detail, can_remember, parameters, names_from_page
+        )
         self.shown = request
         return await self.ui_call(lambda: self.ui.confirm(request))

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest
+from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
@@ -67,7 +68,17 @@ class SignHash(Operation):
             params.digest.hex(),
             digest_algorithm=params.algorithm.value,
         )
-        await ctx.consent(OperationKind.SIGN, documents=(doc,), certificate=entry)
+        await ctx.consent(
+            OperationKind.SIGN,
+            documents=(doc,),
+            certificate=entry,
+            parameters=(
+                _("Only a digest ({alg}) was sent by the site: Sceau cannot show the document.").format(
+                    alg=params.algorithm.value
+                ),
+            ),
+            names_from_page=True,
+        )
         token = ctx.tokens.token_of(entry)
         signature = await ctx.blocking(
             lambda: token.sign_raw(

@@ -118,11 +118,18 @@ def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.T
         if text.documents:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Documents"), font=fonts["heading"])
+            if text.names_note:
+                _label(body, text.names_note, foreground=WARNING_COLOUR, font=fonts["small"])
             for name, meta in text.documents:
                 _label(body, name, pady=(3, 0))
                 _label(body, meta, foreground=MUTED_COLOUR, font=fonts["small"])
             if text.more_documents:
                 _label(body, text.more_documents, pady=(3, 0))
+        if text.parameters:
+            ttk.Separator(body).pack(fill="x", pady=8)
+            _label(body, _("Signature parameters (from the site)"), font=fonts["heading"])
+            for line in text.parameters:
+                _label(body, line, pady=(2, 0))
         if text.certificate:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Certificate"), font=fonts["heading"])

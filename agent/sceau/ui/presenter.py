@@ -114,6 +114,8 @@ class ConsentText:
     certificate: list[str]
     detail: str
     remember: str  # "" when the site cannot be remembered for this operation
+    parameters: list[str]  # page-supplied signature parameters (format, level, stamp text...)
+    names_note: str  # "" or a note that the page named the documents
     approve: str
     refuse: str
 
@@ -134,6 +136,8 @@ def consent_text(request: ConsentRequest) -> ConsentText:
         certificate=certificate_lines(request.certificate) if request.certificate else [],
         detail=request.detail,
         remember=remember,
+        parameters=list(request.parameters),
+        names_note=_("Names supplied by the site") if request.names_from_page and request.documents else "",
         approve=_("Allow"),
         refuse=_("Refuse"),
     )
