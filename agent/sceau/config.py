@@ -51,6 +51,12 @@ class Config:
     websocket_allowed_origins: tuple[str, ...] = ()
     language: str = ""  # "" → from the system locale (French by default)
     consent_timeout_s: float = 120.0
+    # "Remember this site" for authentication: off by default (a script injected into a remembered
+    # site could otherwise sign the user in silently). When on, each remembered sign-in still needs
+    # the token and shows a notice.
+    remember_authentication: bool = False
+    # Ask the PIN for every authentication (the token is logged out first), remembered or not.
+    pin_every_authentication: bool = False
     operation_timeout_s: float = OPERATION_TIMEOUT_S
     # Untrusted files (PDF, XML, CMS, zip) are parsed in worker processes with these budgets.
     parse_timeout_s: float = 60.0
