@@ -57,6 +57,9 @@ class Config:
     remember_authentication: bool = False
     # Ask the PIN for every authentication (the token is logged out first), remembered or not.
     pin_every_authentication: bool = False
+    # Cards that ask the PIN for each signature (CKA_ALWAYS_AUTHENTICATE): the user may let Sceau reuse
+    # the PIN within one batch of at most this many documents (0: never, the PIN is typed each time).
+    pin_reuse_max_documents: int = 20
     operation_timeout_s: float = OPERATION_TIMEOUT_S
     # Untrusted files (PDF, XML, CMS, zip) are parsed in worker processes with these budgets.
     parse_timeout_s: float = 60.0

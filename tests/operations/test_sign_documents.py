@@ -169,7 +169,9 @@ async def test_mixed_batch_one_consent_one_pin(
     }
     result = await OPERATION.run(ctx, OPERATION.parse(args))
     assert result["signed"] == 4 and result["failed"] == 0
-    assert len(ui.consents) == 1
+    # The batch consent, then (CKA_ALWAYS_AUTHENTICATE key) whether the PIN may be reused for it.
+    assert len(ui.consents) == 2
+    assert "each signature" in ui.consents[1].detail or "chaque signature" in ui.consents[1].detail
     consent = ui.consents[0]
     assert [d.name for d in consent.documents] == list(sources)
     assert [d.sha256_hex for d in consent.documents] == [hashlib.sha256(v).hexdigest() for v in sources.values()]

@@ -112,6 +112,11 @@ class BatchHost(Protocol):
 
     def pin_prompt(self) -> PinPrompt: ...
 
+    def may_reuse_pin(self, documents: int) -> bool:
+        """Blocking (called from the token thread): may the batch PIN answer a card that asks for
+        it for each signature (CKA_ALWAYS_AUTHENTICATE)?"""
+        ...
+
 
 # Stores one signed output and describes it (JSON); runs inside the document's own error handling.
 Publish = Callable[[BatchDocument, DocumentJob, bytes], Awaitable[JSON]]
@@ -141,7 +146,7 @@ async def sign_batch(
         names_from_page=names_from_page,
     )
     token = host.tokens.token_of(entry)
-    prompt = BatchPinPrompt(host.pin_prompt())
+    prompt = BatchPinPrompt(host.pin_prompt(), lambda: host.may_reuse_pin(len(documents)))
 
     async def runner(fn: Callable[[], bytes]) -> bytes:
         return await host.blocking(fn, token)

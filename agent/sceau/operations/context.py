@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sceau.config import Config, Limits
-from sceau.errors import UserCancelled
+from sceau.errors import Timeout, UserCancelled
 from sceau.formats.worker import WorkerPool, shared_pool
 from sceau.i18n import _
 from sceau.protocol.codes import OperationKind, Role
@@ -83,6 +83,24 @@ class OperationContext:
 
     def pin_prompt(self) -> PinPrompt:
         return self.ui.ask_pin
+
+    def may_reuse_pin(self, documents: int) -> bool:
+        """A card that asks the PIN for each signature (CKA_ALWAYS_AUTHENTICATE): ask the user, once per
+        batch, whether Sceau may reuse the PIN typed for this batch only. Batches above
+        `pin_reuse_max_documents` never reuse it (the PIN is typed for each signature)."""
+        if documents > self.config.pin_reuse_max_documents:
+            return False
+        if documents <= 1:
+            return True  # one signature: the card's second request is for that same signature
+        detail = _(
+            "Your card asks for the PIN for each signature. Sceau may reuse the PIN you typed for the "
+            "{n} documents of this batch only, then erase it. Refuse to type it for each document."
+        ).format(n=documents)
+        request = ConsentRequest(self.origin, OperationKind.SIGN, detail=detail)
+        try:
+            return self.ui.confirm(request).approved
+        except (UserCancelled, Timeout):
+            return False
 
     async def select_certificate(self, role: Role, handle: str | None, operation: OperationKind) -> CertificateEntry:
         """The certificate the page asked for, or the user's pick among those fitting `role`."""
