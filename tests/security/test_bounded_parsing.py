@@ -180,3 +180,22 @@ def test_cli_sign_pades_of_a_deep_pdf_is_invalid_input(pki: DevPki, tmp_path: Pa
     assert res.returncode == ExitCode.ERROR, res.stdout + res.stderr
     assert "Traceback" not in res.stderr and "INVALID_INPUT" in res.stderr + res.stdout
     assert not (tmp_path / "out.pdf").exists()
+
+
+def test_native_host_refuses_deep_json_cleanly() -> None:
+    from sceau_native_host.relay import Relay
+
+    deep = b'{"v":1,"id":"x","cmd":"hello","args":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    to_agent, to_browser = Relay(1 << 26).from_browser(deep)
+    assert to_agent is None and to_browser is not None
+    reply = json.loads(to_browser[4:])
+    assert reply["error"]["code"] == "BAD_REQUEST"
+
+
+async def test_deep_json_through_the_agent_is_bad_request() -> None:
+    agent = Agent(Config(), TokenManager([]), HeadlessUI())
+    try:
+        resp = await agent.handle(b'{"v":1,"id":"x","cmd":"hello","args":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        assert resp["error"]["code"] == "BAD_REQUEST"
+    finally:
+        agent.close()

@@ -179,14 +179,16 @@ class Journal:
     def record_consent(
         self, request: Described, result: str, detail: str = "", *, duration_ms: int = 0
     ) -> JournalRecord:
-        """Record the outcome of an operation described by its consent request."""
+        """Record the outcome of an operation described by its consent request (with the page-supplied
+        parameters it showed: stamp text, reason, PES role... as the detail)."""
+        shown = " ; ".join(getattr(request, "parameters", ()) or ())
         return self.record(
             origin=request.origin,
             operation=request.operation.value,
             result=result,
             documents=request.documents,
             certificate=request.certificate,
-            detail=detail,
+            detail=" — ".join(x for x in (detail, shown) if x),
             duration_ms=duration_ms,
         )
 
