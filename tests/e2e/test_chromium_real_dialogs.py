@@ -112,8 +112,8 @@ def test_consent_then_wrong_pin_retried_in_the_dialog(
     dialog_browser: Any,
     desktop_bridge: Bridge,
     rp: RelyingParty,
-    xvfb: str,
-    pki: Any,  # noqa: F811
+    xvfb: str,  # noqa: F811
+    pki: Any,
 ) -> None:
     x = XDriver(xvfb)
     origin = rp.origin(0)
@@ -157,8 +157,8 @@ def test_refusal_in_the_dialog(
     dialog_browser: Any,
     desktop_bridge: Bridge,
     rp: RelyingParty,
-    xvfb: str,
-    pki: Any,  # noqa: F811
+    xvfb: str,  # noqa: F811
+    pki: Any,
 ) -> None:
     x = XDriver(xvfb)
     origin = rp.origin(0)
@@ -174,8 +174,8 @@ def test_unanswered_dialog_times_out(
     dialog_browser: Any,
     desktop_bridge: Bridge,
     rp: RelyingParty,
-    xvfb: str,
-    pki: Any,  # noqa: F811
+    xvfb: str,  # noqa: F811
+    pki: Any,
 ) -> None:
     x = XDriver(xvfb)
     page = open_page(dialog_browser, rp.origin(0) + "/")
