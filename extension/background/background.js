@@ -228,7 +228,7 @@ async function handlePageRequest(request, sender) {
     ? request.id : null;
   const fail = (code, message) => errorResponse(pageId, code, message);
   if (!pageId || typeof request.cmd !== "string") return fail(E.BAD_REQUEST, t("errorBadRequest"));
-  if (request.v !== P.protocolVersion) return fail(E.UNSUPPORTED, `Protocol version ${P.protocolVersion} only.`);
+  if (request.v !== P.protocolVersion) return fail(E.UNSUPPORTED, t("errorProtocolVersion", [String(P.protocolVersion)]));
   if (!PAGE_COMMANDS.has(request.cmd)) return fail(E.UNSUPPORTED, t("errorUnknownCommand"));
   const args = request.args ?? {};
   if (typeof args !== "object" || Array.isArray(args)) return fail(E.BAD_REQUEST, t("errorBadRequest"));

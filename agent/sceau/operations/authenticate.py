@@ -31,7 +31,7 @@ def build_token(token_sign: Any, entry: CertificateEntry, origin: str, nonce: st
     scheme_name, digest_name = ALGORITHMS[alg]
     scheme, digest = SignScheme(scheme_name), Digest(digest_name)
     if (scheme is SignScheme.ECDSA) != (entry.key_type == "ec"):
-        raise BadRequest(f"Algorithm {alg} does not match the certificate's key.")
+        raise BadRequest("Algorithm {alg} does not match the certificate's key.", params={"alg": alg})
     signature = token_sign(signed_fields(origin, nonce, digest), scheme, digest)
     return AuthToken(entry.der, alg, signature, APP_VERSION_URL.format(version=__version__))
 

@@ -42,11 +42,13 @@ class SignHash(Operation):
         alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in Digest}, default="sha256") or "sha256")
         digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
         if len(digest) != alg.size:
-            raise BadRequest(f"'hash' must be a {alg.value} digest ({alg.size} bytes).")
+            raise BadRequest(
+                "'hash' must be a {alg} digest ({size} bytes).", params={"alg": alg.value, "size": alg.size}
+            )
         scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
         size = a.get("documentSize", 0)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise BadRequest("'documentSize' must be a non-negative integer.")
+            raise BadRequest("'documentSize' must be a non-negative integer.", params={})
         return Params(
             digest,
             alg,
@@ -60,7 +62,9 @@ class SignHash(Operation):
         entry = await ctx.select_certificate(Role.SIGN, params.certificate, OperationKind.SIGN)
         scheme = scheme_for(entry, params.scheme)
         if params.scheme is not None and scheme is not params.scheme:
-            raise BadRequest(f"Scheme {params.scheme.value} does not match the certificate's key.")
+            raise BadRequest(
+                "Scheme {scheme} does not match the certificate's key.", params={"scheme": params.scheme.value}
+            )
         # The page only knows a hash: show it (the platform should also send the document name).
         doc = DocumentInfo(
             params.document_name or "(empreinte)",

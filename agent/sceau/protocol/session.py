@@ -86,9 +86,9 @@ class Session:
     def admit(self) -> None:
         """Count one more request in flight; `Busy` when the connection is over its caps."""
         if self.rate is not None and not self.rate.take():
-            raise Busy("Too many requests; slow down.")
+            raise Busy("Too many requests; slow down.", params={})
         if self.in_flight >= self.max_in_flight:
-            raise Busy("Too many requests in flight on this connection.")
+            raise Busy("Too many requests in flight on this connection.", params={})
         self.in_flight += 1
 
     def release(self) -> None:
@@ -99,7 +99,7 @@ class Session:
         """Count a request of `origin` (known once the message is parsed); `Busy` over its own cap."""
         count = self._by_origin.get(origin, 0)
         if count >= self.max_in_flight_per_origin:
-            raise Busy("Too many requests in flight for this site.")
+            raise Busy("Too many requests in flight for this site.", params={})
         self._by_origin[origin] = count + 1
 
     def release_origin(self, origin: str) -> None:
