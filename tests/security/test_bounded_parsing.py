@@ -199,3 +199,14 @@ async def test_deep_json_through_the_agent_is_bad_request() -> None:
         assert resp["error"]["code"] == "BAD_REQUEST"
     finally:
         agent.close()
+
+
+async def test_idle_workers_are_stopped() -> None:
+    pool = WorkerPool(1, Budget(timeout_s=20), idle_s=0.5)
+    try:
+        await verify_isolated(pool, make_pdf(), "plain.pdf", [])
+        assert pool.idle_workers == 1  # kept warm for the next file...
+        await asyncio.sleep(1.0)
+        assert pool.idle_workers == 0  # ...then stopped: the idle agent stays small
+    finally:
+        pool.close()

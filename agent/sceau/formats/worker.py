@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -32,6 +33,7 @@ from sceau.protocol.codes import ErrorCode
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+IDLE_WORKER_S = 60.0  # an idle worker is stopped after this long: the idle agent stays small
 TOO_DEEP = "The file is too deeply nested to be analysed."  # msgid (RecursionError anywhere)
 
 
@@ -71,11 +73,22 @@ def _failure(exc: BaseException) -> tuple[str, str, str]:
     return ("err", ErrorCode.INTERNAL.value, "Internal error in the Sceau agent; see its journal.")
 
 
+# Imported before a worker says it is ready: the time budget then counts the job, not the imports.
+WARM_MODULES = ("sceau.formats.verify", "sceau.formats.xmlverify", "sceau.formats.pades")
+STARTUP_TIMEOUT_S = 120.0
+
+
 def _worker_main(conn: Connection, budget: Budget) -> None:
     """The worker process: run jobs until the parent closes the pipe."""
+    import importlib
+
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     sys.setrecursionlimit(budget.recursion_limit)
     # A big main-thread stack is not needed: the recursion limit stops Python recursion well before it.
     _limit_memory(budget.memory_bytes)
+    conn.send(("ready",))
     while True:
         try:
             fn, args, language = conn.recv()
@@ -119,6 +132,11 @@ class _Worker:
         )
         self.process.start()
         child.close()
+        self.idle_since = time.monotonic()
+        # Blocking (the pool calls this in a thread): wait until the worker has loaded the parsers.
+        if not self.conn.poll(STARTUP_TIMEOUT_S) or self.conn.recv() != ("ready",):
+            self.kill()
+            raise OSError("the parsing worker did not start")
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
         self.conn.send((fn, args, i18n.current_language()))
@@ -141,9 +159,10 @@ class _Worker:
 class WorkerPool:
     """At most `size` worker processes; a job that overruns its budget kills its worker."""
 
-    def __init__(self, size: int = 2, budget: Budget = DEFAULT_BUDGET) -> None:
+    def __init__(self, size: int = 2, budget: Budget = DEFAULT_BUDGET, *, idle_s: float = IDLE_WORKER_S) -> None:
         self.size = max(1, size)
         self.budget = budget
+        self.idle_s = idle_s
         self._idle: list[_Worker] = []
         self._slots: asyncio.Semaphore | None = None
         self._guard = threading.Lock()
@@ -162,8 +181,25 @@ class WorkerPool:
         with self._guard:
             if self._closed or len(self._idle) >= self.size:
                 worker.kill()
-            else:
-                self._idle.append(worker)
+                return
+            worker.idle_since = time.monotonic()
+            self._idle.append(worker)
+        with contextlib.suppress(RuntimeError):  # no running loop: the next run() reaps
+            asyncio.get_running_loop().call_later(self.idle_s + 0.1, self.reap_idle)
+
+    def reap_idle(self) -> None:
+        """Stop the workers idle for more than `idle_s`."""
+        now = time.monotonic()
+        with self._guard:
+            stale = [w for w in self._idle if now - w.idle_since >= self.idle_s]
+            self._idle = [w for w in self._idle if w not in stale]
+        for worker in stale:
+            worker.kill()
+
+    @property
+    def idle_workers(self) -> int:
+        with self._guard:
+            return len(self._idle)
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         """`fn(*args)` in a worker; `InvalidInput` when it overruns the budget or the worker dies."""
@@ -171,7 +207,10 @@ class WorkerPool:
             self._slots = asyncio.Semaphore(self.size)
         timeout = self.budget.timeout_s if timeout_s is None else timeout_s
         async with self._slots:
-            worker = await asyncio.to_thread(self._take)  # spawning takes a moment: not on the loop
+            try:
+                worker = await asyncio.to_thread(self._take)  # spawning takes a moment: not on the loop
+            except (OSError, EOFError):
+                raise InvalidInput(_("The file could not be analysed: the analysis stopped abnormally.")) from None
             try:
                 reply = await asyncio.wait_for(asyncio.to_thread(worker.call, fn, args), timeout)
             except TimeoutError:
