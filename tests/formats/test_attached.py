@@ -163,7 +163,9 @@ async def test_verify_operation_hands_the_content_over(fpki: DevPki, tmp_path: P
     """The `verify` handler returns the document inside as a download transfer."""
 
     config = Config(trust_anchors=(str(fpki.root_ca),))
-    ctx = OperationContext("https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor())
+    ctx = OperationContext(
+        "https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor()
+    )
     sig = openssl_attached(fpki, PDF, tmp_path)
     params = OPERATION.parse({"document": {"data": base64.b64encode(sig).decode()}, "name": "acte.pdf.p7m"})
     result = await OPERATION.run(ctx, params)

@@ -27,7 +27,9 @@ DOC = b"Bordereau des prix unitaires\n" * 10
 
 def ctx(pki: DevPki) -> OperationContext:
     config = Config(trust_anchors=(str(pki.root_ca),))
-    return OperationContext("https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor())
+    return OperationContext(
+        "https://marches.example.fr", HeadlessUI(), TokenManager([]), config, TokenExecutor()
+    )
 
 
 def b64(data: bytes) -> dict[str, Any]:

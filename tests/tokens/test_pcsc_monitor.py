@@ -207,6 +207,7 @@ def test_atr_rules() -> None:
 # -- real PC/SC stack ---------------------------------------------------------------------------
 
 
+
 @pytest.fixture
 def pcscd(tmp_path: Path) -> Iterator[int]:
     """A pcscd of our own with one vpcd reader on a private port; yields the port."""
