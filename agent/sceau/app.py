@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sceau.config import Config
-from sceau.errors import OriginNotAllowed, SceauError, Timeout
+from sceau.errors import BadRequest, InvalidInput, OriginNotAllowed, SceauError, Timeout
+from sceau.formats.worker import TOO_DEEP, Budget, WorkerPool
 from sceau.i18n import _
 from sceau.operations.base import Operation
 from sceau.operations.context import Connection, OperationContext
@@ -53,10 +54,14 @@ class Agent:
         self.registry = registry or default_registry()
         self._commands = tuple(self.registry.commands())  # for `hello`; the registry is fixed from here
         self.executor = TokenExecutor()
+        # Untrusted files are parsed in these worker processes, never on the event loop.
+        self.parsers = WorkerPool(config.parse_workers, Budget(timeout_s=config.parse_timeout_s))
         self._listeners: set[Listener] = set()
         # (origin, certificate fingerprint) pairs the user chose to remember for authentication.
         self.remembered = remembered or RememberedAuth()
-        self._connections: dict[Session, Connection] = {}
+        # Handler state per (connection, origin): the extension multiplexes every site on one
+        # connection, and a transfer must be usable only by the origin that created it.
+        self._connections: dict[tuple[Session, str], Connection] = {}
         self._default_session = Session()  # callers without a connection of their own (demo, tests)
 
     # -- notifications (token inserted/removed) -------------------------------------------------
@@ -72,23 +77,22 @@ class Agent:
                 self._listeners.discard(listener)
 
     # -- connections ---------------------------------------------------------------------------
-    def connection(self, session: Session) -> Connection:
-        """The handlers' state for a client connection (created on its first request)."""
-        conn = self._connections.get(session)
+    def connection(self, session: Session, origin: str = "") -> Connection:
+        """The handlers' state for one origin on a client connection (created on its first request)."""
+        conn = self._connections.get((session, origin))
         if conn is None:
-            conn = self._connections[session] = Connection(session)
+            conn = self._connections[(session, origin)] = Connection(session)
         return conn
 
     @property
     def open_sessions(self) -> tuple[Session, ...]:
         """The connections the agent holds state for."""
-        return tuple(self._connections)
+        return tuple(dict.fromkeys(session for session, _origin in self._connections))
 
     def connection_closed(self, session: Session) -> None:
         """A client went away: drop its transfers (uploaded bids, pending plaintext) at once."""
-        conn = self._connections.pop(session, None)
-        if conn is not None:
-            conn.close()
+        for key in [k for k in self._connections if k[0] is session]:
+            self._connections.pop(key).close()
 
     # -- requests ------------------------------------------------------------------------------
     async def handle(
@@ -106,6 +110,8 @@ class Agent:
         origin = ""
         cmd = ""
         ctx: OperationContext | None = None
+        admitted: str | None = None
+        journal_origin = ""
         try:
             obj = decode_json(message) if isinstance(message, bytes | bytearray) else message
             request_id = messages.request_id_of(obj)
@@ -122,7 +128,14 @@ class Agent:
                 if not op.internal
                 else ""
             )
+            session.admit_origin(origin)  # per-origin in-flight cap (BUSY for this site only)
+            admitted = origin
+            if op.arguments is not None and not op.arguments.issuperset(req.args):
+                unknown = sorted(set(req.args) - op.arguments)[0]
+                raise BadRequest(_("Unknown argument for {cmd}: {name}").format(cmd=cmd, name=unknown[:40]))
             params = op.parse(req.args, self.config.limits)
+            if op.internal:  # site-grant / site-revoke: the journal names the site they act on
+                journal_origin = str(getattr(params, "origin", "") or "")
             kind = op.permission(req.args)
             if kind is not None:
                 await self._check_site(origin, kind, channel)
@@ -133,25 +146,32 @@ class Agent:
                 config=self.config,
                 executor=self.executor,
                 emit=_bind_emit(req.id, emit),
-                connection=self.connection(session),
+                connection=self.connection(session, origin),
                 sites=self.sites,
                 remembered=self.remembered,
                 journal=self.journal,
                 commands=self._commands,
+                parsers=self.parsers,
             )
             try:
                 result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
             except TimeoutError:
                 raise Timeout(_("The operation took too long and was stopped.")) from None
-            self._journal(origin, cmd, RESULT_OK, started, ctx)
+            self._journal(journal_origin or origin, cmd, RESULT_OK, started, ctx)
             return messages.ok(req.id, result)
         except SceauError as exc:
-            self._journal(origin, cmd, exc.code.value, started, ctx)
+            self._journal(journal_origin or origin, cmd, exc.code.value, started, ctx)
             return messages.error_from_exception(request_id, exc)
+        except RecursionError:  # a pathological structure parsed in-process: the input's fault
+            self._journal(journal_origin or origin, cmd, "INVALID_INPUT", started, ctx)
+            return messages.error_from_exception(request_id, InvalidInput(_(TOO_DEEP)))
         except Exception as exc:
             log.exception("internal error handling %s", cmd or "message")
-            self._journal(origin, cmd, "INTERNAL", started, ctx)
+            self._journal(journal_origin or origin, cmd, "INTERNAL", started, ctx)
             return messages.error_from_exception(request_id, exc)
+        finally:
+            if admitted is not None:
+                session.release_origin(admitted)
 
     async def _check_site(self, origin: str, kind: OperationKind, channel: Channel) -> None:
         """First-use permission. The extension asks and records grants (site-grant); on a channel
@@ -174,16 +194,17 @@ class Agent:
         if self.journal is None or not cmd or cmd in (Command.HELLO, Command.UPLOAD_CHUNK, Command.FETCH_CHUNK):
             return
         shown = ctx.shown if ctx is not None else None
+        duration = int((time.monotonic() - started) * 1000)
         try:
             if shown is not None:
-                self.journal.record_consent(shown, result)
+                self.journal.record_consent(shown, result, duration_ms=duration)
             else:
-                duration = int((time.monotonic() - started) * 1000)
                 self.journal.record(origin=origin, operation=cmd, result=result, duration_ms=duration)
         except Exception:  # the journal must never break an operation
             log.exception("journal write failed")
 
     def close(self) -> None:
+        self.parsers.close()
         self.executor.shutdown()
         self.tokens.close()
 

@@ -42,13 +42,28 @@ class Config:
     disable_module_discovery: bool = False
     pkcs12_files: tuple[str, ...] = ()
     tsa_url: str = ""
+    # Time-stamp servers a page may name in `tsaUrl` (besides tsa_url): a page must not make the agent
+    # POST to arbitrary addresses (localhost, intranet).
+    tsa_allowed_urls: tuple[str, ...] = ()
     trust_anchors: tuple[str, ...] = ()  # PEM files of trusted root CAs
     dev_mode: bool = False  # allows http://localhost and http://127.0.0.1 origins
     websocket_port: int = 0  # 0: WebSocket fallback disabled
     websocket_allowed_origins: tuple[str, ...] = ()
     language: str = ""  # "" → from the system locale (French by default)
     consent_timeout_s: float = 120.0
+    # "Remember this site" for authentication: off by default (a script injected into a remembered
+    # site could otherwise sign the user in silently). When on, each remembered sign-in still needs
+    # the token and shows a notice.
+    remember_authentication: bool = False
+    # Ask the PIN for every authentication (the token is logged out first), remembered or not.
+    pin_every_authentication: bool = False
+    # Cards that ask the PIN for each signature (CKA_ALWAYS_AUTHENTICATE): the user may let Sceau reuse
+    # the PIN within one batch of at most this many documents (0: never, the PIN is typed each time).
+    pin_reuse_max_documents: int = 20
     operation_timeout_s: float = OPERATION_TIMEOUT_S
+    # Untrusted files (PDF, XML, CMS, zip) are parsed in worker processes with these budgets.
+    parse_timeout_s: float = 60.0
+    parse_workers: int = 2
     limits: Limits = field(default_factory=Limits)
     data_dir: str = ""  # override of platformdirs (tests, portable installs)
     runtime_dir: str = ""

@@ -108,3 +108,13 @@ def gettext(message: str, language: str | None = None) -> str:
 
 
 _ = gettext
+
+
+def _install() -> None:
+    # Errors raised with `params` (the protocol core cannot import this module) are translated here.
+    from sceau import errors
+
+    errors.set_translator(gettext)
+
+
+_install()

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from sceau_rp.paths import PathError, validate_path
+
 NONCE_BYTES = 32
 DEFAULT_NONCE_TTL_S = 300.0
 TOKEN_FORMAT = "web-eid:1.0"
@@ -137,34 +139,15 @@ class AuthTokenValidator:
         )
 
     def _verify_chain(self, cert: x509.Certificate, now: datetime) -> x509.Certificate:
-        """Path to an anchor through the given intermediates; returns the certificate's issuer.
-
-        RGS personal certificates carry no subjectAltName, so the web-PKI client verifier of
-        `cryptography` does not apply; the checks here are RFC 5280's basic path validation."""
-        if not self.anchors:
-            raise AuthTokenError("untrusted", "No trust anchor configured.")
-        current = cert
-        issuer_of_cert: x509.Certificate | None = None
-        for _depth in range(8):
-            if any(current == a for a in self.anchors):
-                return issuer_of_cert or current
-            candidates = [c for c in (*self.anchors, *self.intermediates) if c.subject == current.issuer]
-            parent = next((c for c in candidates if _issued_by(current, c)), None)
-            if parent is None:
-                raise AuthTokenError("untrusted", "Certificate chain not trusted: no known issuer.")
-            if not _is_ca(parent) or not parent.not_valid_before_utc <= now <= parent.not_valid_after_utc:
-                raise AuthTokenError("untrusted", "Certificate chain not trusted: invalid CA certificate.")
-            if issuer_of_cert is None:
-                issuer_of_cert = parent
-            if any(parent == a for a in self.anchors):
-                return issuer_of_cert
-            current = parent
-        raise AuthTokenError("untrusted", "Certificate chain too long.")
+        """Path to an anchor through the given intermediates (pyhanko-certvalidator: RFC 5280 path
+        validation, with the CRLs given checked for signature and freshness); returns the issuer."""
+        try:
+            return validate_path(cert, self.anchors, self.intermediates, self.crls, now)
+        except PathError as exc:
+            raise AuthTokenError(exc.reason, exc.message) from None
 
     def _check_revocation(self, cert: x509.Certificate, issuer: x509.Certificate) -> None:
-        for crl in self.crls:
-            if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(cert.serial_number):
-                raise AuthTokenError("revoked", "The certificate is revoked.")
+        """The CRLs were checked with the path; an OCSP callback, when given, has the last word."""
         if self.ocsp_check is not None and not self.ocsp_check(cert, issuer):
             raise AuthTokenError("revoked", "The certificate is revoked (OCSP).")
 
@@ -256,24 +239,3 @@ def _attr(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
     attrs = cert.subject.get_attributes_for_oid(oid)
     value = attrs[0].value if attrs else ""
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False
-    if not bc.ca:
-        return False
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
-    except x509.ExtensionNotFound:
-        return True

@@ -14,7 +14,8 @@ if (typeof SCEAU_PROTOCOL === "undefined" && typeof importScripts === "function"
 
 const api = globalThis.browser ?? globalThis.chrome;
 const P = globalThis.SCEAU_PROTOCOL;
-const { originOf, originAccepted, permissionFor, tooLarge, ChunkAssembler } = globalThis.SceauPolicy;
+const { originOf, originAccepted, permissionFor, tooLarge, ChunkAssembler, centredBounds, Cooldowns } =
+  globalThis.SceauPolicy;
 const E = Object.freeze(Object.fromEntries(P.errorCodes.map((c) => [c, c])));
 const C = P.commands;
 const M = P.extensionMessages;
@@ -23,6 +24,8 @@ const KEY_COMMANDS = new Set(P.keyCommands);
 const KEY_TIMEOUT_MS = P.timeouts.keyOperationMs; // the agent's operation timeout, plus a margin
 const OTHER_TIMEOUT_MS = 60_000;
 const PROMPT_TIMEOUT_MS = 120_000;
+const DISMISS_COOLDOWN_MS = 10 * 60_000; // a prompt closed or timed out refuses the site that long
+const PROMPT_SIZE = { width: 480, height: 340 };
 
 const t = (key, subs) => api.i18n.getMessage(key, subs) || key;
 
@@ -132,6 +135,7 @@ async function hello(origin) {
 const grantCache = new Map(); // origin -> Set(kind), filled from the agent's site-list
 const prompts = new Map(); // prompt id -> { origin, kind, resolve, windowId, timer }
 const promptByKey = new Map(); // "origin kind" -> Promise<boolean>
+const dismissals = new Cooldowns(DISMISS_COOLDOWN_MS);
 
 async function deniedKinds(origin) {
   const { denied = {} } = await api.storage.local.get("denied");
@@ -154,18 +158,28 @@ async function isGranted(origin, kind) {
 }
 
 // First use: ask the user once per (origin, operation class); concurrent requests share the prompt.
-async function ensurePermission(origin, kind) {
+async function ensurePermission(origin, kind, windowId) {
   if (await isGranted(origin, kind)) return true;
   if ((await deniedKinds(origin)).has(kind)) return false;
   const key = `${origin} ${kind}`;
+  if (dismissals.active(key)) return false; // closed or ignored a moment ago: not reopened on every call
   if (!promptByKey.has(key)) {
-    const asked = askUser(origin, kind).finally(() => promptByKey.delete(key));
+    const asked = askUser(origin, kind, windowId).finally(() => promptByKey.delete(key));
     promptByKey.set(key, asked);
   }
   return promptByKey.get(key);
 }
 
-function askUser(origin, kind) {
+async function promptBounds(windowId) {
+  try {
+    const parent = windowId !== undefined ? await api.windows.get(windowId) : await api.windows.getLastFocused();
+    return centredBounds(parent, PROMPT_SIZE.width, PROMPT_SIZE.height);
+  } catch {
+    return { ...PROMPT_SIZE };
+  }
+}
+
+function askUser(origin, kind, windowId) {
   return new Promise((resolve) => {
     const id = crypto.randomUUID();
     const entry = { origin, kind, windowId: null, timer: null, done: false };
@@ -183,6 +197,7 @@ function askUser(origin, kind) {
         resolve(resp.ok);
       } else {
         if (remember) await rememberDenial(origin, kind);
+        else dismissals.dismissed(`${origin} ${kind}`); // closed or timed out: a refusal for a while
         resolve(false);
       }
     };
@@ -190,7 +205,9 @@ function askUser(origin, kind) {
     prompts.set(id, entry);
     const url = api.runtime.getURL(`permission/permission.html?id=${encodeURIComponent(id)}`);
     const opened = api.windows?.create
-      ? api.windows.create({ url, type: "popup", width: 480, height: 340 }).then((w) => { entry.windowId = w.id; })
+      ? promptBounds(windowId)
+        .then((bounds) => api.windows.create({ url, type: "popup", focused: true, ...bounds }))
+        .then((w) => { entry.windowId = w.id; })
       : api.tabs.create({ url });
     Promise.resolve(opened).catch(() => api.tabs.create({ url })).catch(() => entry.resolve(false, false));
   });
@@ -211,7 +228,7 @@ async function handlePageRequest(request, sender) {
     ? request.id : null;
   const fail = (code, message) => errorResponse(pageId, code, message);
   if (!pageId || typeof request.cmd !== "string") return fail(E.BAD_REQUEST, t("errorBadRequest"));
-  if (request.v !== P.protocolVersion) return fail(E.UNSUPPORTED, `Protocol version ${P.protocolVersion} only.`);
+  if (request.v !== P.protocolVersion) return fail(E.UNSUPPORTED, t("errorProtocolVersion", [String(P.protocolVersion)]));
   if (!PAGE_COMMANDS.has(request.cmd)) return fail(E.UNSUPPORTED, t("errorUnknownCommand"));
   const args = request.args ?? {};
   if (typeof args !== "object" || Array.isArray(args)) return fail(E.BAD_REQUEST, t("errorBadRequest"));
@@ -235,7 +252,8 @@ async function handlePageRequest(request, sender) {
   if (isKeyOp) keyOpByTab.add(tabId);
   try {
     const kind = permissionFor(P.permissions, request.cmd, args);
-    if (kind && !(await ensurePermission(origin, kind))) return fail(E.ORIGIN_NOT_ALLOWED, t("errorOrigin"));
+    const windowId = sender.tab?.windowId;
+    if (kind && !(await ensurePermission(origin, kind, windowId))) return fail(E.ORIGIN_NOT_ALLOWED, t("errorOrigin"));
     if (request.cmd === C.SUBSCRIBE) subscribedTabs.add(tabId);
     const onEvent = (event) => {
       api.tabs.sendMessage(tabId, { type: M.EVENT, id: pageId, event }, { frameId: sender.frameId ?? 0 })
@@ -247,7 +265,7 @@ async function handlePageRequest(request, sender) {
     if (!resp.ok && resp.error?.code === E.ORIGIN_NOT_ALLOWED && kind && grantCache.get(origin)?.has(kind)) {
       // Revoked elsewhere (tray): forget the stale cache and ask again, once.
       grantCache.delete(origin);
-      if (await ensurePermission(origin, kind)) {
+      if (await ensurePermission(origin, kind, windowId)) {
         resp = await callAgent(request.cmd, args, origin, { timeoutMs: KEY_TIMEOUT_MS, onEvent });
       }
     }
@@ -277,6 +295,7 @@ async function handleOptions(message) {
     return { ok: resp.ok };
   }
   if (message.action === "forget") {
+    for (const key of [...dismissals.until.keys()]) if (key.startsWith(`${message.origin} `)) dismissals.clear(key);
     const { denied = {} } = await api.storage.local.get("denied");
     delete denied[message.origin];
     await api.storage.local.set({ denied });

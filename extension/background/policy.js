@@ -92,5 +92,82 @@
     }
   }
 
-  globalThis.SceauPolicy = Object.freeze({ originOf, originAccepted, permissionFor, tooLarge, ChunkAssembler });
+  /**
+   * Where the first-use prompt goes: centred on the browser window the request came from (not at a
+   * fixed corner a page could predict and place a button under), kept on that window's screen area.
+   */
+  function centredBounds(parent, width, height) {
+    const num = (v, d) => (Number.isFinite(v) ? v : d);
+    const pw = num(parent?.width, width), ph = num(parent?.height, height);
+    const left = num(parent?.left, 0) + Math.max(0, Math.round((pw - width) / 2));
+    const top = num(parent?.top, 0) + Math.max(0, Math.round((ph - height) / 2));
+    return { left, top, width, height };
+  }
+
+  /**
+   * A prompt closed or left to time out counts as a refusal for `periodMs`: a page cannot reopen it on
+   * every call until the user clicks by mistake. Keys are "origin kind"; `now` is injectable (tests).
+   */
+  class Cooldowns {
+    constructor(periodMs, now = Date.now) {
+      this.periodMs = periodMs;
+      this.now = now;
+      this.until = new Map();
+    }
+
+    dismissed(key) {
+      this.until.set(key, this.now() + this.periodMs);
+    }
+
+    active(key) {
+      const until = this.until.get(key);
+      if (until === undefined) return false;
+      if (this.now() < until) return true;
+      this.until.delete(key);
+      return false;
+    }
+
+    clear(key) {
+      this.until.delete(key);
+    }
+  }
+
+  /**
+   * The prompt's "Allow" button: usable only after `delayMs` of the prompt being shown and focused,
+   * counted again each time it regains focus (a click aimed at the page must not land on it).
+   * `setEnabled(bool)` updates the button; `timers` is {set, clear} (setTimeout in the page).
+   */
+  class Arming {
+    // Arrow wrappers: a browser's setTimeout called as a method of another object throws "Illegal invocation".
+    constructor(delayMs, setEnabled, timers = { set: (fn, ms) => setTimeout(fn, ms), clear: (id) => clearTimeout(id) }) {
+      this.delayMs = delayMs;
+      this.setEnabled = setEnabled;
+      this.timers = timers;
+      this.timer = null;
+      this.armed = false;
+      setEnabled(false);
+    }
+
+    /** The prompt is visible and focused: arm after the delay. */
+    focused() {
+      if (this.timer !== null) this.timers.clear(this.timer);
+      this.timer = this.timers.set(() => {
+        this.timer = null;
+        this.armed = true;
+        this.setEnabled(true);
+      }, this.delayMs);
+    }
+
+    /** The prompt lost focus or visibility: disarm at once. */
+    blurred() {
+      if (this.timer !== null) this.timers.clear(this.timer);
+      this.timer = null;
+      this.armed = false;
+      this.setEnabled(false);
+    }
+  }
+
+  globalThis.SceauPolicy = Object.freeze({
+    originOf, originAccepted, permissionFor, tooLarge, ChunkAssembler, centredBounds, Cooldowns, Arming,
+  });
 })();

@@ -38,6 +38,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "ERROR": 3,
     "INVALID": 1,
     "OK": 0,
+    "UNREADABLE": 5,
     "USAGE": 2
   },
   "extensionMessages": {
@@ -65,7 +66,8 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "decrypt",
     "unwrap-key",
     "encrypt",
-    "list"
+    "list",
+    "verify"
   ],
   "pageCommands": [
     "authenticate",
@@ -129,7 +131,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     },
     "subscribe": null,
     "upload-chunk": null,
-    "verify": null
+    "verify": {
+      "kind": "verify"
+    }
   },
   "protocolVersion": 1,
   "roles": [

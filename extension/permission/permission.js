@@ -1,5 +1,9 @@
 // First-use permission prompt: "example.fr veut utiliser votre certificat pour : authentification".
+// "Autoriser" is armed only after the prompt has been shown and focused for ARM_MS, again after each
+// time it regains focus: a click or key press aimed at the page cannot land on it (clickjacking).
 "use strict";
+
+const ARM_MS = 800;
 
 (async () => {
   const api = globalThis.browser ?? globalThis.chrome;
@@ -20,7 +24,15 @@
     await api.runtime.sendMessage({ type: M.PERMISSION_DECISION, id, allow });
     window.close();
   };
-  document.getElementById("allow").addEventListener("click", () => decide(true));
+  const allow = document.getElementById("allow");
+  const arming = new globalThis.SceauPolicy.Arming(ARM_MS, (on) => { allow.disabled = !on; });
+  // Armed ARM_MS after it appears (visible), disarmed when it loses focus, re-armed ARM_MS after focus returns.
+  const visible = () => (document.visibilityState === "visible" ? arming.focused() : arming.blurred());
+  window.addEventListener("focus", () => arming.focused());
+  window.addEventListener("blur", () => arming.blurred());
+  document.addEventListener("visibilitychange", visible);
+  visible();
+  allow.addEventListener("click", () => { if (arming.armed) decide(true); });
   document.getElementById("deny").addEventListener("click", () => decide(false));
   document.getElementById("deny").focus(); // the safe choice has the focus
 })();

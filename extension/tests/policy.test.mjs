@@ -79,3 +79,56 @@ test("malformed, inconsistent and corrupted chunk streams are refused", () => {
   asm.drop("e");
   assert.equal(asm.entries.size, 0);
 });
+
+const { centredBounds, Cooldowns, Arming } = globalThis.SceauPolicy;
+
+test("the first-use prompt is centred on the requesting browser window", () => {
+  assert.deepEqual(centredBounds({ left: 100, top: 50, width: 1280, height: 800 }, 480, 340),
+    { left: 500, top: 280, width: 480, height: 340 });
+  // A window smaller than the prompt: its top-left corner, never off to the left.
+  assert.deepEqual(centredBounds({ left: 10, top: 20, width: 300, height: 200 }, 480, 340),
+    { left: 10, top: 20, width: 480, height: 340 });
+  assert.deepEqual(centredBounds(undefined, 480, 340), { left: 0, top: 0, width: 480, height: 340 });
+});
+
+test("a dismissed prompt refuses the site for the cool-down period, then may ask again", () => {
+  let now = 1_000;
+  const c = new Cooldowns(60_000, () => now);
+  assert.equal(c.active("https://a.fr sign"), false);
+  c.dismissed("https://a.fr sign");
+  assert.equal(c.active("https://a.fr sign"), true);
+  assert.equal(c.active("https://a.fr decrypt"), false);
+  assert.equal(c.active("https://b.fr sign"), false);
+  now += 59_999;
+  assert.equal(c.active("https://a.fr sign"), true);
+  now += 1;
+  assert.equal(c.active("https://a.fr sign"), false);
+});
+
+test("Allow is armed only after the delay, disarmed on blur and re-armed after focus returns", () => {
+  const pending = new Map();
+  let next = 1;
+  const timers = {
+    set: (fn, ms) => { pending.set(next, { fn, ms }); return next++; },
+    clear: (id) => pending.delete(id),
+  };
+  const states = [];
+  const arming = new Arming(800, (on) => states.push(on), timers);
+  assert.deepEqual(states, [false]);
+  arming.focused();
+  assert.equal(arming.armed, false); // a click right now is ignored
+  const [[id, t]] = [...pending];
+  assert.equal(t.ms, 800);
+  arming.blurred(); // focus left before the delay: the timer is cancelled
+  assert.equal(pending.has(id), false);
+  arming.focused();
+  const [[, t2]] = [...pending];
+  t2.fn();
+  assert.equal(arming.armed, true);
+  assert.equal(states.at(-1), true);
+  arming.blurred();
+  assert.equal(arming.armed, false);
+  assert.equal(states.at(-1), false);
+  arming.focused();
+  assert.equal(arming.armed, false); // back in focus: armed again only after another delay
+});

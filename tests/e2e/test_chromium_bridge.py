@@ -133,19 +133,18 @@ def test_forged_origin_is_ignored(browser: Any, bridge: Bridge, rp: RelyingParty
     handle = handle_of(page, "auth", pki.cert("auth-ec256"))
     nonce = nonce_of(page)
     # Bypass sceau.js: post a hand-made request claiming another origin.
-    token = page.evaluate(
-        """([nonce, certificate]) => new Promise((resolve) => {
+    forge = """([id, nonce, certificate, extra]) => new Promise((resolve) => {
             window.addEventListener('message', (ev) => {
               const d = ev.data;
-              if (d && d.sceau === 'response' && d.response.id === 'forged-1') resolve(d.response);
+              if (d && d.sceau === 'response' && d.response.id === id) resolve(d.response);
             });
-            window.postMessage({sceau: 'request', request: {v: 1, id: 'forged-1', cmd: 'authenticate',
-              origin: 'https://marches.example.gouv.fr',
-              args: {nonce, certificate, origin: 'https://marches.example.gouv.fr'}}},
-              location.origin);
-        })""",
-        [nonce, handle],
-    )
+            window.postMessage({sceau: 'request', request: {v: 1, id, cmd: 'authenticate',
+              origin: 'https://marches.example.gouv.fr', args: {nonce, certificate, ...extra}}}, location.origin);
+        })"""
+    # An `origin` argument is not a thing the agent reads: refused, not silently ignored.
+    refused = page.evaluate(forge, ["forged-0", nonce, handle, {"origin": "https://marches.example.gouv.fr"}])
+    assert refused["ok"] is False and refused["error"]["code"] == "BAD_REQUEST", refused
+    token = page.evaluate(forge, ["forged-1", nonce, handle, {}])
     assert token["ok"], token
     # Valid for the page's real origin...
     validator(pki, origin, rp).validate(token["result"], nonce)

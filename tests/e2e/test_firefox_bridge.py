@@ -144,6 +144,10 @@ def test_firefox_detect_and_authenticate(marionette: Any, ff_bridge: Bridge, rp:
     # Firefox's UI language decides (no French language pack here): either way it names site and purpose.
     assert f"localhost:{rp.ports[0]}" in question
     assert "authentification" in question or "authentication" in question
+    deadline = time.monotonic() + 10  # "allow" is armed a moment after the prompt appears (clickjacking)
+    while not marionette.execute_script("return !document.getElementById('allow').disabled", sandbox=None):
+        assert time.monotonic() < deadline, "the allow button was never armed"
+        time.sleep(0.1)
     marionette.find_element("id", "allow").click()
     marionette.switch_to_window(main)
     listed = marionette.execute_async_script(

@@ -301,7 +301,11 @@ async def test_remembered_authentication_persists_until_the_site_is_revoked(
     def agent_with(ui: HeadlessUI) -> Agent:
         manager = p11_managers()
         return Agent(
-            Config(), manager, ui, sites=TrustedSites(tmp_path), remembered=RememberedAuth(tmp_path / "remembered.json")
+            Config(remember_authentication=True),  # off by default (tests/security/test_remembered_auth.py)
+            manager,
+            ui,
+            sites=TrustedSites(tmp_path),
+            remembered=RememberedAuth(tmp_path / "remembered.json"),
         )
 
     TrustedSites(tmp_path).grant(ORIGIN, ["authenticate", "list"])

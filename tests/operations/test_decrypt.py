@@ -266,7 +266,7 @@ async def test_wire_roundtrip_through_agent(manager: TokenManager, pki: DevPki, 
     assert not resp["ok"] and resp["error"]["code"] == "NOT_A_RECIPIENT"
     resp = await call("fetch-chunk", {"transfer": "nope", "index": 0})
     assert not resp["ok"] and resp["error"]["code"] == "BAD_REQUEST"
-    root = agent.connection(session).transfers(DEFAULT_LIMITS).root
+    root = agent.connection(session, ORIGIN).transfers(DEFAULT_LIMITS).root
     agent.connection_closed(session)
     assert not root.exists()
 

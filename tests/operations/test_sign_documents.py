@@ -140,7 +140,10 @@ async def test_mixed_batch_one_consent_one_pin(
 ) -> None:
     ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
     events: list[dict[str, Any]] = []
-    ctx = make_ctx([Pkcs11Backend([softhsm_module])], ui, events=events)
+    config = Config(
+        trust_anchors=(str(_PKI_CHAIN[0]),) if _PKI_CHAIN else (), tsa_allowed_urls=(services.tsa_url,)
+    )  # a page-supplied TSA is used only when the configuration lists it
+    ctx = make_ctx([Pkcs11Backend([softhsm_module])], ui, config=config, events=events)
     sources = {
         "Acte_engagement.pdf": _pdf(),
         "BPU.rtf": b"{\\rtf1 Bordereau des prix}",
@@ -166,7 +169,9 @@ async def test_mixed_batch_one_consent_one_pin(
     }
     result = await OPERATION.run(ctx, OPERATION.parse(args))
     assert result["signed"] == 4 and result["failed"] == 0
-    assert len(ui.consents) == 1
+    # The batch consent, then (CKA_ALWAYS_AUTHENTICATE key) whether the PIN may be reused for it.
+    assert len(ui.consents) == 2
+    assert "each signature" in ui.consents[1].detail or "chaque signature" in ui.consents[1].detail
     consent = ui.consents[0]
     assert [d.name for d in consent.documents] == list(sources)
     assert [d.sha256_hex for d in consent.documents] == [hashlib.sha256(v).hexdigest() for v in sources.values()]
@@ -284,11 +289,12 @@ async def test_token_removed_mid_batch(pki: DevPki) -> None:
 
 async def test_tsa_down_gives_no_b_b_result(pki: DevPki) -> None:
     ui = HeadlessUI(pin=devpki.P12_PASSWORD, approve=True)
-    ctx = make_ctx([Pkcs12Backend([Path(pki["sign-rsa2048"].p12)])], ui)
+    down = f"http://127.0.0.1:{free_port()}/tsa"
+    ctx = make_ctx([Pkcs12Backend([Path(pki["sign-rsa2048"].p12)])], ui, config=Config(tsa_url=down))
     args = {
         "format": "xades",
         "level": "B-T",
-        "tsaUrl": f"http://127.0.0.1:{free_port()}/tsa",
+        "tsaUrl": down,
         "documents": [doc("a.txt", b"a", "xades")],
     }
     result = await OPERATION.run(ctx, OPERATION.parse(args))

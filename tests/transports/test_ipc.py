@@ -309,7 +309,7 @@ async def test_closing_the_connection_deletes_its_uploads(config: Config) -> Non
         reply = await c.recv()
         assert reply is not None and reply["ok"], reply
         (conn,) = list(srv._connections)
-        store = agent.connection(conn.session).transfers(config.limits)
+        store = agent.connection(conn.session, "https://a.fr").transfers(config.limits)
         folder = Path(store.root)
         assert any(folder.rglob("*")), "upload not on disk"
         await c.close()

@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(result)
     except SceauError as exc:
         return fail(exc)
+    except RecursionError:  # a pathological input parsed in-process: the file's fault, not a crash
+        from sceau.errors import InvalidInput
+        from sceau.formats.worker import TOO_DEEP
+
+        return fail(InvalidInput(_(TOO_DEEP)))
     except KeyboardInterrupt:
         return ExitCode.ERROR
     except BrokenPipeError:  # output piped into `head`

@@ -24,6 +24,11 @@ MAX_ENTRIES = 20_000
 MAX_LISTED = 500
 MAX_RATIO = 200  # uncompressed / compressed, per entry, beyond which we call it a bomb
 RATIO_MIN_SIZE = 1 << 20  # small entries may compress extremely well (text, zeros) without harm
+# The whole archive: many small entries each under RATIO_MIN_SIZE add up (a "split" bomb). Declared
+# sizes bound what is written (zipfile stops reading an entry at its declared size), so the sum of
+# declared sizes is checked against the archive's own size before anything is written.
+MAX_TOTAL_RATIO = 100
+TOTAL_RATIO_MIN_SIZE = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,16 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+def archive_bomb_reason(infos: list[zipfile.ZipInfo], archive_size: int, limits: ZipLimits) -> str | None:
+    """Why the archive as a whole would expand too far ("total-size", "total-ratio"), or None."""
+    total = sum(max(i.file_size, 0) for i in infos)
+    if total > limits.max_total_bytes:
+        return "total-size"
+    if total > TOTAL_RATIO_MIN_SIZE and total > MAX_TOTAL_RATIO * max(archive_size, 1):
+        return "total-ratio"
+    return None
+
+
 def list_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
     """Entries (first MAX_LISTED), totals and warnings — JSON-able, for the decryption report."""
     limits = limits or ZipLimits()
@@ -100,8 +115,9 @@ def list_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
                     "encrypted": bool(info.flag_bits & 0x1),
                 }
             )
-    if total > limits.max_total_bytes:
-        warnings.append({"name": "", "reason": "total-size"})
+    whole = archive_bomb_reason(infos, path.stat().st_size, limits)
+    if whole:
+        warnings.append({"name": "", "reason": whole})
     return {
         "count": len(infos),
         "totalSize": total,
@@ -125,6 +141,8 @@ def extract_zip(path: Path, dest: Path, limits: ZipLimits | None = None) -> list
             infos = zf.infolist()
             if len(infos) > limits.max_entries:
                 raise TooLarge(_("The archive lists too many entries."))
+            if archive_bomb_reason(infos, path.stat().st_size, limits):
+                raise TooLarge(_("The archive looks like a zip bomb."))  # refused before writing a byte
             root = dest.resolve()
             for info in infos:
                 reason = unsafe_reason(info)

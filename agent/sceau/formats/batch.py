@@ -104,11 +104,18 @@ class BatchHost(Protocol):
         documents: Sequence[DocumentInfo] = (),
         certificate: CertificateEntry | None = None,
         detail: str = "",
+        parameters: Sequence[str] = (),
+        names_from_page: bool = False,
     ) -> None: ...
 
     async def blocking(self, fn: Callable[[], T], token: Token | None = None) -> T: ...
 
     def pin_prompt(self) -> PinPrompt: ...
+
+    def may_reuse_pin(self, documents: int) -> bool:
+        """Blocking (called from the token thread): may the batch PIN answer a card that asks for
+        it for each signature (CKA_ALWAYS_AUTHENTICATE)?"""
+        ...
 
 
 # Stores one signed output and describes it (JSON); runs inside the document's own error handling.
@@ -125,12 +132,21 @@ async def sign_batch(
     certificate: str | None = None,
     scheme: SignScheme | None = None,
     on_result: OnResult | None = None,
+    names_from_page: bool = False,
 ) -> BatchOutcome:
     """Sign `documents` with one certificate, one consent and one PIN; see the module docstring."""
+    from sceau.formats.disclosure import signing_parameters
+
     entry = await host.select_certificate(Role.SIGN, certificate, OperationKind.SIGN)
-    await host.consent(OperationKind.SIGN, documents=[d.info for d in documents], certificate=entry)
+    await host.consent(
+        OperationKind.SIGN,
+        documents=[d.info for d in documents],
+        certificate=entry,
+        parameters=signing_parameters(documents, options.level, options.tsa.url if options.tsa else ""),
+        names_from_page=names_from_page,
+    )
     token = host.tokens.token_of(entry)
-    prompt = BatchPinPrompt(host.pin_prompt())
+    prompt = BatchPinPrompt(host.pin_prompt(), lambda: host.may_reuse_pin(len(documents)))
 
     async def runner(fn: Callable[[], bytes]) -> bytes:
         return await host.blocking(fn, token)

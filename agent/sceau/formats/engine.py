@@ -53,6 +53,11 @@ async def sign_job(job: DocumentJob, key: TokenKey, options: SignOptions) -> byt
             digest, naming.safe_name(job.name), job.mime_type or guess_mime(job.name), key, options
         )
     if job.format is Format.PADES:
+        # The page's PDF is walked first in a bounded worker: a hostile structure (deep nesting, a
+        # field tree reusing its children) is refused there, not by stalling the agent here.
+        from sceau.formats.worker import shared_pool
+
+        await shared_pool().run(pades.preflight, job.data)
         return await pades.sign_pdf(job.data, key, options, job.pades)
     if job.format is Format.PES:
         return await pes.sign_pes(job.data, key, options, job.pes)

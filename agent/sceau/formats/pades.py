@@ -61,6 +61,18 @@ def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
     return writer
 
 
+def preflight(data: bytes) -> int:
+    """Walk what signing will walk (trailer, catalogue, form fields, pages) so a worker process can time
+    it out; returns the number of signature fields. Runs in `sceau.formats.worker`."""
+    writer = open_pdf(data)
+    try:
+        found = sum(1 for _f in fields.enumerate_sig_fields(writer.prev, filled_status=True))
+        int(writer.root["/Pages"]["/Count"])
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InvalidInput(_("The PDF file is damaged: {err}").format(err=str(exc)[:120])) from None
+    return found
+
+
 def _field_name(writer: IncrementalPdfFileWriter, wanted: str) -> str:
     existing = {name for name, _v, _r in fields.enumerate_sig_fields(writer.prev)}
     if wanted:

@@ -35,28 +35,49 @@ async def _to_thread(fn: Callable[[], bytes]) -> bytes:
 class BatchPinPrompt:
     """A PinPrompt that asks once per token for the whole batch and remembers the answer in memory.
 
-    Context-specific logins (CKA_ALWAYS_AUTHENTICATE) call the prompt for every signature; the
-    cached PIN answers them, so the user still types it once. A wrong PIN drops the cache and
-    asks the real prompt again. `forget()` overwrites what we can when the batch ends.
+    Context-specific logins (CKA_ALWAYS_AUTHENTICATE: the card wants the PIN for each signature)
+    call the prompt for every signature. The cached PIN answers them only if `may_reuse()` says so
+    — the user is asked once per batch, the first time the card asks again; otherwise the PIN is
+    typed for each signature. A wrong PIN drops the cache and asks the real prompt again.
+    `forget()` zeroes the cached PIN buffers when the batch ends.
     """
 
-    def __init__(self, prompt: PinPrompt) -> None:
+    def __init__(self, prompt: PinPrompt, may_reuse: Callable[[], bool] | None = None) -> None:
         self._prompt = prompt
-        self._pins: dict[str, str] = {}
+        self._may_reuse = may_reuse
+        self._reuse: bool | None = None  # decided on the first context-specific request
+        self._pins: dict[str, bytearray] = {}
         self.asked = 0  # how many times the real prompt was called (tests, journal)
 
     def __call__(self, request: PinRequest) -> str:
         key = request.token.token_id
+        if request.context_specific and not request.retry and key in self._pins:
+            if self._reuse is None:
+                self._reuse = self._may_reuse() if self._may_reuse is not None else True
+            if not self._reuse:
+                self.asked += 1
+                return self._prompt(request)
         if not request.retry and key in self._pins:
-            return self._pins[key]
-        self._pins.pop(key, None)
+            return self._pins[key].decode()
+        self._drop(key)
         self.asked += 1
         pin = self._prompt(request)
-        self._pins[key] = pin
+        self._pins[key] = bytearray(pin.encode())
         return pin
 
+    @property
+    def reused(self) -> bool | None:
+        """Whether the user let the PIN be reused for context-specific logins (None: never asked)."""
+        return self._reuse
+
+    def _drop(self, key: str) -> None:
+        buf = self._pins.pop(key, None)
+        if buf is not None:
+            buf[:] = bytes(len(buf))
+
     def forget(self) -> None:
-        self._pins.clear()
+        for key in list(self._pins):
+            self._drop(key)
 
 
 def ecdsa_raw_to_der(raw: bytes) -> bytes:

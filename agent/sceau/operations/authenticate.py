@@ -31,7 +31,7 @@ def build_token(token_sign: Any, entry: CertificateEntry, origin: str, nonce: st
     scheme_name, digest_name = ALGORITHMS[alg]
     scheme, digest = SignScheme(scheme_name), Digest(digest_name)
     if (scheme is SignScheme.ECDSA) != (entry.key_type == "ec"):
-        raise BadRequest(f"Algorithm {alg} does not match the certificate's key.")
+        raise BadRequest("Algorithm {alg} does not match the certificate's key.", params={"alg": alg})
     signature = token_sign(signed_fields(origin, nonce, digest), scheme, digest)
     return AuthToken(entry.der, alg, signature, APP_VERSION_URL.format(version=__version__))
 
@@ -46,6 +46,7 @@ def check_nonce(args: Mapping[str, Any], limits: Limits) -> str:
 
 class Authenticate(Operation):
     command: ClassVar[Command] = Command.AUTHENTICATE
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"nonce", "certificate", "algorithm"})
     kind: ClassVar[OperationKind | None] = OperationKind.AUTHENTICATE
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
@@ -59,6 +60,8 @@ class Authenticate(Operation):
         entry = await ctx.select_certificate(Role.AUTH, params.certificate, OperationKind.AUTHENTICATE)
         await _confirm(ctx, entry)
         token = ctx.tokens.token_of(entry)
+        if ctx.config.pin_every_authentication:
+            await ctx.blocking(token.logout, token)  # the signature below asks the PIN again
 
         def sign() -> AuthToken:
             return build_token(
@@ -76,11 +79,16 @@ class Authenticate(Operation):
 
 
 async def _confirm(ctx: OperationContext, entry: CertificateEntry) -> None:
-    """Consent for authentication; the user may remember the site (kept while the site's grant lasts)."""
-    remembered = ctx.remembered
+    """Consent for authentication. Only when the configuration allows it (`remember_authentication`,
+    off by default) may the user remember the site; a remembered sign-in still needs the token present
+    (the certificate was just read from it) and shows a notice every time."""
+    allowed = ctx.config.remember_authentication
+    remembered = ctx.remembered if allowed else None
     if remembered is not None and remembered.is_remembered(ctx.origin, entry.fingerprint, ctx.sites):
+        note = _("Sceau signed you in to {site} with {name} (remembered site).")
+        ctx.ui.notify(note.format(site=ctx.origin, name=entry.subject_cn))
         return
-    decision = await ctx.confirm(OperationKind.AUTHENTICATE, certificate=entry, can_remember=True)
+    decision = await ctx.confirm(OperationKind.AUTHENTICATE, certificate=entry, can_remember=allowed)
     if not decision.approved:
         raise UserCancelled(_("Authentication was refused."))
     if decision.remember and remembered is not None:

@@ -30,6 +30,9 @@ class Operation(ABC):
     kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = None
     # Extension-only (site-* management): refused on the WebSocket transport.
     internal: ClassVar[bool] = False
+    # The request arguments this command understands; the dispatcher refuses any other with
+    # BAD_REQUEST (a misspelt option must not be silently ignored). None: not checked.
+    arguments: ClassVar[frozenset[str] | None] = None
 
     def permission(self, args: Mapping[str, Any]) -> OperationKind | None:
         """The operation class this request (its validated `args`) needs the site to be allowed for."""

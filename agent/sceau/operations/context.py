@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sceau.config import Config, Limits
-from sceau.errors import UserCancelled
+from sceau.errors import Timeout, UserCancelled
+from sceau.formats.worker import WorkerPool, shared_pool
 from sceau.i18n import _
 from sceau.protocol.codes import OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
@@ -63,6 +64,11 @@ class OperationContext:
     journal: Journal | None = None
     commands: Sequence[str] = ()  # the commands this agent serves (hello)
     shown: ConsentRequest | None = None  # what the consent dialog showed, for the journal
+    parsers: WorkerPool | None = None  # bounded worker processes for untrusted files (None: the shared one)
+
+    def parse_pool(self) -> WorkerPool:
+        """Where PDF / XML / CMS / zip parsing runs: never on the event loop (DESIGN.md §4.9)."""
+        return self.parsers or shared_pool()
 
     def transfers(self) -> TransferStore:
         return self.connection.transfers(self.config.limits)
@@ -81,6 +87,24 @@ class OperationContext:
 
     def pin_prompt(self) -> PinPrompt:
         return pinpad_aware(self.ui)
+
+    def may_reuse_pin(self, documents: int) -> bool:
+        """A card that asks the PIN for each signature (CKA_ALWAYS_AUTHENTICATE): ask the user, once per
+        batch, whether Sceau may reuse the PIN typed for this batch only. Batches above
+        `pin_reuse_max_documents` never reuse it (the PIN is typed for each signature)."""
+        if documents > self.config.pin_reuse_max_documents:
+            return False
+        if documents <= 1:
+            return True  # one signature: the card's second request is for that same signature
+        detail = _(
+            "Your card asks for the PIN for each signature. Sceau may reuse the PIN you typed for the "
+            "{n} documents of this batch only, then erase it. Refuse to type it for each document."
+        ).format(n=documents)
+        request = ConsentRequest(self.origin, OperationKind.SIGN, detail=detail)
+        try:
+            return self.ui.confirm(request).approved
+        except (UserCancelled, Timeout):
+            return False
 
     async def select_certificate(self, role: Role, handle: str | None, operation: OperationKind) -> CertificateEntry:
         """The certificate the page asked for, or the user's pick among those fitting `role`."""
@@ -103,9 +127,18 @@ class OperationContext:
         documents: Sequence[DocumentInfo] = (),
         certificate: CertificateEntry | None = None,
         detail: str = "",
+        parameters: Sequence[str] = (),
+        names_from_page: bool = False,
     ) -> None:
         """Ask the user; raise USER_CANCELLED when refused."""
-        decision = await self.confirm(operation, documents=documents, certificate=certificate, detail=detail)
+        decision = await self.confirm(
+            operation,
+            documents=documents,
+            certificate=certificate,
+            detail=detail,
+            parameters=parameters,
+            names_from_page=names_from_page,
+        )
         if not decision.approved:
             raise UserCancelled(_("The operation was refused."))
 
@@ -117,9 +150,13 @@ class OperationContext:
         certificate: CertificateEntry | None = None,
         detail: str = "",
         can_remember: bool = False,
+        parameters: Sequence[str] = (),
+        names_from_page: bool = False,
     ) -> ConsentDecision:
         """Show the consent dialog naming the site, the operation, the documents and the certificate;
         what it showed is kept so the journal records the operation with them."""
-        request = ConsentRequest(self.origin, operation, documents, certificate, detail, can_remember)
+        request = ConsentRequest(
+            self.origin, operation, documents, certificate, detail, can_remember, parameters, names_from_page
+        )
         self.shown = request
         return await self.ui_call(lambda: self.ui.confirm(request))

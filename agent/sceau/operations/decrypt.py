@@ -115,14 +115,15 @@ async def _verify_inner(ctx: OperationContext, path: Path, size: int, name: str)
             "message": _("The bid is signed; the signature was not verified (file too large)."),
         }
     try:
-        verify = importlib.import_module("sceau.formats.verify")  # heavy (pyHanko): only when needed
+        verify_job = importlib.import_module("sceau.formats.verify_job")  # heavy (pyHanko): only when needed
         ltv = importlib.import_module("sceau.formats.ltv")
 
         anchors = ltv.load_anchors(ctx.config.trust_anchors)  # roots trusted, intermediates help build paths
         data = await ctx.blocking(path.read_bytes)
-        # Attached CAdES: the verifier checks the signature against the document inside it.
-        report = await verify.verify_bytes(data, name, verify.VerifyOptions(anchors=anchors))
-        return {"present": True, "verified": True, "valid": bool(report.valid), "report": report.to_json()}
+        # Attached CAdES: the verifier checks the signature against the document inside it — in the
+        # bounded worker, like `verify` (a hostile inner signature must not stall the agent).
+        outcome = await verify_job.verify_isolated(ctx.parse_pool(), data, name, anchors)
+        return {"present": True, "verified": True, "valid": outcome.valid, "report": outcome.report}
     except ImportError:
         return {
             "present": True,
@@ -136,15 +137,16 @@ async def _verify_inner(ctx: OperationContext, path: Path, size: int, name: str)
         return {"present": True, "verified": False, "message": _("The signature could not be verified.")}
 
 
-def _inspect(path: Path, head: bytes, job: DecryptJob) -> dict[str, Any]:
+async def _inspect(ctx: OperationContext, path: Path, head: bytes, job: DecryptJob) -> dict[str, Any]:
     out: dict[str, Any] = {"signed": None, "zip": None}
     if zipinfo.is_zip(head):
         try:
-            out["zip"] = zipinfo.list_zip(path)
+            out["zip"] = await ctx.parse_pool().run(zipinfo.list_zip, path)  # bounded worker process
         except SceauError as exc:
             out["zip"] = {"error": exc.message}
         if job.extract_to is not None:
-            out["extracted"] = zipinfo.extract_zip(path, job.extract_to)
+            target = job.extract_to
+            out["extracted"] = await ctx.blocking(lambda: zipinfo.extract_zip(path, target))
     return out
 
 
@@ -220,7 +222,7 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
                 await worker
             target.unlink(missing_ok=True)
             raise
-        extra = await ctx.blocking(lambda: _inspect(target, result.head, job))
+        extra = await _inspect(ctx, target, result.head, job)
         if cms_decrypt.is_signed_data(result.head):
             extra["signed"] = await _verify_inner(ctx, target, result.size, job.name.removesuffix(".p7m"))
         report: JSON = {"opened": True, **base, "size": result.size, **extra}
@@ -245,6 +247,7 @@ class Params:
 
 class Decrypt(Operation):
     command: ClassVar[Command] = Command.DECRYPT
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"document", "name", "mode", "certificate"})
     kind: ClassVar[OperationKind | None] = OperationKind.DECRYPT
     kind_by_argument: ClassVar[tuple[str, Mapping[str, OperationKind]] | None] = (
         "mode",

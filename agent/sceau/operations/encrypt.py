@@ -62,6 +62,7 @@ class Params:
 
 class Encrypt(Operation):
     command: ClassVar[Command] = Command.ENCRYPT
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"document", "name", "recipients", "cipher", "rsaPadding"})
     kind: ClassVar[OperationKind | None] = OperationKind.ENCRYPT
     uses_key: ClassVar[bool] = False
 

@@ -14,6 +14,7 @@ from sceau.protocol.codes import PROTOCOL_VERSION, Command
 
 class Hello(Operation):
     command: ClassVar[Command] = Command.HELLO
+    arguments: ClassVar[frozenset[str] | None] = frozenset()
     uses_key: ClassVar[bool] = False
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:

@@ -22,6 +22,7 @@ class Params:
 
 class ListCertificates(Operation):
     command: ClassVar[Command] = Command.LIST_CERTIFICATES
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"role", "includeExpired"})
     uses_key: ClassVar[bool] = False
     kind: ClassVar[OperationKind | None] = OperationKind.LIST
     # A site allowed to authenticate may list authentication certificates, etc.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sceau.config import DEFAULT_LIMITS, Limits
+from sceau.config import DEFAULT_LIMITS, Config, Limits
 from sceau.errors import BadRequest, InvalidInput, TooLarge
 from sceau.formats import naming
 from sceau.formats.kinds import Format, Level
@@ -97,6 +97,9 @@ def _doc_spec(raw: object, default_format: str | None, index: int) -> DocSpec:
 
 class SignDocuments(Operation):
     command: ClassVar[Command] = Command.SIGN_DOCUMENTS
+    arguments: ClassVar[frozenset[str] | None] = frozenset(
+        {"documents", "format", "level", "hashAlgorithm", "scheme", "naming", "certificate", "tsaUrl", "options"}
+    )
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
@@ -135,6 +138,13 @@ class SignDocuments(Operation):
         limits = ctx.config.limits
         if len(params.documents) > limits.max_documents:
             raise TooLarge(_("Too many documents in one batch (at most {n}).").format(n=limits.max_documents))
+        if params.tsa_url and not tsa_allowed(params.tsa_url, ctx.config):
+            raise BadRequest(
+                _(
+                    "This site asks for the time-stamp server {host}, which is not allowed: "
+                    "your administrator can add it to tsa_allowed_urls."
+                ).format(host=params.tsa_url[:120])
+            )
         tsa_url = params.tsa_url or ctx.config.tsa_url
         if params.level.timestamped and not tsa_url:
             raise BadRequest(
@@ -182,6 +192,7 @@ class SignDocuments(Operation):
                 certificate=params.certificate,
                 scheme=params.scheme,
                 on_result=report,
+                names_from_page=True,
             )
             return {
                 "results": [r.to_json() for r in outcome.results],
@@ -193,6 +204,16 @@ class SignDocuments(Operation):
         finally:
             for store, transfer in resolved:
                 store.release(transfer.id)
+
+
+def _canonical_url(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
+def tsa_allowed(url: str, config: Config) -> bool:
+    """A page-supplied TSA URL is used only when the configuration names it (tsa_url or the list)."""
+    allowed = {_canonical_url(u) for u in (config.tsa_url, *config.tsa_allowed_urls) if u}
+    return _canonical_url(url) in allowed
 
 
 async def _output(ctx: OperationContext, name: str, out: bytes) -> JSON:

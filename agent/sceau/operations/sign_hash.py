@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest
+from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
@@ -31,6 +32,9 @@ class Params:
 
 class SignHash(Operation):
     command: ClassVar[Command] = Command.SIGN_HASH
+    arguments: ClassVar[frozenset[str] | None] = frozenset(
+        {"hash", "hashAlgorithm", "scheme", "certificate", "documentName", "documentSize"}
+    )
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
@@ -38,11 +42,13 @@ class SignHash(Operation):
         alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in SIGNING_DIGESTS}, default="sha256") or "sha256")
         digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
         if len(digest) != alg.size:
-            raise BadRequest(f"'hash' must be a {alg.value} digest ({alg.size} bytes).")
+            raise BadRequest(
+                "'hash' must be a {alg} digest ({size} bytes).", params={"alg": alg.value, "size": alg.size}
+            )
         scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
         size = a.get("documentSize", 0)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise BadRequest("'documentSize' must be a non-negative integer.")
+            raise BadRequest("'documentSize' must be a non-negative integer.", params={})
         return Params(
             digest,
             alg,
@@ -56,10 +62,27 @@ class SignHash(Operation):
         entry = await ctx.select_certificate(Role.SIGN, params.certificate, OperationKind.SIGN)
         scheme = scheme_for(entry, params.scheme)
         if params.scheme is not None and scheme is not params.scheme:
-            raise BadRequest(f"Scheme {params.scheme.value} does not match the certificate's key.")
+            raise BadRequest(
+                "Scheme {scheme} does not match the certificate's key.", params={"scheme": params.scheme.value}
+            )
         # The page only knows a hash: show it (the platform should also send the document name).
-        doc = DocumentInfo(params.document_name or "(empreinte)", params.document_size, params.digest.hex())
-        await ctx.consent(OperationKind.SIGN, documents=(doc,), certificate=entry)
+        doc = DocumentInfo(
+            params.document_name or "(empreinte)",
+            params.document_size,
+            params.digest.hex(),
+            digest_algorithm=params.algorithm.value,
+        )
+        await ctx.consent(
+            OperationKind.SIGN,
+            documents=(doc,),
+            certificate=entry,
+            parameters=(
+                _("Only a digest ({alg}) was sent by the site: Sceau cannot show the document.").format(
+                    alg=params.algorithm.value
+                ),
+            ),
+            names_from_page=True,
+        )
         token = ctx.tokens.token_of(entry)
         signature = await ctx.blocking(
             lambda: token.sign_raw(

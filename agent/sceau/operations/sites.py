@@ -31,16 +31,18 @@ def _parse(args: Mapping[str, Any], *, need_origin: bool, dev_mode: bool = True)
     if ops is None:
         return Params(origin, None)
     if not isinstance(ops, list) or not ops or len(ops) > 10:
-        raise BadRequest("'operations' must be a non-empty list.")
+        raise BadRequest("'operations' must be a non-empty list.", params={})
     try:
         return Params(origin, tuple(OperationKind(o) for o in ops))
     except ValueError:
-        raise BadRequest(f"'operations' items must be among: {', '.join(k.value for k in OperationKind)}.") from None
+        raise BadRequest(
+            "'operations' items must be among: {kinds}.", params={"kinds": ", ".join(k.value for k in OperationKind)}
+        ) from None
 
 
 def _sites(ctx: OperationContext) -> TrustedSites:
     if ctx.sites is None:
-        raise Unsupported("This agent has no trusted-sites store.")
+        raise Unsupported("This agent has no trusted-sites store.", params={})
     return ctx.sites
 
 
@@ -52,7 +54,7 @@ class SiteGrant(Operation):
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         params = _parse(args, need_origin=True)
         if params.operations is None:
-            raise BadRequest("Missing argument 'operations'.")
+            raise BadRequest("Missing argument 'operations'.", params={})
         return params
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:

@@ -13,6 +13,7 @@ from sceau.protocol.codes import Command
 
 class Subscribe(Operation):
     command: ClassVar[Command] = Command.SUBSCRIBE
+    arguments: ClassVar[frozenset[str] | None] = frozenset()
     uses_key: ClassVar[bool] = False
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:

@@ -57,6 +57,7 @@ class UploadParams:
 
 class UploadChunk(Operation):
     command: ClassVar[Command] = Command.UPLOAD_CHUNK
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"transfer", "index", "data", "final", "name"})
     uses_key: ClassVar[bool] = False
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> UploadParams:
@@ -88,6 +89,7 @@ class FetchParams:
 
 class FetchChunk(Operation):
     command: ClassVar[Command] = Command.FETCH_CHUNK
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"transfer", "index"})
     uses_key: ClassVar[bool] = False
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> FetchParams:

@@ -22,7 +22,7 @@ from sceau.i18n import _
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
-from sceau.protocol.codes import Command
+from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.messages import arg_choice, arg_str
 from sceau.store.transfers import Transfer, TransferStore
 
@@ -38,7 +38,9 @@ class Params:
 
 class Verify(Operation):
     command: ClassVar[Command] = Command.VERIFY
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"document", "name", "detached", "detachedName", "language"})
     uses_key: ClassVar[bool] = False
+    kind: ClassVar[OperationKind | None] = OperationKind.VERIFY  # every page request needs a grant
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
@@ -59,7 +61,7 @@ class Verify(Operation):
 
     async def run(self, ctx: OperationContext, params: Params) -> JSON:
         from sceau.formats.ltv import load_anchors  # heavy libraries load on first use
-        from sceau.formats.verify import VerifyOptions, verify_bytes
+        from sceau.formats.verify_job import verify_isolated
 
         held: list[tuple[TransferStore, Transfer]] = []
         try:
@@ -70,15 +72,26 @@ class Verify(Operation):
                 held.append(await resolve_document(ctx, params.detached, params.detached_name))
                 detached = await ctx.blocking(held[1][1].path.read_bytes)
             anchors = load_anchors(ctx.config.trust_anchors)  # roots trusted, intermediates help build paths
-            opts = VerifyOptions(anchors=anchors, online=False, detached=detached, detached_name=params.detached_name)
+            # Parsed in a bounded worker process: a hostile file cannot stall the agent (DESIGN.md §4.9).
             from sceau.trust.settings import lists_for
 
-            opts.lists = await ctx.blocking(lambda: lists_for(ctx.config))  # parsed once, then cached
-            report = await verify_bytes(data, params.name, opts)
-            result = report.to_json(params.language)
-            if report.content is not None and result["content"] is not None:
+            lists = await ctx.blocking(lambda: lists_for(ctx.config))  # parsed once, then cached
+            missing = lists is None and ctx.config.trusted_lists
+            outcome = await verify_isolated(
+                ctx.parse_pool(),
+                data,
+                params.name,
+                anchors,
+                detached=detached,
+                detached_name=params.detached_name,
+                language=params.language,
+                lists=lists,
+                lists_missing=bool(missing),
+            )
+            result = outcome.report
+            if outcome.content is not None and result["content"] is not None:
                 # The document inside an attached signature, as a download transfer of the connection.
-                content, name, store = report.content, report.content_name or "document", ctx.transfers()
+                content, name, store = outcome.content, outcome.content_name or "document", ctx.transfers()
                 result["content"]["transfer"] = await ctx.blocking(lambda: store.add_download_data(content, name))
             return result
         finally:

@@ -95,6 +95,7 @@ class OperationKind(StrEnum):
     UNWRAP_KEY = "unwrap-key"
     ENCRYPT = "encrypt"
     LIST = "list"
+    VERIFY = "verify"  # no key, but a page must still be allowed (its files are parsed)
 
 
 def export() -> dict[str, object]:

@@ -39,6 +39,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     ERROR = 3
     ALREADY_RUNNING = 4  # `sceau agent`: another agent holds the session lock
+    UNREADABLE = 5  # `sceau verify`: the file could not be read or analysed (not "invalid signature")
 
 
 class ExtensionMessage(StrEnum):

@@ -32,9 +32,9 @@ def decode_json(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise BadRequest("Message is not valid JSON.") from None
+        raise BadRequest("Message is not valid JSON.", params={}) from None
     if not isinstance(value, dict):
-        raise BadRequest("Message must be a JSON object.")
+        raise BadRequest("Message must be a JSON object.", params={})
     return value
 
 
@@ -56,7 +56,10 @@ class FrameDecoder:
                     break
                 (length,) = HEADER.unpack_from(self._buf)
                 if length > self.max_size:
-                    raise TooLarge(f"Frame of {length} bytes exceeds the limit of {self.max_size} bytes.")
+                    raise TooLarge(
+                        "Frame of {length} bytes exceeds the limit of {limit} bytes.",
+                        params={"length": length, "limit": self.max_size},
+                    )
                 del self._buf[:HEADER_SIZE]
                 self._need = length
             if len(self._buf) < self._need:

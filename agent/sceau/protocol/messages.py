@@ -33,28 +33,33 @@ def request_id_of(obj: object) -> str | None:
 def parse_request(obj: object) -> Request:
     """Validate a decoded message. Raises BadRequest / Unsupported with a precise reason."""
     if not isinstance(obj, dict):
-        raise BadRequest("Message must be a JSON object.")
+        raise BadRequest("Message must be a JSON object.", params={})
     v = obj.get("v")
     if isinstance(v, bool) or not isinstance(v, int):
-        raise BadRequest("Field 'v' (protocol version) must be an integer.")
+        raise BadRequest("Field 'v' (protocol version) must be an integer.", params={})
     if v != PROTOCOL_VERSION:
-        raise Unsupported(f"Protocol version {v} is not supported (this agent speaks {PROTOCOL_VERSION}).")
+        raise Unsupported(
+            "Protocol version {version} is not supported (this agent speaks {supported}).",
+            params={"version": v, "supported": PROTOCOL_VERSION},
+        )
     rid = obj.get("id")
     if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_LENGTH:
-        raise BadRequest(f"Field 'id' must be a non-empty string of at most {MAX_ID_LENGTH} characters.")
+        raise BadRequest(
+            "Field 'id' must be a non-empty string of at most {max} characters.", params={"max": MAX_ID_LENGTH}
+        )
     cmd = obj.get("cmd")
     if not isinstance(cmd, str) or not cmd:
-        raise BadRequest("Field 'cmd' must be a non-empty string.")
+        raise BadRequest("Field 'cmd' must be a non-empty string.", params={})
     if cmd not in {c.value for c in Command}:
-        raise Unsupported(f"Unknown command: {cmd[:40]}")
+        raise Unsupported("Unknown command: {cmd}", params={"cmd": cmd[:40]})
     args = obj.get("args", {})
     if args is None:
         args = {}
     if not isinstance(args, dict):
-        raise BadRequest("Field 'args' must be an object.")
+        raise BadRequest("Field 'args' must be an object.", params={})
     origin = obj.get("origin")
     if origin is not None and not isinstance(origin, str):
-        raise BadRequest("Field 'origin' must be a string.")
+        raise BadRequest("Field 'origin' must be a string.", params={})
     return Request(v, rid, cmd, args, origin)
 
 
@@ -95,12 +100,12 @@ def arg_str(args: JSON, name: str, *, required: bool = True, max_len: int = 4096
     value = args.get(name, default)
     if value is None:
         if required:
-            raise BadRequest(f"Missing argument '{name}'.")
+            raise BadRequest("Missing argument '{name}'.", params={"name": name})
         return ""
     if not isinstance(value, str):
-        raise BadRequest(f"Argument '{name}' must be a string.")
+        raise BadRequest("Argument '{name}' must be a string.", params={"name": name})
     if len(value) > max_len:
-        raise BadRequest(f"Argument '{name}' is too long.")
+        raise BadRequest("Argument '{name}' is too long.", params={"name": name})
     return value
 
 
@@ -109,7 +114,9 @@ def arg_choice(args: JSON, name: str, choices: set[str] | frozenset[str], defaul
     if value is None:
         return None
     if not isinstance(value, str) or value not in choices:
-        raise BadRequest(f"Argument '{name}' must be one of: {', '.join(sorted(choices))}.")
+        raise BadRequest(
+            "Argument '{name}' must be one of: {choices}.", params={"name": name, "choices": ", ".join(sorted(choices))}
+        )
     return value
 
 
@@ -126,9 +133,9 @@ def arg_b64(args: JSON, name: str, *, max_bytes: int, min_bytes: int = 0, urlsaf
     try:
         data = base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"Argument '{name}' is not valid base64.") from None
+        raise BadRequest("Argument '{name}' is not valid base64.", params={"name": name}) from None
     if len(data) < min_bytes:
-        raise BadRequest(f"Argument '{name}' must be at least {min_bytes} bytes.")
+        raise BadRequest("Argument '{name}' must be at least {min} bytes.", params={"name": name, "min": min_bytes})
     if len(data) > max_bytes:
-        raise BadRequest(f"Argument '{name}' must be at most {max_bytes} bytes.")
+        raise BadRequest("Argument '{name}' must be at most {max} bytes.", params={"name": name, "max": max_bytes})
     return data

@@ -7,7 +7,8 @@ import re
 
 from sceau.errors import BadRequest, OriginNotAllowed
 
-_ORIGIN_RE = re.compile(r"^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$")
+# Used with fullmatch: "$" alone would accept a trailing newline.
+_ORIGIN_RE = re.compile(r"(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
 DEV_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 # Second-level suffixes under which the registrable domain has three labels (French public sector first).
 MULTI_LABEL_SUFFIXES = frozenset(
@@ -33,17 +34,17 @@ def normalize_origin(origin: str, *, dev_mode: bool, max_length: int = 255) -> s
     Anything else (paths, user info, `null`, file:, chrome-extension:) is refused.
     """
     if not isinstance(origin, str) or not origin or len(origin) > max_length:
-        raise BadRequest("Missing or invalid origin.")
-    m = _ORIGIN_RE.match(origin)
+        raise BadRequest("Missing or invalid origin.", params={})
+    m = _ORIGIN_RE.fullmatch(origin)
     if m is None:
-        raise OriginNotAllowed("Origin not allowed: only https sites can use Sceau.")
+        raise OriginNotAllowed("Origin not allowed: only https sites can use Sceau.", params={})
     scheme, host, port = m.group(1), m.group(2).lower(), m.group(3)
     if host.startswith(".") or host.endswith(".") or ".." in host:
-        raise OriginNotAllowed("Origin not allowed: invalid host name.")
+        raise OriginNotAllowed("Origin not allowed: invalid host name.", params={})
     if port is not None and not 0 < int(port) < 65536:
-        raise OriginNotAllowed("Origin not allowed: invalid port.")
+        raise OriginNotAllowed("Origin not allowed: invalid port.", params={})
     if scheme == "http" and not (dev_mode and host in DEV_HOSTS):
-        raise OriginNotAllowed("Origin not allowed: the site must use https.")
+        raise OriginNotAllowed("Origin not allowed: the site must use https.", params={})
     default = "443" if scheme == "https" else "80"
     suffix = f":{port}" if port and port != default else ""
     return f"{scheme}://{host}{suffix}"

@@ -19,6 +19,10 @@ from sceau.errors import Busy, SceauError
 from sceau.protocol import messages
 
 MAX_IN_FLIGHT = 64  # per connection: a runaway client gets BUSY instead of unbounded tasks
+# The extension's one native connection carries every site: its cap is higher, and each origin on it
+# has its own, lower one, so one page's burst makes that page BUSY, not every other site.
+MAX_IN_FLIGHT_SHARED = 256
+MAX_IN_FLIGHT_PER_ORIGIN = 32
 
 
 @dataclass(frozen=True)
@@ -76,18 +80,34 @@ class Session:
         self.rate = rate
         self.in_flight = 0
         self.subscribed = False  # sent `subscribe`: token notifications are pushed to it
+        self.max_in_flight_per_origin = min(max_in_flight, MAX_IN_FLIGHT_PER_ORIGIN)
+        self._by_origin: dict[str, int] = {}  # requests in flight per origin (the extension multiplexes sites)
 
     def admit(self) -> None:
         """Count one more request in flight; `Busy` when the connection is over its caps."""
         if self.rate is not None and not self.rate.take():
-            raise Busy("Too many requests; slow down.")
+            raise Busy("Too many requests; slow down.", params={})
         if self.in_flight >= self.max_in_flight:
-            raise Busy("Too many requests in flight on this connection.")
+            raise Busy("Too many requests in flight on this connection.", params={})
         self.in_flight += 1
 
     def release(self) -> None:
         """A request admitted earlier has had its final response."""
         self.in_flight = max(0, self.in_flight - 1)
+
+    def admit_origin(self, origin: str) -> None:
+        """Count a request of `origin` (known once the message is parsed); `Busy` over its own cap."""
+        count = self._by_origin.get(origin, 0)
+        if count >= self.max_in_flight_per_origin:
+            raise Busy("Too many requests in flight for this site.", params={})
+        self._by_origin[origin] = count + 1
+
+    def release_origin(self, origin: str) -> None:
+        count = self._by_origin.get(origin, 0) - 1
+        if count > 0:
+            self._by_origin[origin] = count
+        else:
+            self._by_origin.pop(origin, None)
 
     @staticmethod
     def refusal(body: bytes | str, exc: SceauError) -> dict[str, Any]:

@@ -48,6 +48,20 @@ class Described(Protocol):
     def certificate(self) -> CertificateEntry | None: ...
 
 
+def _document_json(d: DocumentInfo) -> dict[str, Any]:
+    """A document as journalled; a page-supplied digest (sign-hash) is named as such, not as a
+    SHA-256 of a document of size 0."""
+    if d.digest_algorithm:
+        return {"name": d.name, "size": d.size or None, "digest": d.sha256_hex, "digestAlgorithm": d.digest_algorithm}
+    return {"name": d.name, "size": d.size, "sha256": d.sha256_hex}
+
+
+def _document_from_json(d: dict[str, Any]) -> DocumentInfo:
+    if "digestAlgorithm" in d:
+        return DocumentInfo(str(d["name"]), int(d.get("size") or 0), str(d["digest"]), str(d["digestAlgorithm"]))
+    return DocumentInfo(name=str(d["name"]), size=int(d["size"]), sha256_hex=str(d["sha256"]))
+
+
 @dataclass(frozen=True)
 class JournalRecord:
     """One line of the journal."""
@@ -68,7 +82,7 @@ class JournalRecord:
             "origin": self.origin,
             "operation": self.operation,
             "result": self.result,
-            "documents": [{"name": d.name, "size": d.size, "sha256": d.sha256_hex} for d in self.documents],
+            "documents": [_document_json(d) for d in self.documents],
             "certificate": {
                 "fingerprintSha256": self.certificate_fingerprint,
                 "subject": self.certificate_subject,
@@ -81,10 +95,7 @@ class JournalRecord:
     def from_json(cls, data: dict[str, Any]) -> JournalRecord:
         """Parse one record; raises ValueError/KeyError/TypeError on a malformed one."""
         cert = data.get("certificate") or {}
-        docs = tuple(
-            DocumentInfo(name=str(d["name"]), size=int(d["size"]), sha256_hex=str(d["sha256"]))
-            for d in data.get("documents") or ()
-        )
+        docs = tuple(_document_from_json(d) for d in data.get("documents") or ())
         when = datetime.fromisoformat(str(data["time"]))
         return cls(
             time=when if when.tzinfo else when.replace(tzinfo=UTC),
@@ -153,7 +164,10 @@ class Journal:
             origin=_clean(origin),
             operation=_clean(str(operation)),
             result=_clean(str(result)),
-            documents=tuple(DocumentInfo(_clean(d.name), int(d.size), _clean(d.sha256_hex)) for d in documents),
+            documents=tuple(
+                DocumentInfo(_clean(d.name), int(d.size), _clean(d.sha256_hex), _clean(d.digest_algorithm))
+                for d in documents
+            ),
             certificate_fingerprint=certificate.fingerprint if certificate else "",
             certificate_subject=_clean(certificate.subject_cn) if certificate else "",
             detail=_clean(detail),
@@ -162,15 +176,20 @@ class Journal:
         self.append(rec)
         return rec
 
-    def record_consent(self, request: Described, result: str, detail: str = "") -> JournalRecord:
-        """Record the outcome of an operation described by its consent request."""
+    def record_consent(
+        self, request: Described, result: str, detail: str = "", *, duration_ms: int = 0
+    ) -> JournalRecord:
+        """Record the outcome of an operation described by its consent request (with the page-supplied
+        parameters it showed: stamp text, reason, PES role... as the detail)."""
+        shown = " ; ".join(getattr(request, "parameters", ()) or ())
         return self.record(
             origin=request.origin,
             operation=request.operation.value,
             result=result,
             documents=request.documents,
             certificate=request.certificate,
-            detail=detail,
+            detail=" — ".join(x for x in (detail, shown) if x),
+            duration_ms=duration_ms,
         )
 
     def append(self, rec: JournalRecord) -> None:

@@ -28,13 +28,16 @@ from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.framing import FrameDecoder, encode_frame
-from sceau.protocol.session import IPC, RequestHandler, Session
+from sceau.protocol.session import IPC, MAX_IN_FLIGHT_SHARED, RequestHandler, Session
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 READ_SIZE = 256 * 1024
+# A client that stops mid-frame, or stops reading its replies, is dropped after this long without
+# progress (an idle client between frames — the extension's persistent port — is left alone).
+STALL_TIMEOUT_S = 30.0
 
 
 class AgentAlreadyRunning(SceauError):
@@ -153,7 +156,7 @@ class _Connection:
         self.writer = writer
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.session = Session(IPC)
+        self.session = Session(IPC, max_in_flight=MAX_IN_FLIGHT_SHARED)  # the extension's sites, each capped
         self.closed = False
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -162,15 +165,23 @@ class _Connection:
         async with self.write_lock:
             try:
                 self.writer.write(encode_frame(message))
-                await self.writer.drain()
-            except (ConnectionError, OSError):
+                await asyncio.wait_for(self.writer.drain(), self.server.stall_timeout_s)
+            except (ConnectionError, OSError, TimeoutError):
                 self.closed = True
+                self.writer.close()
 
     async def run(self) -> None:
         decoder = FrameDecoder(self.server.max_frame)
         try:
             while True:
-                data = await self.reader.read(READ_SIZE)
+                if decoder.pending:  # mid-frame: the rest must keep coming
+                    try:
+                        data = await asyncio.wait_for(self.reader.read(READ_SIZE), self.server.stall_timeout_s)
+                    except TimeoutError:
+                        log.warning("IPC client stalled mid-frame; closing it")
+                        break
+                else:
+                    data = await self.reader.read(READ_SIZE)
                 if not data:
                     break
                 try:
@@ -218,6 +229,7 @@ class IpcServer:
         self.config = config
         # A frame may carry a whole request plus JSON overhead (base64 is accounted for by the cap).
         self.max_frame = config.limits.max_message_bytes
+        self.stall_timeout_s = STALL_TIMEOUT_S
         self.path = socket_path(config)
         self._lock = lock or SessionLock(lock_path(config))
         self._server: asyncio.AbstractServer | None = None

@@ -86,12 +86,16 @@ class WebSocketServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if len(self._connections) >= MAX_CONNECTIONS:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
-        origin = check_handshake(request.headers.get("Host"), request.headers.get("Origin"), self.port, self.config)
+        hosts, origins = request.headers.get_all("Host"), request.headers.get_all("Origin")
+        if len(hosts) > 1 or len(origins) > 1:  # ambiguous: which one would the browser have meant?
+            log.warning("refused WebSocket handshake with duplicate Host or Origin headers")
+            return connection.respond(HTTPStatus.BAD_REQUEST, "Duplicate Host or Origin header.\n")
+        origin = check_handshake(hosts[0] if hosts else None, origins[0] if origins else None, self.port, self.config)
         if origin is None:
             log.warning(
                 "refused WebSocket handshake from origin %r host %r",
-                request.headers.get("Origin"),
-                request.headers.get("Host"),
+                origins[0] if origins else None,
+                hosts[0] if hosts else None,
             )
             return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden.\n")
         self._validated[connection] = origin

@@ -25,6 +25,9 @@ class ConsentRequest:
     certificate: CertificateEntry | None = None
     detail: str = ""  # extra plain-language text, e.g. the unwrap-key warning
     can_remember: bool = False  # only authentication may be remembered per site
+    # What else the request changes (format, level, stamp text, reason, PES role...), as lines to show.
+    parameters: Sequence[str] = ()
+    names_from_page: bool = False  # the document names were supplied by the page, not read from files
 
 
 @dataclass(frozen=True)

@@ -118,11 +118,18 @@ def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.T
         if text.documents:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Documents"), font=fonts["heading"])
+            if text.names_note:
+                _label(body, text.names_note, foreground=WARNING_COLOUR, font=fonts["small"])
             for name, meta in text.documents:
                 _label(body, name, pady=(3, 0))
                 _label(body, meta, foreground=MUTED_COLOUR, font=fonts["small"])
             if text.more_documents:
                 _label(body, text.more_documents, pady=(3, 0))
+        if text.parameters:
+            ttk.Separator(body).pack(fill="x", pady=8)
+            _label(body, _("Signature parameters (from the site)"), font=fonts["heading"])
+            for line in text.parameters:
+                _label(body, line, pady=(2, 0))
         if text.certificate:
             ttk.Separator(body).pack(fill="x", pady=8)
             _label(body, _("Certificate"), font=fonts["heading"])
@@ -137,12 +144,43 @@ def build_consent(request: ConsentRequest, arm_delay_s: float) -> Callable[[tk.T
         # A short arming delay: keystrokes meant for the web page must not approve by accident.
         allow_btn.state(["disabled"])
 
+        timer: list[str | None] = [None]
+
         def arm() -> None:
+            timer[0] = None
             armed[0] = True
             if allow_btn.winfo_exists():
                 allow_btn.state(["!disabled"])
 
-        win.after(int(arm_delay_s * 1000), arm)
+        def disarm() -> None:
+            if timer[0] is not None:
+                win.after_cancel(timer[0])
+                timer[0] = None
+            armed[0] = False
+            if allow_btn.winfo_exists():
+                allow_btn.state(["disabled"])
+
+        def focus_changed(_event: object = None) -> None:
+            # Checked once the focus has settled: losing it disarms, regaining it re-arms after the
+            # delay (a click or key press meant for another window must not land on "Allow").
+            def check() -> None:
+                if not win.winfo_exists():
+                    return
+                try:
+                    focused = win.focus_get()  # None: another application has the focus
+                except (KeyError, tk.TclError):
+                    focused = None
+                inside = focused is not None and focused.winfo_toplevel() is win
+                if not inside:
+                    disarm()
+                elif not armed[0] and timer[0] is None:
+                    timer[0] = win.after(int(arm_delay_s * 1000), arm)
+
+            win.after_idle(check)
+
+        timer[0] = win.after(int(arm_delay_s * 1000), arm)
+        win.bind("<FocusOut>", focus_changed, add="+")
+        win.bind("<FocusIn>", focus_changed, add="+")
         win.bind("<Return>", lambda _e: allow())
         win.bind("<KP_Enter>", lambda _e: allow())
         _show(win, allow_btn)

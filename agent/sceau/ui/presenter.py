@@ -46,6 +46,8 @@ def operation_title(kind: OperationKind, count: int) -> str:
         return _("Unlock the key of an encrypted bid")
     if kind is OperationKind.ENCRYPT:
         return _("Encrypt the document") if count <= 1 else _("Encrypt {n} documents").format(n=count)
+    if kind is OperationKind.VERIFY:
+        return _("Verify signed files")
     return _("Read your certificates")
 
 
@@ -112,6 +114,8 @@ class ConsentText:
     certificate: list[str]
     detail: str
     remember: str  # "" when the site cannot be remembered for this operation
+    parameters: list[str]  # page-supplied signature parameters (format, level, stamp text...)
+    names_note: str  # "" or a note that the page named the documents
     approve: str
     refuse: str
 
@@ -132,6 +136,8 @@ def consent_text(request: ConsentRequest) -> ConsentText:
         certificate=certificate_lines(request.certificate) if request.certificate else [],
         detail=request.detail,
         remember=remember,
+        parameters=list(request.parameters),
+        names_note=_("Names supplied by the site") if request.names_from_page and request.documents else "",
         approve=_("Allow"),
         refuse=_("Refuse"),
     )

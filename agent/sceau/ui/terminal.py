@@ -70,10 +70,12 @@ class TerminalUI(UserInterface):
             self._say("", f"== {text.title} ==", f"{text.site.domain}  ({text.site.origin})", text.asks)
             self._say(f"  {text.operation}")
             if text.documents:
-                self._say(_("Documents"))
+                self._say(_("Documents") + (f" ({text.names_note})" if text.names_note else ""))
                 self._say(*(f"  - {name} ({meta})" for name, meta in text.documents))
                 if text.more_documents:
                     self._say(f"  {text.more_documents}")
+            if text.parameters:
+                self._say(_("Signature parameters (from the site)"), *(f"  {line}" for line in text.parameters))
             if text.certificate:
                 self._say(_("Certificate"), *(f"  {line}" for line in text.certificate))
             if text.detail:
