@@ -64,6 +64,4 @@ async def verify_isolated(
 ) -> VerifyOutcome:
     """Verify `data` in `pool`; a file that overruns the budget raises `InvalidInput`."""
     ders = tuple(c.public_bytes(Encoding.DER) for c in anchors)
-    return await pool.run(
-        verify_job, data, name, ders, online, detached, detached_name, language, lists, lists_missing
-    )
+    return await pool.run(verify_job, data, name, ders, online, detached, detached_name, language, lists, lists_missing)

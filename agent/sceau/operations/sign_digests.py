@@ -191,6 +191,7 @@ def consent_documents(items: Sequence[DigestItem]) -> tuple[list[DocumentInfo], 
 
 class SignDigests(Operation):
     command: ClassVar[Command] = Command.SIGN_DIGESTS
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"items", "certificate"})
     kind: ClassVar[OperationKind | None] = OperationKind.SIGN
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
