@@ -3,6 +3,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "commands": {
     "AUTHENTICATE": "authenticate",
     "DECRYPT": "decrypt",
+    "DECRYPT_TO_FILE": "decrypt-to-file",
     "ENCRYPT": "encrypt",
     "FETCH_CHUNK": "fetch-chunk",
     "HELLO": "hello",
@@ -51,6 +52,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "keyCommands": [
     "authenticate",
     "decrypt",
+    "decrypt-to-file",
     "sign-documents",
     "sign-hash"
   ],
@@ -65,6 +67,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "pageCommands": [
     "authenticate",
     "decrypt",
+    "decrypt-to-file",
     "encrypt",
     "fetch-chunk",
     "hello",
@@ -94,6 +97,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
         },
         "name": "mode"
       },
+      "kind": "decrypt"
+    },
+    "decrypt-to-file": {
       "kind": "decrypt"
     },
     "encrypt": {

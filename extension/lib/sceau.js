@@ -7,6 +7,7 @@
 //   const { results } = await Sceau.signDocuments([{ name: file.name, data: file, format: "pades" }]);
 //   const p7m = await Sceau.encrypt(zipBlob, [buyerCertPem, backupCertPem]);   // Uint8Array
 //   const { data } = await Sceau.decrypt(p7m);
+//   const report = await Sceau.decryptToFile(p7mFile);  // plaintext written where the user chooses
 //
 // Documents may be Blobs, Files, ArrayBuffers or typed arrays of any size: the library sends small ones
 // inline and uploads the others in chunks (`upload-chunk`); large results come back as transfer
@@ -313,6 +314,29 @@ export class Sceau {
     return { data: await this.download(plaintext, transferOptions), report };
   }
 
+  /**
+   * Decrypt a bid into a file the user picks in the agent's save dialog: the plaintext never
+   * crosses the browser (multi-GB bids). Resolves with the report; `report.saved` is
+   * `{ name, sha256 }` (the file name and the plaintext's SHA-256, never the folder).
+   * @param {BinaryInput | UploadRef} file the .p7m
+   * @param {DecryptOptions & { suggestedName?: string }} [options]
+   * @returns {Promise<object>}
+   */
+  async decryptToFile(file, options = {}) {
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
+    const label = name ?? file?.name;
+    const document = await this.transfers.wireDocument(file, label, { onProgress, timeoutMs, chunkSize });
+    const wireArgs = { ...args, document };
+    if (label !== undefined) wireArgs.name = String(label);
+    return this.request(Command.DECRYPT_TO_FILE, wireArgs, {
+      timeoutMs,
+      onEvent: (event) => {
+        onEvent?.(event);
+        onProgress?.(progressOf(event, "decrypt"));
+      },
+    });
+  }
+
   /** Token inserted/removed notifications. @param {(notify: object) => void} listener */
   async subscribe(listener) {
     this.listeners.add(listener);
@@ -328,7 +352,7 @@ function client() {
 
 // Static shortcuts on a shared client: `Sceau.detect()`, `Sceau.authenticate(nonce)`, ...
 for (const name of ["detect", "listCertificates", "authenticate", "signHash", "signDocuments", "encrypt",
-  "decrypt", "upload", "download", "subscribe", "request"]) {
+  "decrypt", "decryptToFile", "upload", "download", "subscribe", "request"]) {
   Object.defineProperty(Sceau, name, {
     value: (...args) => client()[name](...args),
     enumerable: false,

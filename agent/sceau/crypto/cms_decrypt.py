@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from asn1crypto import algos, cms, core
 from cryptography.exceptions import InvalidTag
@@ -180,9 +180,10 @@ def _unpad(block: bytes, block_size: int) -> bytes:
 
 
 def decrypt_content(
-    envelope: Envelope, key: bytes, out: BinaryIO, *, progress: Progress | None = None
+    envelope: Envelope, key: bytes, out: BinaryIO, *, progress: Progress | None = None, digest: Any = None
 ) -> DecryptResult:
-    """Decrypt the content into `out` and check padding / tag. Raise `decryption_failed()` on any failure."""
+    """Decrypt the content into `out` and check padding / tag. Raise `decryption_failed()` on any failure.
+    `digest` (a hashlib object) is fed the plaintext as it is written, off this thread."""
     params = envelope.params
     if len(key) != params.cipher.key_size:
         raise decryption_failed()
@@ -191,7 +192,7 @@ def decrypt_content(
     except ValueError:
         raise decryption_failed() from None
     cbc = params.cipher.mode == "cbc"
-    writer = WriterThread(out, CHUNK)  # writes behind the cipher (crypto.pipeline)
+    writer = WriterThread(out, CHUNK, digest=digest)  # writes behind the cipher (crypto.pipeline)
     try:
         result = _decrypt_into(envelope, dec, _Sink(writer, params.cipher.block_size if cbc else 0, progress))
     except BaseException:

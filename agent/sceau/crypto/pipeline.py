@@ -15,18 +15,21 @@ import queue
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 DEPTH = 3
 _STOP = None
 
 
 class WriterThread:
-    """`out.write` in a background thread. `acquire()` a buffer, fill it, `submit(buf, n)`; or `write(data)`."""
+    """`out.write` in a background thread. `acquire()` a buffer, fill it, `submit(buf, n)`; or `write(data)`.
 
-    def __init__(self, out: BinaryIO, size: int, depth: int = DEPTH) -> None:
+    `digest`, when given, is updated with everything written, in the same thread."""
+
+    def __init__(self, out: BinaryIO, size: int, depth: int = DEPTH, digest: Any = None) -> None:
         self.out = out
         self.size = size
+        self.digest = digest  # a hashlib object fed what is written (hashlib drops the GIL too)
         self._free: queue.Queue[bytearray] = queue.Queue()
         for _ in range(depth):
             self._free.put(bytearray(size))
@@ -46,6 +49,8 @@ class WriterThread:
             try:
                 if self._error is None:
                     view = memoryview(data)[:n]
+                    if self.digest is not None:
+                        self.digest.update(view)
                     while view:  # raw files may write short
                         k = self.out.write(view)
                         view = view[k if k is not None else len(view) :]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sceau.config import Config, Limits
@@ -20,7 +21,7 @@ from sceau.store.transfers import TransferStore
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, SaveRequest, UserInterface
 
 T = TypeVar("T")
 
@@ -119,3 +120,8 @@ class OperationContext:
         request = ConsentRequest(self.origin, operation, documents, certificate, detail, can_remember)
         self.shown = request
         return await self.ui_call(lambda: self.ui.confirm(request))
+
+    async def ask_save_path(self, suggested_name: str, size: int) -> Path:
+        """Ask the user where to write a result the page must not receive (native save dialog)."""
+        request = SaveRequest(self.origin, suggested_name, size)
+        return Path(await self.ui_call(lambda: self.ui.ask_save_path(request)))

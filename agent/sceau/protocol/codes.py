@@ -55,6 +55,8 @@ class Command(StrEnum):
     SITE_REVOKE = "site-revoke"
     SITE_LIST = "site-list"
     SUBSCRIBE = "subscribe"
+    # Decrypt a bid into a file the user picks in the agent's save dialog (the page gets the report).
+    DECRYPT_TO_FILE = "decrypt-to-file"
 
 
 # Commands a web page may send (the extension forwards nothing else).
@@ -71,6 +73,7 @@ PAGE_COMMANDS = frozenset(
         Command.UPLOAD_CHUNK,
         Command.FETCH_CHUNK,
         Command.SUBSCRIBE,
+        Command.DECRYPT_TO_FILE,
     }
 )
 

@@ -5,12 +5,15 @@
  * smart card. The counter lives in the file PINLIMIT_STATE so it survives between processes.
  * With PINLIMIT_REMOVE_AFTER=N it also plays a card pulled out of the reader after N signatures:
  * every later session or key operation answers CKR_DEVICE_REMOVED, as a real module does.
+ * With PINLIMIT_REMOVED_FLAG=PATH the card counts as pulled out while that file exists (a test
+ * pulls it at a chosen moment, e.g. from a dialog hook); decryption is cut off too.
  * Test-only: it sits *below* the real token, never instead of it.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <p11-kit/pkcs11.h>
 
 static CK_FUNCTION_LIST ours;
@@ -39,7 +42,17 @@ static long signatures_done;
 
 static int removed(void) {
     const char *v = getenv("PINLIMIT_REMOVE_AFTER");
+    const char *flag = getenv("PINLIMIT_REMOVED_FLAG");
+    if (flag && access(flag, F_OK) == 0) return 1;
     return v && signatures_done >= atol(v);
+}
+
+static CK_RV pl_decrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_DecryptInit(h, m, k);
+}
+
+static CK_RV pl_decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR len) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_Decrypt(h, in, n, out, len);
 }
 
 static CK_RV pl_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
@@ -94,6 +107,8 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out) {
         ours.C_SignInit = pl_sign_init;
         ours.C_Sign = pl_sign;
         ours.C_OpenSession = pl_open_session;
+        ours.C_DecryptInit = pl_decrypt_init;
+        ours.C_Decrypt = pl_decrypt;
     }
     *out = &ours;
     return CKR_OK;
