@@ -216,7 +216,8 @@ export class Sceau {
 
   /**
    * Fetch a result (a transfer descriptor, or an output carrying inline `data`), checked.
-   * @param {object} descriptor @param {TransferOptions} [options] @returns {Promise<Uint8Array>}
+   * `{ as: "blob" }` returns a Blob built chunk by chunk (for results of hundreds of MB or more).
+   * @param {object} descriptor @param {TransferOptions} [options] @returns {Promise<Uint8Array | Blob>}
    */
   download(descriptor, options) {
     return this.transfers.download(descriptor, options);
@@ -268,8 +269,8 @@ export class Sceau {
     if (!Array.isArray(recipients) || recipients.length === 0) {
       throw new SceauError(ErrorCode.BAD_REQUEST, "encrypt() needs a list of recipient certificates.");
     }
-    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
-    const transferOptions = { onProgress, timeoutMs, chunkSize };
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, as, ...args } = options;
+    const transferOptions = { onProgress, timeoutMs, chunkSize, as };
     const label = name ?? file?.name;
     const document = await this.transfers.wireDocument(file, label, transferOptions);
     const wireArgs = { ...args, document, recipients: recipients.map(certificateText) };
@@ -293,8 +294,8 @@ export class Sceau {
    * @returns {Promise<DecryptResult>}
    */
   async decrypt(file, options = {}) {
-    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
-    const transferOptions = { onProgress, timeoutMs, chunkSize };
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, as, ...args } = options;
+    const transferOptions = { onProgress, timeoutMs, chunkSize, as };
     const label = name ?? file?.name;
     const document = await this.transfers.wireDocument(file, label, transferOptions);
     const wireArgs = { ...args, document };
