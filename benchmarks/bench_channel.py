@@ -12,24 +12,35 @@ SCEAU_BENCH_CHANNEL_MB (default 200) both ways:
 - the page's JS heap growth during the Sceau download (performance.memory, --enable-precise-memory-info).
 
 Goals: both ≥ 0.7× the raw channel. Also the echo floor (tiny round trip) that bench_bridge compares with.
+
+Then decrypt-to-disk from the page: a bid of SCEAU_BENCH_D2D_MB (default 1024) made by openssl is
+fetched by the page from the platform and uploaded (not timed), then `Sceau.decryptToFile` (the
+headless agent's save dialog answers a folder) is paired with `sceau decrypt` on the same file.
+Goal: within 1.3× the CLI's time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks import probe
 from benchmarks.common import softhsm_pki
 from benchmarks.paired import PAIRS, WARMUP, Paired, record
+from sceau.devkit import softhsm
 
 SIZE_MB = int(os.environ.get("SCEAU_BENCH_CHANNEL_MB", "200"))
 PIPELINE = int(os.environ.get("SCEAU_BENCH_CHANNEL_INFLIGHT", "4"))
+D2D_MB = int(os.environ.get("SCEAU_BENCH_D2D_MB", "1024"))
 SMALL = (512 << 10) * 4 // 3 + 200  # a fetch-chunk answer: 512 KiB of base64 plus its envelope
 
 SCEAU_JS = """
@@ -54,6 +65,65 @@ SCEAU_JS = """
 """
 
 
+D2D_JS = """async ([name]) => {
+  const blob = await (await fetch("/files/" + name)).blob();
+  const ref = await Sceau.upload(blob, { name });
+  const t0 = performance.now();
+  const report = await Sceau.decryptToFile({ transfer: ref.transfer }, { name });
+  return { seconds: (performance.now() - t0) / 1000, saved: report.saved };
+}"""
+
+
+def decrypt_to_disk(
+    page: Any, rp: Any, pki: Any, module: str, env: dict[str, str], root: Path, save_dir: Path
+) -> Paired:
+    """`Sceau.decryptToFile` of an uploaded bid vs `sceau decrypt` of the same file, paired."""
+    plain, bid = root / "d2d.bin", root / "d2d.p7m"
+    block = os.urandom(1 << 20)
+    with open(plain, "wb") as f:
+        for _ in range(D2D_MB):
+            f.write(block)
+    enc = ["openssl", "cms", "-encrypt", "-binary", "-stream", "-aes-256-cbc", "-in", str(plain), "-outform", "DER"]
+    subprocess.run([*enc, "-out", str(bid), pki["enc-rsa2048"].cert], check=True)
+    expected = hashlib.sha256(plain.read_bytes()).hexdigest()
+    plain.unlink()
+    rp.files["d2d.p7m"] = bid.read_bytes()
+    cli_env = {**env, "SCEAU_PIN": softhsm.USER_PIN, "SCEAU_LANG": "en"}
+    cli_out = root / "cli.out"
+    cli = [sys.executable, "-m", "sceau.cli", "decrypt", "--pkcs11-module", module, "--pin-env", "SCEAU_PIN"]
+    cli += ["--yes", "--force", "-o", str(cli_out), str(bid)]
+
+    def page_side() -> float:
+        out: dict[str, Any] = page.evaluate(f"({D2D_JS})", ["d2d.p7m"])
+        saved = save_dir / out["saved"]["name"]
+        assert out["saved"]["sha256"] == expected, out
+        saved.unlink()
+        return float(out["seconds"])
+
+    def cli_side() -> float:
+        t0 = time.perf_counter()
+        subprocess.run(cli, env=cli_env, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    bs, cs = [], []
+    for i in range(WARMUP + PAIRS):
+        first, second = (cli_side, page_side) if i % 2 == 0 else (page_side, cli_side)
+        a, b = first(), second()
+        if i >= WARMUP:
+            c, p = (a, b) if first is cli_side else (b, a)
+            bs.append(c)
+            cs.append(p)
+    rp.files.pop("d2d.p7m", None)
+    return Paired(
+        f"decrypt-to-disk {D2D_MB} MB from the page",
+        "sceau decrypt (CLI)",
+        "Sceau.decryptToFile",
+        bs,
+        cs,
+        [b / c for b, c in zip(bs, cs, strict=True)],
+    )
+
+
 def main() -> int:
     pki, module = softhsm_pki()
     from playwright.sync_api import sync_playwright
@@ -61,10 +131,18 @@ def main() -> int:
     from sceau.devkit.bridge import EXTENSION, Bridge, chromium_args, launch_chromium
     from sceau.devkit.testsite import RelyingParty, open_page
     from sceau.store.sites import TrustedSites
+    from sceau.ui.headless import SAVE_DIR_ENV
 
     root = Path(tempfile.mkdtemp(prefix="sceau-bench-channel-"))
     (root / "bridge").mkdir()
-    bridge = Bridge.prepare(root / "bridge", module=module, softhsm_conf=Path(os.environ["SOFTHSM2_CONF"]))
+    save_dir = root / "saved"
+    save_dir.mkdir()
+    bridge = Bridge.prepare(
+        root / "bridge",
+        module=module,
+        softhsm_conf=Path(os.environ["SOFTHSM2_CONF"]),
+        env={**os.environ, SAVE_DIR_ENV: str(save_dir)},
+    )
     agent = bridge.start_agent()
     rp = RelyingParty(root, ports=1)
     rp.start()
@@ -123,6 +201,7 @@ def main() -> int:
                     ours_up.append(o["up"])
                     ours_down.append(o["down"])
                     heaps.append(int(o["heap"]))
+                d2d = decrypt_to_disk(page, rp, pki, module, bridge.env, root, save_dir)
             finally:
                 context.close()
     finally:
@@ -154,6 +233,8 @@ def main() -> int:
             result.extra["heap growth"] = f"{max(heaps) / 1e6:.1f} MB"
         record(result)
     print(f"  echo floor (page -> trivial host -> page, 64 B): p50 {statistics.median(echo) * 1e3:.3f} ms")
+    d2d.goal, d2d.met = "<= 1.3x the CLI", d2d.median >= 1 / 1.3
+    record(d2d)
     return 0
 
 
