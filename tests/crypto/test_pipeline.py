@@ -68,3 +68,19 @@ def test_reader_yields_the_stream_in_order_and_raises_read_errors() -> None:
 
     with pytest.raises(OSError):
         list(ReaderThread(Broken(), 64))  # type: ignore[arg-type]
+
+
+def test_a_failing_consumer_does_not_wait_for_a_blocked_pipe() -> None:
+    """`sceau encrypt -` whose output fails while stdin is still open: no hang."""
+    r, w = os.pipe()
+    try:
+        with open(r, "rb", buffering=0, closefd=False) as src:
+            reader = ReaderThread(src, 64)  # type: ignore[arg-type]
+            os.write(w, b"x" * 10)
+            it = iter(reader)
+            assert bytes(next(it)) == b"x" * 10
+            reader.close(wait=False)  # the reader is blocked in read(): returns at once
+            it.close()
+    finally:
+        os.close(w)
+        os.close(r)

@@ -249,9 +249,9 @@ def encrypt_stream(
         write(data)
 
     total = 0
+    reader = ReaderThread(src, CHUNK)
     try:
         write(prefix)
-        reader = ReaderThread(src, CHUNK)
         for view in reader:
             n = len(view)
             total += n
@@ -279,6 +279,7 @@ def encrypt_stream(
             trailer += b"\x00\x00" * 3  # EnvelopedData, [0], ContentInfo
         write(trailer)
     except BaseException:
+        reader.close(wait=False)
         writer.abort()
         raise
     writer.close()

@@ -135,6 +135,7 @@ class ReaderThread:
         for _ in range(depth):
             self._free.put(bytearray(size))
         self._full: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="sceau-reader", daemon=True)
         self._thread.start()
 
@@ -167,8 +168,13 @@ class ReaderThread:
                 previous, n = item
                 yield memoryview(previous)[:n]
         finally:
-            self.close()
+            self.close(wait=False)  # at the end of the file the thread has already ended
 
-    def close(self) -> None:
-        self._free.put(None)
-        self._thread.join()
+    def close(self, wait: bool = True) -> None:
+        """Stop reading. `wait=False` on an error path: a read blocked on a pipe (stdin) may never
+        return, and the daemon thread then simply ends with the process."""
+        if not self._closed:
+            self._closed = True
+            self._free.put(None)
+        if wait:
+            self._thread.join()
