@@ -5,10 +5,16 @@ from __future__ import annotations
 import errno
 import io
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from sceau.crypto.pipeline import ReaderThread, WriterThread
+from sceau.devkit.pki import DevPki
+
+from .conftest import openssl_decrypt
 
 
 class FullDisk(io.RawIOBase):
@@ -84,3 +90,16 @@ def test_a_failing_consumer_does_not_wait_for_a_blocked_pipe() -> None:
     finally:
         os.close(w)
         os.close(r)
+
+
+def test_cli_encrypts_standard_input_through_the_pipeline(pki: DevPki, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Unknown size (a pipe): indefinite-length BER in several pieces, opened by openssl."""
+    data = os.urandom(3 << 20)
+    bid = tmp_path / "pli.p7m"
+    cmd = [sys.executable, "-m", "sceau.cli", "encrypt", "--to", pki["enc-rsa2048"].cert, "-o", str(bid), "-"]
+    res = subprocess.run(cmd, env=cli_env, input=data, capture_output=True)
+    assert res.returncode == 0, res.stderr
+    assert bid.read_bytes()[:2] == b"\x30\x80"
+    out = tmp_path / "plain"
+    assert openssl_decrypt(bid, out, pki["enc-rsa2048"].cert, pki["enc-rsa2048"].key_pem).returncode == 0
+    assert out.read_bytes() == data
