@@ -1,7 +1,7 @@
 """Agent cold start, idle RSS and idle wakeups (`sceau agent --headless`), with same-run baselines.
 
-- cold start: process spawn → first `hello` answered over the agent's socket (median of 3);
-  baseline: `python -c pass` in the same run. Goal ≤ 1.5 s.
+- cold start: process spawn → first `hello` answered over the agent's socket, paired with
+  `python -c pass` (benchmarks.paired, 3 pairs). Goal ≤ 1.5 s.
 - idle RSS: VmRSS after the agent settled; baseline: a bare `python` sleeping. Goal ≤ 60 MB.
 - idle wakeups: voluntary + involuntary context switches of all the agent's threads over
   DURATION seconds (default 60, `--duration N`), per minute; baseline: a sleeping python.
@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.paired import compare
 
 GOAL_START_S = 1.5
 GOAL_RSS_MB = 60.0
@@ -129,25 +131,26 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="idle measurement window (seconds)")
     args = parser.parse_args()
 
-    # Baselines in the same run.
-    base_starts = []
-    for _ in range(3):
+    # Cold start paired with a bare interpreter start (benchmarks.paired).
+    def python_pass() -> float:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
-        base_starts.append(time.perf_counter() - t0)
-    base_start = statistics.median(base_starts)
+        return time.perf_counter() - t0
 
-    starts = []
-    for _ in range(3):
+    def agent_start() -> float:
         with tempfile.TemporaryDirectory(prefix="sceau-bench-agent-") as tmp:
             proc, elapsed, _sock = start_agent(Path(tmp))
             stop(proc)
-            starts.append(elapsed)
-    start = statistics.median(starts)
-    print(
-        f"  cold start (spawn → hello answered)  median {start:6.3f} s   baseline python -c pass "
-        f"{base_start:6.3f} s   ratio {start / base_start:5.1f}x   goal ≤ {GOAL_START_S} s "
-        f"{'OK' if start <= GOAL_START_S else 'MISSED'}"
+            return elapsed
+
+    compare(
+        "agent cold start (spawn -> hello)",
+        "python -c pass",
+        python_pass,
+        "sceau agent",
+        agent_start,
+        pairs=3,
+        goal=(f"<= {GOAL_START_S} s", lambda r: statistics.median(r.candidate_s) <= GOAL_START_S),
     )
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100000)"])

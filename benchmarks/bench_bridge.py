@@ -1,7 +1,17 @@
-"""Bridge overhead: `sign-hash` page → extension → native host → agent → SoftHSM2, vs the raw PKCS#11
-call in the same run (RSA-2048, sequential). Also the agent alone over its socket, to split the cost.
+"""Bridge overhead: `sign-hash` page → extension → native host → agent → SoftHSM2, paired with the raw
+PKCS#11 call and the channel's echo floor in the same run, and where the time goes.
 
-Goal (issue 4): p50 overhead ≤ 3 ms and ≥ 250 sequential ops/s through the browser.
+Each round (SCEAU_BENCH_WARMUP + SCEAU_BENCH_PAIRS, order rotating) runs a batch of BATCH calls of:
+- raw: python-pkcs11 `sign` on an open, logged-in session (the token's own cost);
+- echo: page ↔ trivial extension + native host (benchmarks.probe), 64 B — the floor of any bridge call;
+- ipc-floor: an unknown `fetch-chunk` over the agent's socket (framing, socket, dispatch, error path);
+- ipc-sign: `sign-hash` over the agent's socket (+ site check, consent, token, journal);
+- page-floor: the same unknown `fetch-chunk` from the page (all hops, no token, no journal);
+- page-sign: `Sceau.signHash` from the page.
+and, in this process, the site check (`TrustedSites.is_allowed`) and one journal record (fsync).
+A batch's figure is its median latency; the split uses the medians over rounds.
+
+Goal (issue 15): page-sign p50 − raw p50 ≤ 1.5 × echo p50.
 """
 
 from __future__ import annotations
@@ -10,45 +20,66 @@ import base64
 import hashlib
 import json
 import os
-import signal
-import subprocess
+import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import pct, report, softhsm_pki, timed
+from benchmarks import probe
+from benchmarks.common import softhsm_pki
+from benchmarks.paired import PAIRS, WARMUP, Paired, record
 
-N = 300
+BATCH = int(os.environ.get("SCEAU_BENCH_BRIDGE_BATCH", "60"))
 KEY = "sign-rsa2048"
+
+PAGE_JS = """
+(() => {
+  if (window.__lat) return;
+  const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  window.__lat = async (what, n, args) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      if (what === "sign") await Sceau.signHash(args);
+      else if (what === "floor") await Sceau.request("fetch-chunk", { transfer: "none", index: 0 }).catch(() => null);
+      else await window.__probe("echo", 1, 1, 64);
+      out.push((performance.now() - t0) / 1000);
+    }
+    return median(out);
+  };
+})();
+"""
+
+
+def _median_of(fn: Callable[[], object], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
 
 
 def main() -> None:
     pki, module = softhsm_pki()
     import pkcs11
+    from cryptography.hazmat.primitives.serialization import Encoding
     from pkcs11 import Attribute, Mechanism, ObjectClass
+    from playwright.sync_api import sync_playwright
 
     from sceau.devkit import softhsm
-    from sceau.devkit.bridge import Bridge, launch_chromium
+    from sceau.devkit.bridge import EXTENSION, Bridge, chromium_args, launch_chromium
     from sceau.devkit.testsite import RelyingParty, open_page
     from sceau.protocol.framing import FrameDecoder, encode_frame
+    from sceau.store.journal import Journal
     from sceau.store.sites import TrustedSites
     from sceau.tokens.base import Digest
     from sceau.tokens.pkcs11_lib import DIGEST_INFO
     from sceau_native_host.relay import connect
 
     digest = hashlib.sha256(b"document").digest()
-    print(f"SoftHSM2 {module}, {KEY}, sign-hash of a SHA-256 digest, {N} sequential calls each")
-
-    # 1. Raw PKCS#11 (python-pkcs11, session already open and logged in).
-    lib = pkcs11.lib(module)
-    tok = lib.get_token(token_label=softhsm.TOKEN_LABEL)
-    with tok.open(user_pin=softhsm.USER_PIN) as session:
-        key = next(
-            session.get_objects(
-                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(pki[KEY].key_id)}
-            )
-        )
-        raw = timed(lambda: key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS), N)
-
+    print(f"SoftHSM2 {module}, {KEY}, sign-hash of a SHA-256 digest; batches of {BATCH}, {WARMUP}+{PAIRS} rounds")
     root = Path(tempfile.mkdtemp(prefix="sceau-bench-bridge-"))
     (root / "bridge").mkdir()
     bridge = Bridge.prepare(
@@ -58,12 +89,18 @@ def main() -> None:
     rp = RelyingParty(root, ports=1)
     rp.start()
     origin = rp.origin(0)
-    TrustedSites(bridge.config.data_path()).grant(origin, ["sign"])
+    sites = TrustedSites(bridge.config.data_path())
+    sites.grant(origin, ["sign"])
+    session = pkcs11.lib(module).get_token(token_label=softhsm.TOKEN_LABEL).open(user_pin=softhsm.USER_PIN)
+    link = connect(bridge.config)
+    rounds: dict[str, list[float]] = {}
     try:
-        # 2. The agent alone, over its Unix socket (protocol core + engine + executor + consent).
-        link = connect(bridge.config)
+        key = next(
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(pki[KEY].key_id)}
+            )
+        )
         decoder = FrameDecoder(1 << 24)
-        cert_id = None
 
         def ipc_call(msg: dict[str, object]) -> dict[str, object]:
             link.send(encode_frame(msg))
@@ -74,54 +111,92 @@ def main() -> None:
                     return reply
 
         listed = ipc_call({"v": 1, "id": "l", "cmd": "list-certificates", "origin": origin, "args": {"role": "sign"}})
-        wanted = pki.cert(KEY).public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
-        for c in listed["result"]["certificates"]:  # type: ignore[index]
-            if base64.b64decode(c["certificate"]) == wanted:
-                cert_id = c["id"]
-        assert cert_id, "test certificate not listed"
+        wanted = pki.cert(KEY).public_bytes(Encoding.DER)
+        cert_id = next(
+            c["id"]
+            for c in listed["result"]["certificates"]  # type: ignore[index]
+            if base64.b64decode(c["certificate"]) == wanted
+        )
         args = {"hash": base64.b64encode(digest).decode(), "certificate": cert_id}
-        via_ipc = timed(lambda: ipc_call({"v": 1, "id": "s", "cmd": "sign-hash", "origin": origin, "args": args}), N)
-        link.close()
+        sign_msg = {"v": 1, "id": "s", "cmd": "sign-hash", "origin": origin, "args": args}
+        floor_msg = {"v": 1, "id": "f", "cmd": "fetch-chunk", "origin": origin, "args": {"transfer": "x", "index": 0}}
+        journal = Journal(root / "journal-probe")
 
-        # 3. The whole bridge, timed inside the page.
-        from playwright.sync_api import sync_playwright
-
+        ext = probe.prepare(root, root / "profile")
         with sync_playwright() as pw:
-            context = launch_chromium(pw, root / "profile", bridge.env, ignore_https_errors=True)
-            page = open_page(context, origin + "/")
-            samples = page.evaluate(
-                """async ([n, args]) => {
-                    for (let i = 0; i < 5; i++) await Sceau.signHash(args);
-                    const out = [];
-                    for (let i = 0; i < n; i++) {
-                        const t0 = performance.now();
-                        await Sceau.signHash(args);
-                        out.push((performance.now() - t0) / 1000);
-                    }
-                    return out;
-                }""",
-                [N, args],
+            context = launch_chromium(
+                pw, root / "profile", bridge.env, args=chromium_args((EXTENSION, ext)), ignore_https_errors=True
             )
-            context.close()
-    finally:
-        rp.stop()
-        os.kill(agent.pid, signal.SIGTERM)
-        agent.wait(10)
+            try:
+                page = open_page(context, origin + "/")
+                probe.install_page_helper(page)
+                page.evaluate(PAGE_JS)
 
-    report("raw PKCS#11 (python-pkcs11)", raw)
-    report("agent over IPC (python client)", via_ipc)
-    report("browser bridge (page → … → SoftHSM2)", samples)
-    overhead = pct(samples, 0.5) - pct(raw, 0.5)
-    ops = len(samples) / sum(samples)
-    print(
-        f"  → bridge p50 overhead {overhead * 1e3:.2f} ms (goal ≤ 3 ms; Fortify ~7.4 ms), "
-        f"{ops:.0f} ops/s (goal ≥ 250; Fortify ~110)"
+                def in_page(what: str) -> Callable[[], float]:
+                    return lambda: float(page.evaluate("([w, n, a]) => window.__lat(w, n, a)", [what, BATCH, args]))
+
+                sides: dict[str, Callable[[], float]] = {
+                    "raw": lambda: _median_of(
+                        lambda: key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS), BATCH
+                    ),
+                    "echo": in_page("echo"),
+                    "ipc-floor": lambda: _median_of(lambda: ipc_call(floor_msg), BATCH),
+                    "ipc-sign": lambda: _median_of(lambda: ipc_call(sign_msg), BATCH),
+                    "page-floor": in_page("floor"),
+                    "page-sign": in_page("sign"),
+                    "site-check": lambda: _median_of(lambda: sites.is_allowed(origin, "sign"), BATCH),
+                    "journal": lambda: _median_of(
+                        lambda: journal.record(origin=origin, operation="sign", result="ok"), BATCH
+                    ),
+                }
+                names = list(sides)
+                for i in range(WARMUP + PAIRS):
+                    order = names[i % len(names) :] + names[: i % len(names)]
+                    for name in order:
+                        value = sides[name]()
+                        if i >= WARMUP:
+                            rounds.setdefault(name, []).append(value)
+            finally:
+                context.close()
+    finally:
+        link.close()
+        session.close()
+        rp.stop()
+        bridge.stop_agent(agent)
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pki.root, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in rounds.items()}
+    overheads = [s - r for s, r in zip(rounds["page-sign"], rounds["raw"], strict=True)]
+    result = Paired(
+        "sign-hash bridge overhead vs echo floor",
+        "echo floor",
+        "bridge overhead",
+        rounds["echo"],
+        overheads,
+        [e / o if o > 0 else float("inf") for e, o in zip(rounds["echo"], overheads, strict=True)],
+        goal="overhead <= 1.5x echo",
     )
-    print(
-        f"  → of which agent+IPC {(pct(via_ipc, 0.5) - pct(raw, 0.5)) * 1e3:.2f} ms, "
-        f"browser+host {(pct(samples, 0.5) - pct(via_ipc, 0.5)) * 1e3:.2f} ms"
-    )
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+    result.met = statistics.median(overheads) <= 1.5 * med["echo"]
+    result.extra = {"raw p50": f"{med['raw'] * 1e3:.3f} ms", "page p50": f"{med['page-sign'] * 1e3:.3f} ms"}
+    record(result)
+    ms = {k: v * 1e3 for k, v in med.items()}
+    split = [
+        ("token (raw PKCS#11)", ms["raw"]),
+        ("socket + framing + dispatch (ipc floor)", ms["ipc-floor"]),
+        ("operation: site check, consent, token call, journal", ms["ipc-sign"] - ms["ipc-floor"] - ms["raw"]),
+        ("  site check alone (TrustedSites.is_allowed)", ms["site-check"]),
+        ("  journal record + fsync alone (now behind the reply)", ms["journal"]),
+        ("channel floor (page <-> trivial host)", ms["echo"]),
+        ("extension + native host relay beyond the floor", ms["page-floor"] - ms["ipc-floor"] - ms["echo"]),
+        ("page-sign total", ms["page-sign"]),
+    ]
+    print("  where the time goes (medians of rounds, ms):")
+    for label, value in split:
+        print(f"    {label:<52} {value:8.3f}")
+    print(f"  page-floor {ms['page-floor']:.3f} ms, ipc-sign {ms['ipc-sign']:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """CMS bid decryption / encryption throughput and peak RSS, against openssl cms on the same file and key.
 
 A 1 GB bid (SCEAU_BENCH_CMS_MB to change) is generated, encrypted by `openssl cms -encrypt -stream`
-to an RSA key that is both on a SoftHSM2 token and in a PEM file. Then, in the same run:
-- `openssl cms -decrypt` (PEM key) vs `sceau decrypt` on the SoftHSM2 token: time ratio, peak RSS;
-- `openssl cms -encrypt -stream` vs `sceau encrypt`: time ratio, peak RSS.
-Each command runs as its own process, measured with wait4 (wall time and ru_maxrss); best of N runs.
-sceau fsyncs its output before the atomic rename (openssl does not), and that time is included.
-Goals (DESIGN.md §6): decryption ≥ 0.8× openssl, sceau peak RSS < 100 MB.
+to an RSA key that is both on a SoftHSM2 token and in a PEM file. Then, paired (benchmarks.paired:
+openssl and sceau interleaved, SCEAU_BENCH_PAIRS pairs after a warm-up, median of per-pair ratios):
+- `openssl cms -encrypt -stream` vs `sceau encrypt`: time ratio, peak RSS; goal ≥ 1.0×, RSS < 100 MB;
+- `openssl cms -decrypt` (PEM key) vs `sceau decrypt` on the SoftHSM2 token: goal ≥ 2.0×, RSS < 100 MB.
+Each command runs as its own process (wall time, and peak RSS from /usr/bin/time). sceau fsyncs its
+output before the atomic rename; openssl's side includes an fsync of its output so both do the same work.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ import time
 from pathlib import Path
 
 from benchmarks.common import softhsm_pki
+from benchmarks.paired import Paired, compare
 from sceau.devkit import softhsm
 
 SIZE_MB = int(os.environ.get("SCEAU_BENCH_CMS_MB", "1024"))
-RUNS = int(os.environ.get("SCEAU_BENCH_CMS_RUNS", "2"))
+ON_SHM = False  # the work directory is in RAM: no need to sync the disks between runs
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, sync: Path | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one process run; `sync`: also time an fsync of that output file."""
-    os.sync()  # earlier runs' dirty pages must not be flushed on this run's time
+    if not ON_SHM:
+        os.sync()  # earlier runs' dirty pages must not be flushed on this run's time
     # /usr/bin/time forks the command from a small process: Linux carries ru_maxrss across exec,
     # so forking from this interpreter would count our own RSS.
     t0 = time.perf_counter()
@@ -49,9 +51,17 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, sync: Path | None
     return wall, rss_kb / 1024
 
 
-def best(cmd: list[str], env: dict[str, str] | None = None, sync: Path | None = None) -> tuple[float, float]:
-    runs = [measure(cmd, env, sync) for _ in range(RUNS)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+class Side:
+    """One side of a pair: runs `cmd`, returns its wall time, keeps the peak RSS seen."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str] | None = None, sync: Path | None = None) -> None:
+        self.cmd, self.env, self.sync = cmd, env, sync
+        self.rss = 0.0
+
+    def __call__(self) -> float:
+        wall, rss = measure(self.cmd, self.env, self.sync)
+        self.rss = max(self.rss, rss)
+        return wall
 
 
 def bench_dir() -> str | None:
@@ -73,13 +83,12 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def line(name: str, ours: tuple[float, float], base: tuple[float, float]) -> None:
-    mb = SIZE_MB
-    print(
-        f"  {name:<11} sceau {mb / ours[0]:7.0f} MB/s ({ours[0]:5.2f} s, RSS {ours[1]:6.0f} MB)   "
-        f"openssl {mb / base[0]:7.0f} MB/s ({base[0]:5.2f} s, RSS {base[1]:6.0f} MB)   "
-        f"ratio {base[0] / ours[0]:.2f}x"
-    )
+def _extra(r: Paired, ours: Side, base: Side, mb: int) -> dict[str, object]:
+    best_ours, best_base = min(r.candidate_s), min(r.baseline_s)
+    return {
+        "sceau": f"{mb / best_ours:.0f} MB/s RSS {ours.rss:.0f} MB",
+        "openssl": f"{mb / best_base:.0f} MB/s RSS {base.rss:.0f} MB",
+    }
 
 
 def main() -> int:
@@ -87,7 +96,9 @@ def main() -> int:
         print("  openssl not found: skipped")
         return 0
     pki, module = softhsm_pki()
+    global ON_SHM
     work = Path(tempfile.mkdtemp(prefix="sceau-bench-cms-", dir=bench_dir()))
+    ON_SHM = str(work).startswith("/dev/shm")
     print(f"  work directory: {work.parent} (SCEAU_BENCH_DIR to change)")
     try:
         plain = work / "plans.bin"
@@ -99,7 +110,7 @@ def main() -> int:
         rsa = pki["enc-rsa2048"]
         bid = work / "pli.p7m"
         sceau = [sys.executable, "-m", "sceau.cli"]
-        print(f"  {SIZE_MB} MB bid, AES-256-CBC, RSA-2048 recipient (+ backup key); best of {RUNS}")
+        print(f"  {SIZE_MB} MB bid, AES-256-CBC, RSA-2048 recipient (+ backup key)")
 
         openssl_enc = [
             "openssl",
@@ -117,10 +128,8 @@ def main() -> int:
             rsa.cert,
             pki["enc-backup-rsa2048"].cert,
         ]
-        enc_base = best(openssl_enc)
-        enc_base_sync = best(openssl_enc, sync=bid)
         ours_bid = work / "sceau.p7m"
-        enc_ours = best(
+        enc_ours = Side(
             [
                 *sceau,
                 "encrypt",
@@ -134,6 +143,17 @@ def main() -> int:
                 str(plain),
             ],
             env,
+        )
+        enc_base = Side(openssl_enc, sync=bid)
+        rate = SIZE_MB
+        compare(
+            f"encrypt {SIZE_MB} MB",
+            "openssl",
+            enc_base,
+            "sceau",
+            enc_ours,
+            goal=(">= 1.0x, RSS < 100 MB", lambda r: r.median >= 1.0 and enc_ours.rss < 100),
+            extra=lambda r: _extra(r, enc_ours, enc_base, rate),
         )
 
         out_base, out_ours = work / "openssl.out", work / "sceau.out"
@@ -153,9 +173,7 @@ def main() -> int:
             "-out",
             str(out_base),
         ]
-        dec_base = best(openssl_dec)
-        dec_base_sync = best(openssl_dec, sync=out_base)
-        dec_ours = best(
+        dec_ours = Side(
             [
                 *sceau,
                 "decrypt",
@@ -171,16 +189,20 @@ def main() -> int:
             ],
             env,
         )
+        dec_base = Side(openssl_dec, sync=out_base)
+        compare(
+            f"decrypt {SIZE_MB} MB",
+            "openssl",
+            dec_base,
+            "sceau",
+            dec_ours,
+            goal=(">= 2.0x, RSS < 100 MB", lambda r: r.median >= 2.0 and dec_ours.rss < 100),
+            extra=lambda r: _extra(r, dec_ours, dec_base, rate),
+        )
         expected = digest(plain)
         if digest(out_ours) != expected or digest(out_base) != expected:
             print("  MISMATCH: decrypted output differs from the plaintext")
             return 1
-        line("decrypt", dec_ours, dec_base)
-        line("  (+fsync)", dec_ours, dec_base_sync)
-        line("encrypt", enc_ours, enc_base)
-        line("  (+fsync)", enc_ours, enc_base_sync)
-        ok = dec_base[0] / dec_ours[0] >= 0.8 and dec_ours[1] < 100
-        print(f"  goal decrypt >= 0.8x openssl and RSS < 100 MB: {'met' if ok else 'NOT met'}")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -21,6 +21,7 @@ from sceau.protocol.framing import decode_json
 from sceau.protocol.origin import normalize_origin
 from sceau.protocol.session import Channel, Emitter, Session
 from sceau.store.journal import RESULT_OK, Journal
+from sceau.store.journal_writer import BackgroundJournal
 from sceau.store.remembered import RememberedAuth
 from sceau.store.sites import TrustedSites
 from sceau.tokens.executor import TokenExecutor
@@ -207,6 +208,8 @@ class Agent:
         self.parsers.close()
         self.executor.shutdown()
         self.tokens.close()
+        if isinstance(self.journal, BackgroundJournal):
+            self.journal.close()  # the records queued behind the last responses reach the disk
 
 
 def _bind_emit(request_id: str, emit: Emitter | None) -> Emitter:
@@ -234,7 +237,7 @@ def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -
 def build_agent(config: Config, ui: UserInterface, *, with_sites: bool = True, journal: Journal | None = None) -> Agent:
     """The agent as `sceau agent` runs it (journal in the data dir unless one is given)."""
     if journal is None:
-        journal = Journal.from_config(config)
+        journal = BackgroundJournal.from_config(config)  # fsync off the event loop, behind the response
     sites = TrustedSites(config.data_path()) if with_sites else None
     remembered = RememberedAuth(config.data_path() / "remembered-auth.json")
     if sites is not None:

@@ -23,8 +23,9 @@ class Limits:
 
     max_message_bytes: int = 64 * 1024 * 1024  # Chrome's cap on extension→host messages
     max_documents: int = 200
-    max_total_bytes: int = 2 * 1024 * 1024 * 1024
-    max_document_bytes: int = 512 * 1024 * 1024
+    # The largest bids run to several GB: disk space is checked when an upload announces its size.
+    max_total_bytes: int = 16 * 1024 * 1024 * 1024
+    max_document_bytes: int = 8 * 1024 * 1024 * 1024
     max_certificates_listed: int = 100
     min_nonce_bytes: int = 32
     max_nonce_bytes: int = 1024

@@ -3,6 +3,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "commands": {
     "AUTHENTICATE": "authenticate",
     "DECRYPT": "decrypt",
+    "DECRYPT_TO_FILE": "decrypt-to-file",
     "ENCRYPT": "encrypt",
     "FETCH_CHUNK": "fetch-chunk",
     "HELLO": "hello",
@@ -56,6 +57,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "keyCommands": [
     "authenticate",
     "decrypt",
+    "decrypt-to-file",
     "sign-digests",
     "sign-documents",
     "sign-hash"
@@ -72,6 +74,7 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "pageCommands": [
     "authenticate",
     "decrypt",
+    "decrypt-to-file",
     "encrypt",
     "fetch-chunk",
     "hello",
@@ -102,6 +105,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
         },
         "name": "mode"
       },
+      "kind": "decrypt"
+    },
+    "decrypt-to-file": {
       "kind": "decrypt"
     },
     "encrypt": {

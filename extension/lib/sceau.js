@@ -7,6 +7,7 @@
 //   const { results } = await Sceau.signDocuments([{ name: file.name, data: file, format: "pades" }]);
 //   const p7m = await Sceau.encrypt(zipBlob, [buyerCertPem, backupCertPem]);   // Uint8Array
 //   const { data } = await Sceau.decrypt(p7m);
+//   const report = await Sceau.decryptToFile(p7mFile);  // plaintext written where the user chooses
 //
 // Documents may be Blobs, Files, ArrayBuffers or typed arrays of any size: the library sends small ones
 // inline and uploads the others in chunks (`upload-chunk`); large results come back as transfer
@@ -230,7 +231,8 @@ export class Sceau {
 
   /**
    * Fetch a result (a transfer descriptor, or an output carrying inline `data`), checked.
-   * @param {object} descriptor @param {TransferOptions} [options] @returns {Promise<Uint8Array>}
+   * `{ as: "blob" }` returns a Blob built chunk by chunk (for results of hundreds of MB or more).
+   * @param {object} descriptor @param {TransferOptions} [options] @returns {Promise<Uint8Array | Blob>}
    */
   download(descriptor, options) {
     return this.transfers.download(descriptor, options);
@@ -282,8 +284,8 @@ export class Sceau {
     if (!Array.isArray(recipients) || recipients.length === 0) {
       throw new SceauError(ErrorCode.BAD_REQUEST, "encrypt() needs a list of recipient certificates.");
     }
-    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
-    const transferOptions = { onProgress, timeoutMs, chunkSize };
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, as, ...args } = options;
+    const transferOptions = { onProgress, timeoutMs, chunkSize, as };
     const label = name ?? file?.name;
     const document = await this.transfers.wireDocument(file, label, transferOptions);
     const wireArgs = { ...args, document, recipients: recipients.map(certificateText) };
@@ -307,8 +309,8 @@ export class Sceau {
    * @returns {Promise<DecryptResult>}
    */
   async decrypt(file, options = {}) {
-    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
-    const transferOptions = { onProgress, timeoutMs, chunkSize };
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, as, ...args } = options;
+    const transferOptions = { onProgress, timeoutMs, chunkSize, as };
     const label = name ?? file?.name;
     const document = await this.transfers.wireDocument(file, label, transferOptions);
     const wireArgs = { ...args, document };
@@ -328,6 +330,29 @@ export class Sceau {
     return { data: await this.download(plaintext, transferOptions), report };
   }
 
+  /**
+   * Decrypt a bid into a file the user picks in the agent's save dialog: the plaintext never
+   * crosses the browser (multi-GB bids). Resolves with the report; `report.saved` is
+   * `{ name, sha256 }` (the file name and the plaintext's SHA-256, never the folder).
+   * @param {BinaryInput | UploadRef} file the .p7m
+   * @param {DecryptOptions & { suggestedName?: string }} [options]
+   * @returns {Promise<object>}
+   */
+  async decryptToFile(file, options = {}) {
+    const { name, onProgress, onEvent, timeoutMs, chunkSize, ...args } = options;
+    const label = name ?? file?.name;
+    const document = await this.transfers.wireDocument(file, label, { onProgress, timeoutMs, chunkSize });
+    const wireArgs = { ...args, document };
+    if (label !== undefined) wireArgs.name = String(label);
+    return this.request(Command.DECRYPT_TO_FILE, wireArgs, {
+      timeoutMs,
+      onEvent: (event) => {
+        onEvent?.(event);
+        onProgress?.(progressOf(event, "decrypt"));
+      },
+    });
+  }
+
   /** Token inserted/removed notifications. @param {(notify: object) => void} listener */
   async subscribe(listener) {
     this.listeners.add(listener);
@@ -343,7 +368,7 @@ function client() {
 
 // Static shortcuts on a shared client: `Sceau.detect()`, `Sceau.authenticate(nonce)`, ...
 for (const name of ["detect", "listCertificates", "authenticate", "signHash", "signDocuments", "encrypt",
-  "decrypt", "upload", "download", "subscribe", "request", "signDigests"]) {
+  "decrypt", "decryptToFile", "upload", "download", "subscribe", "request", "signDigests"]) {
   Object.defineProperty(Sceau, name, {
     value: (...args) => client()[name](...args),
     enumerable: false,

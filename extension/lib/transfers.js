@@ -15,6 +15,12 @@ const DEFAULT_CHUNK = 2 * MiB;
 const INLINE_BUDGET = 8 * MiB;
 const MESSAGE_HEADROOM = 64 * 1024;
 const MIN_CHUNK = 16 * 1024;
+// Chunks in flight each way: the channel's hops (page, content script, background, native host,
+// agent) work on different chunks at once. The agent holds early upload chunks until their turn
+// (it accepts a few ahead) and serves download chunks in any order.
+export const PIPELINE = 4;
+// Native base64 (Chromium 140+, Firefox 133+): no per-byte JavaScript loop.
+const NATIVE_BASE64 = typeof Uint8Array.fromBase64 === "function" && typeof Uint8Array.prototype.toBase64 === "function";
 export const DEFAULT_LIMITS = Object.freeze({ maxMessageBytes: browserMaxOutbound, maxDocumentBytes: Infinity });
 
 /** @param {ArrayBuffer | ArrayBufferView | string} data @returns {string} base64 */
@@ -23,6 +29,7 @@ export function toBase64(data) {
   const bytes = data instanceof ArrayBuffer
     ? new Uint8Array(data)
     : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (NATIVE_BASE64) return bytes.toBase64();
   let binary = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -32,6 +39,7 @@ export function toBase64(data) {
 
 /** @param {string} b64 @returns {Uint8Array} */
 export function fromBase64(b64) {
+  if (NATIVE_BASE64) return Uint8Array.fromBase64(b64);
   const binary = atob(b64);
   const out = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
@@ -83,13 +91,38 @@ function payloadBytes(limits) {
   return Math.max(MIN_CHUNK, Math.floor((budget * 3) / 4));
 }
 
+async function sha256Hex(bytes) {
+  const subtle = globalThis.crypto?.subtle; // absent outside secure contexts: the size checks remain
+  if (!subtle) return null;
+  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function checkDigest(bytes, size, sha256) {
   if (Number.isInteger(size) && bytes.length !== size) throw corrupted("Incomplete data received from Sceau.");
-  const subtle = globalThis.crypto?.subtle; // absent outside secure contexts: the size check remains
-  if (typeof sha256 !== "string" || !sha256 || !subtle) return;
-  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex !== sha256.toLowerCase()) throw corrupted("The data received from Sceau is corrupted (SHA-256 mismatch).");
+  if (typeof sha256 !== "string" || !sha256) return;
+  const hex = await sha256Hex(bytes);
+  if (hex !== null && hex !== sha256.toLowerCase()) {
+    throw corrupted("The data received from Sceau is corrupted (SHA-256 mismatch).");
+  }
+}
+
+/** Run `task(i)` for i in [from, to) with at most `width` running; the first failure stops the rest. */
+async function pipelined(from, to, width, task) {
+  let next = from;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < to) {
+      const i = next++;
+      try {
+        await task(i);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(0, Math.min(width, to - from)) }, worker));
 }
 
 /** The limits announced in the agent's `hello`, defaults for what it does not say. */
@@ -132,26 +165,30 @@ export class Transfers {
     }
     const wanted = Number.isSafeInteger(chunkSize) && chunkSize > 0 ? chunkSize : DEFAULT_CHUNK;
     const step = Math.min(wanted, AGENT_MAX_UPLOAD_CHUNK, payloadBytes(limits));
+    const count = Math.max(1, Math.ceil(total / step));
     let transfer;
-    let answer;
-    let offset = 0;
-    let index = 0;
-    do {
-      // Strictly in order, one chunk in flight: the agent appends and would refuse a gap.
-      const end = Math.min(offset + step, total);
-      const args = { index, data: toBase64(await readRange(source, offset, end)), final: end >= total };
-      if (transfer === undefined) args.name = label;
+    let sealed = null;
+    let sent = 0;
+    const send = async (index) => {
+      const start = index * step;
+      const end = Math.min(start + step, total);
+      const args = { index, data: toBase64(await readRange(source, start, end)), final: index === count - 1 };
+      if (index === 0) Object.assign(args, { name: label, size: total }); // size: checked before any write
       else args.transfer = transfer;
-      answer = await this.request(C.UPLOAD_CHUNK, args, { timeoutMs });
+      const answer = await this.request(C.UPLOAD_CHUNK, args, { timeoutMs });
       if (typeof answer?.transfer !== "string" || (transfer !== undefined && answer.transfer !== transfer)) {
         throw corrupted("Unexpected answer to an upload.");
       }
-      transfer = answer.transfer;
-      offset = end;
-      index += 1;
-      onProgress?.({ type: "upload", name: label, sent: offset, total });
-    } while (offset < total);
-    if (answer.complete !== true || answer.size !== total) throw corrupted("The upload did not complete.");
+      if (answer.complete === true) sealed = answer;
+      sent += end - start;
+      onProgress?.({ type: "upload", name: label, sent, total });
+      return answer;
+    };
+    // Chunk 0 opens the transfer (and names it); the others go PIPELINE at a time, the agent
+    // appending them in order whatever order they arrive in.
+    transfer = (await send(0)).transfer;
+    await pipelined(1, count, PIPELINE, send);
+    if (sealed === null || sealed.size !== total) throw corrupted("The upload did not complete.");
     return { transfer, name: label };
   }
 
@@ -162,38 +199,63 @@ export class Transfers {
    * @param {TransferOptions} [options]
    * @returns {Promise<Uint8Array>}
    */
-  async download(descriptor, { onProgress, timeoutMs } = {}) {
+  async download(descriptor, { onProgress, timeoutMs, as } = {}) {
     if (!descriptor || typeof descriptor !== "object") throw new SceauError(ErrorCode.BAD_REQUEST, "Nothing to download.");
     // A signed output carries its descriptor under `transfer` (and inline outputs their `data`).
     const d = descriptor.transfer && typeof descriptor.transfer === "object" ? descriptor.transfer : descriptor;
+    const size = descriptor.size ?? d.size;
+    const sha256 = descriptor.sha256 || d.sha256;
+    if (typeof descriptor.data !== "string" && as === "blob") return this._fetchBlob(d, { onProgress, timeoutMs });
     const bytes = typeof descriptor.data === "string"
       ? decode64(descriptor.data)
       : await this._fetchChunks(d, { onProgress, timeoutMs });
-    await checkDigest(bytes, descriptor.size ?? d.size, descriptor.sha256 || d.sha256);
-    return bytes;
+    await checkDigest(bytes, size, sha256);
+    return as === "blob" ? new Blob([bytes]) : bytes;
   }
 
-  async _fetchChunks(d, { onProgress, timeoutMs }) {
+  /** Check a descriptor; fetch its chunks PIPELINE at a time, handing each to `place(index, bytes)`. */
+  async _eachChunk(d, { onProgress, timeoutMs }, place) {
     const { transfer, size, chunks } = d;
+    const step = d.chunkSize ?? protocol.sizes.downloadChunk;
     if (typeof transfer !== "string" || !Number.isSafeInteger(size) || size < 0
-        || !Number.isSafeInteger(chunks) || chunks < 1) {
+        || !Number.isSafeInteger(chunks) || chunks < 1 || !Number.isSafeInteger(step) || step < 1
+        || chunks !== Math.max(1, Math.ceil(size / step))) {
       throw new SceauError(ErrorCode.BAD_REQUEST, "Not a Sceau transfer descriptor.");
     }
-    const out = new Uint8Array(size);
-    let offset = 0;
-    for (let index = 0; index < chunks; index++) {
+    let received = 0;
+    await pipelined(0, chunks, PIPELINE, async (index) => {
       const r = await this.request(C.FETCH_CHUNK, { transfer, index }, { timeoutMs });
       if (r?.index !== index || typeof r.data !== "string" || r.final !== (index === chunks - 1)) {
         throw corrupted();
       }
       const part = decode64(r.data);
-      if (offset + part.length > size) throw corrupted();
-      out.set(part, offset);
-      offset += part.length;
-      onProgress?.({ type: "download", name: d.name ?? "", received: offset, total: size });
-    }
-    if (offset !== size) throw corrupted("Incomplete data received from Sceau.");
+      if (part.length !== Math.min(step, size - index * step)) throw corrupted("Incomplete data received from Sceau.");
+      await place(index, index * step, part, r.sha256);
+      received += part.length;
+      onProgress?.({ type: "download", name: d.name ?? "", received, total: size });
+    });
+    if (received !== size) throw corrupted("Incomplete data received from Sceau.");
+  }
+
+  async _fetchChunks(d, options) {
+    const out = new Uint8Array(d.size); // one copy: each chunk is decoded then placed at its offset
+    await this._eachChunk(d, options, (_index, offset, part) => out.set(part, offset));
     return out;
+  }
+
+  /** A large result as a Blob: each chunk checked (its own SHA-256), wrapped, and let go. */
+  async _fetchBlob(d, options) {
+    const parts = [];
+    await this._eachChunk(d, options, async (index, _offset, part, sha256) => {
+      if (typeof sha256 === "string") {
+        const hex = await sha256Hex(part);
+        if (hex !== null && hex !== sha256.toLowerCase()) {
+          throw corrupted("The data received from Sceau is corrupted (SHA-256 mismatch).");
+        }
+      }
+      parts[index] = new Blob([part]); // the browser keeps the bytes (on disk when large), not this heap
+    });
+    return new Blob(parts);
   }
 
   /**

@@ -72,6 +72,8 @@
  * @property {(event: ProgressEvent) => void} [onProgress]
  * @property {number} [timeoutMs] per request (each chunk is one request)
  * @property {number} [chunkSize] upload chunk size in bytes (defaults to 2 MiB or less)
+ * @property {"bytes" | "blob"} [as] how results come back: a Uint8Array (default) or a Blob assembled
+ *   chunk by chunk (large results: the page's memory does not grow with the size)
  */
 /**
  * `signDocuments` options: `onProgress`, `timeoutMs`, `chunkSize`, plus the `sign-documents` arguments

@@ -29,6 +29,18 @@ from sceau.transports.ipc import check_socket_file, peer_uid, pipe_name, socket_
 
 AGENT_ARGS_ENV = "SCEAU_AGENT_ARGS"  # extra arguments for an agent the host starts (tests, packagers)
 _ID_RE = re.compile(rb'"id"\s*:\s*"([^"\\]{1,128})"')
+# Large frames (document chunks) are relayed without parsing their JSON: the extension and the
+# agent both write `{"v":1,"id":"…",` first, then `"cmd"` / `"ok"` / `"event"`; this reads that head.
+_HEAD_RE = re.compile(rb'\{\s*"v"\s*:\s*1\s*,\s*"id"\s*:\s*"([^"\\]{1,128})"\s*,\s*"(cmd|ok|event)"\s*:')
+FAST_PATH_MIN = 64 * 1024
+
+
+def _head(body: bytes) -> tuple[str, str] | None:
+    """(id, first key after it) of a large frame written by our own peers, else None (parse it)."""
+    if len(body) < FAST_PATH_MIN:
+        return None
+    m = _HEAD_RE.match(body, 0, 512)
+    return (m.group(1).decode("ascii", "replace"), m.group(2).decode()) if m else None
 
 
 def recover_id(prefix: bytes) -> str | None:
@@ -79,6 +91,11 @@ class Relay:
 
     def from_browser(self, body: bytes) -> tuple[bytes | None, bytes | None]:
         """(frame for the agent, or None; frame for the browser, or None)."""
+        head = _head(body)
+        if head is not None:  # an upload chunk: the agent parses it once, we do not
+            with self._lock:
+                self._pending.add(head[0])
+            return encode_body(body), None
         try:
             obj = decode_json(body)
         except BadRequest as exc:
@@ -91,6 +108,12 @@ class Relay:
 
     def from_agent(self, body: bytes) -> list[bytes]:
         """Frames for the browser; a final response (has `ok`) ends its request."""
+        head = _head(body)
+        if head is not None and len(body) <= HOST_CHUNK_LIMIT:  # a fetched chunk: passed through as is
+            if head[1] == "ok":
+                with self._lock:
+                    self._pending.discard(head[0])
+            return [encode_body(body)]
         try:
             obj = json.loads(body)
         except ValueError:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from asn1crypto import algos, cms, core
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import AEADDecryptionContext
+from cryptography.hazmat.primitives.ciphers import AEADDecryptionContext, CipherContext
 
 from sceau.crypto import algorithms as alg
 from sceau.crypto.ber import (
@@ -32,6 +32,7 @@ from sceau.crypto.ber import (
     Header,
     iter_octets,
 )
+from sceau.crypto.pipeline import WriterThread
 from sceau.crypto.recipients import decryption_failed, parse_recipient_infos
 from sceau.errors import InvalidInput, Unsupported
 from sceau.i18n import _
@@ -130,7 +131,7 @@ class DecryptResult:
 class _Sink:
     """Writes plaintext, keeping the first bytes and a count; CBC holds the last block back (padding)."""
 
-    def __init__(self, out: BinaryIO, hold: int, progress: Progress | None) -> None:
+    def __init__(self, out: BinaryIO | WriterThread, hold: int, progress: Progress | None) -> None:
         self.out = out
         self.hold = hold
         self.carry = b""
@@ -179,9 +180,10 @@ def _unpad(block: bytes, block_size: int) -> bytes:
 
 
 def decrypt_content(
-    envelope: Envelope, key: bytes, out: BinaryIO, *, progress: Progress | None = None
+    envelope: Envelope, key: bytes, out: BinaryIO, *, progress: Progress | None = None, digest: Any = None
 ) -> DecryptResult:
-    """Decrypt the content into `out` and check padding / tag. Raise `decryption_failed()` on any failure."""
+    """Decrypt the content into `out` and check padding / tag. Raise `decryption_failed()` on any failure.
+    `digest` (a hashlib object) is fed the plaintext as it is written, off this thread."""
     params = envelope.params
     if len(key) != params.cipher.key_size:
         raise decryption_failed()
@@ -190,7 +192,21 @@ def decrypt_content(
     except ValueError:
         raise decryption_failed() from None
     cbc = params.cipher.mode == "cbc"
-    sink = _Sink(out, params.cipher.block_size if cbc else 0, progress)
+    writer = WriterThread(out, CHUNK, digest=digest)  # writes behind the cipher (crypto.pipeline)
+    try:
+        result = _decrypt_into(envelope, dec, _Sink(writer, params.cipher.block_size if cbc else 0, progress))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    if progress is not None:
+        progress(result.size)
+    return result
+
+
+def _decrypt_into(envelope: Envelope, dec: CipherContext, sink: _Sink) -> DecryptResult:
+    params = envelope.params
+    cbc = params.cipher.mode == "cbc"
     stage = bytearray(CHUNK)
     staged = 0
     obuf = bytearray(CHUNK + 64)
@@ -237,8 +253,6 @@ def decrypt_content(
     r.expect_end(seq)
     r.expect_end(explicit)
     r.expect_end(ci)
-    if sink.progress is not None:
-        sink.progress(sink.size)
     return DecryptResult(sink.size, sink.head, envelope.content_type, params.cipher.name)
 
 

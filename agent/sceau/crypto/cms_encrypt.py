@@ -4,7 +4,8 @@ RSA recipients get a ktri (PKCS#1 v1.5 by default: every buyer token can open it
 option), EC recipients a kari (ephemeral-static ECDH, X9.63 KDF with SHA-256/384, AES-256 key
 wrap, RFC 5753). When the plaintext size is known the output is DER with definite lengths
 computed up front; otherwise it is indefinite-length BER. Either way it is written in 1 MiB
-steps, so memory does not depend on the size.
+steps through a read-ahead and a write-behind thread (crypto.pipeline), so memory does not depend
+on the size and the disk works while the cipher does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algori
 
 from sceau.crypto import algorithms as alg
 from sceau.crypto import kari
+from sceau.crypto.pipeline import ReaderThread, WriterThread
 from sceau.errors import InvalidInput, TooLarge, Unsupported
 from sceau.i18n import _
 
@@ -233,47 +235,52 @@ def encrypt_stream(
             + b"\xa0\x80"
         )
     written = 0
+    # Reads ahead and writes behind in two threads while this one ciphers (see crypto.pipeline).
+    writer = WriterThread(out, CHUNK + 32)
 
-    def write(data: bytes | memoryview) -> None:
+    def write(data: bytes) -> None:
         nonlocal written
-        view = memoryview(data)
-        while view:
-            n = out.write(view)
-            view = view[n if n is not None else len(view) :]
+        writer.submit(data, len(data))
         written += len(data)
 
-    def emit(data: bytes | memoryview) -> None:
+    def emit(data: bytes) -> None:
         if size is None and len(data):
             write(_header(0x04, len(data)))
         write(data)
 
-    write(prefix)
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    obuf = bytearray(CHUNK + 32)
     total = 0
-    while True:
-        n = src.readinto(view)  # type: ignore[attr-defined]
-        if not n:
-            break
-        total += n
-        if size is not None and total > size:
+    reader = ReaderThread(src, CHUNK)
+    try:
+        write(prefix)
+        for view in reader:
+            n = len(view)
+            total += n
+            if size is not None and total > size:
+                raise InvalidInput(_("The file changed while it was being encrypted."))
+            obuf = writer.acquire()
+            m = enc.update_into(view, obuf)
+            if size is None and m:
+                write(_header(0x04, m))
+            writer.submit(obuf, m)
+            written += m
+            if progress is not None:
+                progress(total)
+        if size is not None and total != size:
             raise InvalidInput(_("The file changed while it was being encrypted."))
-        m = enc.update_into(view[:n], obuf)
-        emit(memoryview(obuf)[:m])
-        if progress is not None:
-            progress(total)
-    if size is not None and total != size:
-        raise InvalidInput(_("The file changed while it was being encrypted."))
-    if not gcm:
-        pad = cipher.block_size - total % cipher.block_size
-        emit(enc.update(bytes([pad]) * pad) + enc.finalize())
-    else:
-        emit(enc.finalize())
-    trailer = b"" if size is not None else b"\x00\x00\x00\x00"  # content [0], ECI
-    if gcm:
-        trailer += _header(0x04, GCM_TAG_LENGTH) + gcm_enc.tag
-    if size is None:
-        trailer += b"\x00\x00" * 3  # EnvelopedData, [0], ContentInfo
-    write(trailer)
+        if not gcm:
+            pad = cipher.block_size - total % cipher.block_size
+            emit(enc.update(bytes([pad]) * pad) + enc.finalize())
+        else:
+            emit(enc.finalize())
+        trailer = b"" if size is not None else b"\x00\x00\x00\x00"  # content [0], ECI
+        if gcm:
+            trailer += _header(0x04, GCM_TAG_LENGTH) + gcm_enc.tag
+        if size is None:
+            trailer += b"\x00\x00" * 3  # EnvelopedData, [0], ContentInfo
+        write(trailer)
+    except BaseException:
+        reader.close(wait=False)
+        writer.abort()
+        raise
+    writer.close()
     return EncryptResult(total, written, cipher.name, len(recipients))

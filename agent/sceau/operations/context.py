@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sceau.config import Config, Limits
@@ -21,7 +22,14 @@ from sceau.store.transfers import TransferStore
 from sceau.tokens.base import CertificateEntry, PinPrompt, Token
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface, pinpad_aware
+from sceau.ui.api import (
+    CertificateChoice,
+    ConsentDecision,
+    ConsentRequest,
+    SaveRequest,
+    UserInterface,
+    pinpad_aware,
+)
 
 T = TypeVar("T")
 
@@ -160,3 +168,8 @@ class OperationContext:
         )
         self.shown = request
         return await self.ui_call(lambda: self.ui.confirm(request))
+
+    async def ask_save_path(self, suggested_name: str, size: int) -> Path:
+        """Ask the user where to write a result the page must not receive (native save dialog)."""
+        request = SaveRequest(self.origin, suggested_name, size)
+        return Path(await self.ui_call(lambda: self.ui.ask_save_path(request)))

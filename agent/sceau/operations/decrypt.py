@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import importlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -67,6 +68,9 @@ class DecryptJob:
     unwrap_key: bool = False
     certificate: str | None = None  # handle of the certificate to use
     extract_to: Path | None = None  # extract a zip plaintext into this new directory (CLI)
+    # decrypt-to-file: asks the user for the output file after consent, before the PIN (see
+    # operations.decrypt_to_file); the report then names the file, not its path.
+    save_as: Callable[[], Awaitable[Path]] | None = None
 
 
 def _pick(matches: list[RecipientMatch], handle: str | None) -> RecipientMatch:
@@ -170,6 +174,7 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             certificate=entry,
             detail=_(UNWRAP_KEY_DETAIL) if job.unwrap_key else "",
         )
+        chosen = await job.save_as() if job.save_as is not None and not job.unwrap_key else None
         token = ctx.tokens.token_of(entry)
         key = await ctx.blocking(lambda: recover_key(token, match, ctx.pin_prompt()), token)
         base: JSON = {
@@ -189,7 +194,7 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
                 "tagLength": env.params.tag_length,
             }
         store = None
-        target = job.output
+        target = chosen or job.output
         if target is None:
             store = ctx.transfers()
             target = store.new_output_path()
@@ -206,9 +211,11 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
                 last[0] = done
                 asyncio.run_coroutine_threadsafe(_emit({"progress": done, "total": job.size}), loop)
 
+        digest = hashlib.sha256() if chosen is not None else None
+
         def work() -> cms_decrypt.DecryptResult:
             with AtomicOutput(target) as out:
-                result = cms_decrypt.decrypt_content(env, key, out.file, progress=progress)
+                result = cms_decrypt.decrypt_content(env, key, out.file, progress=progress, digest=digest)
                 out.commit()
             return result
 
@@ -220,7 +227,8 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             stop.set()
             with contextlib.suppress(BaseException):
                 await worker
-            target.unlink(missing_ok=True)
+            if chosen is None:  # a file the user chose may be one they had before: AtomicOutput kept it
+                target.unlink(missing_ok=True)
             raise
         extra = await _inspect(ctx, target, result.head, job)
         if cms_decrypt.is_signed_data(result.head):
@@ -230,6 +238,8 @@ async def decrypt_file(ctx: OperationContext, job: DecryptJob) -> JSON:
             report["plaintext"] = await ctx.blocking(
                 lambda: store.add_download(target, job.name.removesuffix(".p7m") or "document")
             )
+        elif digest is not None:  # the page learns the name and the digest, not where the file is
+            report["saved"] = {"name": target.name, "sha256": digest.hexdigest()}
         else:
             report["output"] = str(target)
         return report

@@ -19,6 +19,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "sceau.operations.verify",
     "sceau.operations.encrypt",
     "sceau.operations.decrypt",
+    "sceau.operations.decrypt_to_file",
     "sceau.operations.transfer",
     "sceau.operations.sites",
     "sceau.operations.subscribe",

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,6 +27,15 @@ def _index(args: Mapping[str, Any]) -> int:
     value = args.get("index")
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 31:
         raise BadRequest(_("'index' must be a non-negative integer."))
+    return value
+
+
+def _size(args: Mapping[str, Any]) -> int | None:
+    value = args.get("size")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 53:
+        raise BadRequest(_("'size' must be a non-negative integer."))
     return value
 
 
@@ -53,11 +63,12 @@ class UploadParams:
     data: bytes
     final: bool
     name: str
+    size: int | None = None  # total announced with chunk 0 (limits and disk space checked up front)
 
 
 class UploadChunk(Operation):
     command: ClassVar[Command] = Command.UPLOAD_CHUNK
-    arguments: ClassVar[frozenset[str] | None] = frozenset({"transfer", "index", "data", "final", "name"})
+    arguments: ClassVar[frozenset[str] | None] = frozenset({"transfer", "index", "data", "final", "name", "size"})
     uses_key: ClassVar[bool] = False
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> UploadParams:
@@ -72,12 +83,15 @@ class UploadChunk(Operation):
             arg_b64(a, "data", max_bytes=UPLOAD_CHUNK_MAX),
             final,
             arg_str(a, "name", required=False, max_len=255),
+            _size(a),
         )
 
     async def run(self, ctx: OperationContext, params: UploadParams) -> JSON:
         store = ctx.transfers()
         return await ctx.blocking(
-            lambda: store.upload_chunk(params.transfer, params.index, params.data, params.final, params.name)
+            lambda: store.upload_chunk(
+                params.transfer, params.index, params.data, params.final, params.name, params.size
+            )
         )
 
 
@@ -104,6 +118,8 @@ class FetchChunk(Operation):
             "index": params.index,
             "final": final,
             "data": base64.b64encode(data).decode(),
+            # Lets a page that assembles a Blob (never the whole result at once) check each piece.
+            "sha256": hashlib.sha256(data).hexdigest(),
         }
 
 

@@ -57,6 +57,8 @@ class Command(StrEnum):
     SUBSCRIBE = "subscribe"
     # Signatures over digests a platform computed (LiberSign-compatible pages).
     SIGN_DIGESTS = "sign-digests"
+    # Decrypt a bid into a file the user picks in the agent's save dialog (the page gets the report).
+    DECRYPT_TO_FILE = "decrypt-to-file"
 
 
 # Commands a web page may send (the extension forwards nothing else).
@@ -74,6 +76,7 @@ PAGE_COMMANDS = frozenset(
         Command.FETCH_CHUNK,
         Command.SUBSCRIBE,
         Command.SIGN_DIGESTS,
+        Command.DECRYPT_TO_FILE,
     }
 )
 

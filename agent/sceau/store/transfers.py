@@ -7,15 +7,20 @@ Upload (page → agent), command `upload-chunk`:
             "final": bool, "name": "bid.zip" (chunk 0 only, optional)}
     result {"transfer": "<id>", "received": bytes_so_far, "complete": bool,
             + when complete: "size", "sha256"}
-    Chunks arrive in order (index 0, 1, 2...); `final: true` seals the upload. A handler that
-    takes a document accepts `{"transfer": "<id>"}` in place of inline bytes and consumes it.
+    Chunk 0 opens the upload (and may announce the total `"size"`: checked against the limits and
+    the free disk space before anything is written). The page may then keep up to
+    `MAX_AHEAD` chunks in flight: one that arrives before its turn is held in memory and appended
+    when the gap is filled, so the file is still written (and hashed) in order; the response that
+    seals it says `complete`. A handler that takes a document accepts `{"transfer": "<id>"}` in
+    place of inline bytes and consumes it.
 
 Download (agent → page): a handler that produces a large result stores it with `add_download`
 and returns its descriptor `{"transfer": "<id>", "size", "sha256", "chunks", "chunkSize", "name"}`.
 Command `fetch-chunk`:
     args   {"transfer": "<id>", "index": n}
-    result {"transfer": "<id>", "index": n, "data": "<base64>", "final": bool}
-    The result is deleted once its final chunk has been fetched (plaintext does not linger).
+    result {"transfer": "<id>", "index": n, "data": "<base64>", "final": bool, "sha256": "<hex of this chunk>"}
+    Chunks may be fetched in any order, several at a time; the result is deleted once every chunk
+    has been fetched (plaintext does not linger).
 
 Limits: a chunk ≤ `UPLOAD_CHUNK_MAX` raw bytes; one transfer ≤ `limits.max_document_bytes`; all
 transfers of a connection ≤ `limits.max_total_bytes` and ≤ `MAX_TRANSFERS`; a transfer idle for
@@ -47,7 +52,9 @@ from sceau.store.files import atomic_write
 from sceau.tokens.base import Digest
 
 MAX_TRANSFERS = 64  # per connection; the extension shares one native connection among all tabs
+MAX_AHEAD = 8  # upload chunks held while an earlier one is still on its way (pipelined pages)
 EXPIRY_S = 600.0
+SPACE_MARGIN = 16 << 20  # room left on the disk beyond the document and its result
 
 
 @dataclass
@@ -62,6 +69,8 @@ class Transfer:
     sha256: str = ""
     touched: float = 0.0
     _hash: Any = field(default_factory=hashlib.sha256, repr=False)
+    _ahead: dict[int, tuple[bytes, bool]] = field(default_factory=dict, repr=False)  # early upload chunks
+    _fetched: set[int] = field(default_factory=set, repr=False)  # download chunks already served
 
     @property
     def chunks(self) -> int:
@@ -106,7 +115,25 @@ class TransferStore:
         t.path.unlink(missing_ok=True)
 
     def _total(self) -> int:
-        return sum(t.size for t in self._transfers.values())
+        return sum(t.size + sum(len(d) for d, _f in t._ahead.values()) for t in self._transfers.values())
+
+    def _check_space(self, size: int) -> None:
+        """Before an upload of `size` bytes: the limits, and room on disk for it and a result as big."""
+        if size > self.limits.max_document_bytes:
+            raise TooLarge(
+                _("The document is larger than allowed ({limit} MB).").format(
+                    limit=self.limits.max_document_bytes >> 20
+                )
+            )
+        if self._total() + size > self.limits.max_total_bytes:
+            raise TooLarge(_("Too much data in transfer on this connection."))
+        free = shutil.disk_usage(self.root).free
+        if free < 2 * size + SPACE_MARGIN:
+            raise TooLarge(
+                _("Not enough free disk space for this document: {need} MB needed, {free} MB free.").format(
+                    need=(2 * size + SPACE_MARGIN) >> 20, free=free >> 20
+                )
+            )
 
     def _get(self, transfer_id: object, direction: str) -> Transfer:
         if not isinstance(transfer_id, str):
@@ -128,9 +155,9 @@ class TransferStore:
 
     # -- uploads ------------------------------------------------------------------------------
     def upload_chunk(
-        self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = ""
+        self, transfer_id: str | None, index: int, data: bytes, final: bool, name: str = "", size: int | None = None
     ) -> dict[str, Any]:
-        """Append one chunk (in order) to an upload; chunk 0 without id opens it."""
+        """Add one chunk to an upload; chunk 0 without id opens it (see the module docstring)."""
         if len(data) > UPLOAD_CHUNK_MAX:
             raise TooLarge(_("A transfer chunk is too large."))
         with self._lock:
@@ -138,11 +165,14 @@ class TransferStore:
             if transfer_id is None:
                 if index != 0:
                     raise BadRequest(_("A new transfer starts with chunk 0."))
+                if size is not None:
+                    self._check_space(size)
                 t = self._new("upload", name or "document")
                 t.path.touch(mode=0o600)
             else:
                 t = self._get(transfer_id, "upload")
-            if t.complete or index != t.next_index:
+            ahead = index - t.next_index
+            if t.complete or not 0 <= ahead < MAX_AHEAD or index in t._ahead:
                 raise BadRequest(_("Transfer chunk out of order (expected {n}).").format(n=t.next_index))
             if t.size + len(data) > self.limits.max_document_bytes:
                 self._drop(t)
@@ -150,14 +180,23 @@ class TransferStore:
             if self._total() + len(data) > self.limits.max_total_bytes:
                 self._drop(t)
                 raise TooLarge(_("Too much data in transfer on this connection."))
-            with open(t.path, "ab") as f:
-                f.write(data)
-            t._hash.update(data)
-            t.size += len(data)
-            t.next_index += 1
-            result: dict[str, Any] = {"transfer": t.id, "received": t.size, "complete": final}
-            if final:
-                t.complete = True
+            t._ahead[index] = (data, final)
+            sealed = False
+            if ahead == 0:  # its turn: append it and every held chunk that now follows
+                with open(t.path, "ab") as f:
+                    while t.next_index in t._ahead and not t.complete:
+                        chunk, last = t._ahead.pop(t.next_index)
+                        f.write(chunk)
+                        t._hash.update(chunk)
+                        t.size += len(chunk)
+                        t.next_index += 1
+                        if last:
+                            t.complete = sealed = True
+                if t.complete and t._ahead:  # chunks after the final one
+                    self._drop(t)
+                    raise BadRequest(_("Transfer chunk after the final one."))
+            result: dict[str, Any] = {"transfer": t.id, "received": t.size, "complete": sealed}
+            if sealed:
                 t.sha256 = t._hash.hexdigest()
                 result.update(size=t.size, sha256=t.sha256)
             return result
@@ -206,7 +245,7 @@ class TransferStore:
         return self.add_download(target, name, sha256 or hashlib.sha256(data).hexdigest())
 
     def fetch_chunk(self, transfer_id: object, index: int) -> tuple[bytes, bool]:
-        """Chunk `index` of a result, and whether it is the last (the result is then deleted)."""
+        """Chunk `index` of a result, and whether it is the last; deleted once every chunk was fetched."""
         with self._lock:
             t = self._get(transfer_id, "download")
             if not 0 <= index < t.chunks:
@@ -214,10 +253,10 @@ class TransferStore:
             with open(t.path, "rb") as f:
                 f.seek(index * DOWNLOAD_CHUNK)
                 data = f.read(DOWNLOAD_CHUNK)
-            final = index == t.chunks - 1
-            if final:
+            t._fetched.add(index)
+            if len(t._fetched) == t.chunks:  # every chunk served (in any order): gone
                 self._drop(t)
-            return data, final
+            return data, index == t.chunks - 1
 
     def release(self, transfer_id: str) -> None:
         with self._lock:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sceau.errors import Unsupported
+from sceau.i18n import _
 from sceau.protocol.codes import OperationKind
 from sceau.protocol.documents import DocumentInfo
 from sceau.tokens.base import CertificateEntry, PinRequest
@@ -37,6 +40,15 @@ class ConsentDecision:
 
 
 @dataclass(frozen=True)
+class SaveRequest:
+    """Where to write a result the page must not receive (decrypt-to-file): a native save dialog."""
+
+    origin: str
+    suggested_name: str
+    size: int  # bytes about to be written (for the dialog's text and the disk-space check)
+
+
+@dataclass(frozen=True)
 class CertificateChoice:
     """A certificate picker request."""
 
@@ -59,6 +71,10 @@ class UserInterface(ABC):
     @abstractmethod
     def choose_certificate(self, choice: CertificateChoice) -> CertificateEntry:
         """Pick one of several fitting certificates."""
+
+    def ask_save_path(self, request: SaveRequest) -> Path:
+        """Let the user pick the output file (native save dialog). Raise UserCancelled to give up."""
+        raise Unsupported(_("This interface cannot ask where to save a file."))
 
     def notify(self, message: str) -> None:  # noqa: B027 - optional hook
         """Non-blocking information for the user (tray balloon); optional."""

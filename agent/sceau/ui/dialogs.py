@@ -12,14 +12,15 @@ import contextlib
 import tkinter as tk
 import tkinter.font as tkfont
 from collections.abc import Callable, Sequence
-from tkinter import ttk
+from pathlib import Path
+from tkinter import filedialog, ttk
 from typing import Any
 
 from sceau.errors import PinLocked, Timeout, UserCancelled
 from sceau.i18n import _
 from sceau.tokens.base import CertificateEntry, PinRequest
 from sceau.ui import presenter
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, SaveRequest, UserInterface
 from sceau.ui.gui_thread import Finish, GuiThread
 
 WRAP = 460  # pixels: long origins and names wrap instead of widening the window
@@ -360,6 +361,19 @@ class TkUserInterface(UserInterface):
             build_picker(choice), timeout_s=self.timeout_s, on_timeout=self._timeout
         )
         return entry
+
+    def ask_save_path(self, request: SaveRequest) -> Path:
+        """The platform's save dialog (Tk's own on X11), on the GUI thread; it asks before replacing."""
+        site = presenter.site_text(request.origin)
+
+        def ask(root: tk.Tk) -> str:
+            title = _("Save the decrypted file — {domain}").format(domain=site.domain)
+            return filedialog.asksaveasfilename(parent=root, title=title, initialfile=request.suggested_name)
+
+        chosen = self.gui.call(ask, timeout_s=self.timeout_s)
+        if not chosen:
+            raise UserCancelled(_("No file was chosen."))
+        return Path(chosen)
 
     def set_notifier(self, notifier: Callable[[str], None] | None) -> None:
         """Where `notify` goes (the tray's balloon once the tray exists)."""

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from sceau.errors import UserCancelled, WrongPin
 from sceau.i18n import _
 from sceau.tokens.base import CertificateEntry, PinRequest
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, SaveRequest, UserInterface
+
+# The save "dialog" of a headless agent (tests, servers): files go into this directory.
+SAVE_DIR_ENV = "SCEAU_HEADLESS_SAVE_DIR"
 
 
 def wrong_pin_error(request: PinRequest) -> WrongPin:
@@ -42,11 +46,14 @@ class HeadlessUI(UserInterface):
         pin_env: str | None = None,
         approve: bool = False,
         chooser: Callable[[CertificateChoice], CertificateEntry] | None = None,
+        save_as: Callable[[SaveRequest], Path] | None = None,
     ) -> None:
         self._pin = pin
         self._pin_env = pin_env
         self._approve = approve
         self._chooser = chooser
+        self._save_as = save_as
+        self.save_requests: list[SaveRequest] = []
         self.consents: list[ConsentRequest] = []  # what was asked, for tests and the journal
         self.pin_requests: list[PinRequest] = []
 
@@ -84,3 +91,13 @@ class HeadlessUI(UserInterface):
             choice.candidates,
             key=lambda e: (e.is_valid_at(), e.certificate.not_valid_after_utc),
         )[-1]
+
+    def ask_save_path(self, request: SaveRequest) -> Path:
+        """`save_as(request)` when given, else the suggested name in $SCEAU_HEADLESS_SAVE_DIR."""
+        self.save_requests.append(request)
+        if self._save_as is not None:
+            return self._save_as(request)
+        folder = os.environ.get(SAVE_DIR_ENV)
+        if not folder:
+            raise UserCancelled(_("No folder to save into: set {env}.").format(env=SAVE_DIR_ENV))
+        return Path(folder) / request.suggested_name

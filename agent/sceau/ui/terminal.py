@@ -11,13 +11,14 @@ import getpass
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from sceau.errors import PinLocked, UserCancelled
 from sceau.i18n import _
 from sceau.tokens.base import CertificateEntry, PinRequest
 from sceau.ui import presenter
-from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, UserInterface
+from sceau.ui.api import CertificateChoice, ConsentDecision, ConsentRequest, SaveRequest, UserInterface
 
 _YES = frozenset({"o", "oui", "y", "yes"})
 
@@ -127,6 +128,17 @@ class TerminalUI(UserInterface):
                     return candidates[int(answer) - 1]
                 self._say(_("Please type a number between 1 and {n}.").format(n=len(candidates)))
             raise UserCancelled(_("No certificate was chosen."))
+
+    def ask_save_path(self, request: SaveRequest) -> Path:
+        site = presenter.site_text(request.origin)
+        with self._lock:
+            self._say("", f"{site.domain}  ({site.origin})")
+            answer = self._ask(
+                _("Save the decrypted file as (empty to cancel) [{name}]: ").format(name=request.suggested_name)
+            )
+        if not answer:
+            raise UserCancelled(_("No file was chosen."))
+        return Path(answer).expanduser()
 
     def notify(self, message: str) -> None:
         self._say(message)

@@ -21,6 +21,8 @@
  *    SoftHSM2 behind this module reads another token directory.
  * Each setting is read from `<this module's path>.env` (KEY=VALUE lines) first, then from the environment,
  * so several copies of this module in one process are configured independently.
+ *  - PINLIMIT_REMOVED_FLAG=PATH: the card counts as pulled out while that file exists (a test pulls it at
+ *    a chosen moment, e.g. from a dialog hook); decryption is cut off too.
  * Test-only: it sits *below* the real token, never instead of it.
  */
 #define _GNU_SOURCE
@@ -168,7 +170,17 @@ static long signatures_done;
 
 static int removed(void) {
     const char *v = setting("PINLIMIT_REMOVE_AFTER");
+    const char *flag = setting("PINLIMIT_REMOVED_FLAG");
+    if (flag && access(flag, F_OK) == 0) return 1;
     return (v && signatures_done >= atol(v)) || !card_present();
+}
+
+static CK_RV pl_decrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_DecryptInit(h, m, k);
+}
+
+static CK_RV pl_decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR len) {
+    return removed() ? CKR_DEVICE_REMOVED : real->C_Decrypt(h, in, n, out, len);
 }
 
 static CK_RV pl_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
@@ -183,10 +195,6 @@ static CK_RV pl_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR
     CK_RV rv = real->C_Sign(h, d, n, sig, len);
     if (rv == CKR_OK && sig != NULL) signatures_done++;
     return rv;
-}
-
-static CK_RV pl_decrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
-    return removed() ? CKR_DEVICE_REMOVED : real->C_DecryptInit(h, m, k);
 }
 
 static CK_RV pl_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n) {
@@ -288,6 +296,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out) {
         ours.C_GetSlotInfo = pl_slot_info;
         ours.C_DecryptInit = pl_decrypt_init;
         ours.C_FindObjectsInit = pl_find_init;
+        ours.C_Decrypt = pl_decrypt;
     }
     *out = &ours;
     return CKR_OK;
