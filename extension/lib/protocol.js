@@ -30,7 +30,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "TIMEOUT",
     "NOT_A_RECIPIENT",
     "INVALID_INPUT",
-    "INTERNAL"
+    "INTERNAL",
+    "AGENT_UNAVAILABLE",
+    "LOCAL_NETWORK_DENIED"
   ],
   "exitCodes": {
     "ALREADY_RUNNING": 4,

@@ -13,7 +13,10 @@ import hashlib
 from dataclasses import dataclass
 
 TOKEN_FORMAT = "web-eid:1.0"
-APP_VERSION_URL = "https://sceau.example/releases/v{version}"
+# The project's releases; the token names the exact one (Web eID: "URL identifying the name and
+# version of the application that issued the token").
+PROJECT_URL = "https://github.com/sceau-fr/sceau"
+APP_VERSION_URL = PROJECT_URL + "/releases/tag/v{version}"
 
 # JWS algorithm → (signature scheme, hash), as `sceau.tokens.base.SignScheme` / `Digest` values.
 ALGORITHMS: dict[str, tuple[str, str]] = {
