@@ -62,7 +62,8 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "decrypt",
     "unwrap-key",
     "encrypt",
-    "list"
+    "list",
+    "connect"
   ],
   "pageCommands": [
     "authenticate",
@@ -141,5 +142,10 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   },
   "timeouts": {
     "keyOperationMs": 330000
+  },
+  "websocket": {
+    "closeIdle": 4008,
+    "closeOriginNotAllowed": 4003,
+    "port": 47823
   }
 });

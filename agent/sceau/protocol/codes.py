@@ -97,6 +97,8 @@ class OperationKind(StrEnum):
     UNWRAP_KEY = "unwrap-key"
     ENCRYPT = "encrypt"
     LIST = "list"
+    # Open the loopback WebSocket (pages without the extension): asked on the first connection.
+    CONNECT = "connect"
 
 
 def export() -> dict[str, object]:

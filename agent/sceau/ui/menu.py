@@ -88,6 +88,7 @@ def operation_name(kind: OperationKind) -> str:
         OperationKind.UNWRAP_KEY: _("opening encrypted bids (key only)"),
         OperationKind.ENCRYPT: _("encryption"),
         OperationKind.LIST: _("reading certificates"),
+        OperationKind.CONNECT: _("connecting without the extension"),
     }[kind]
 
 

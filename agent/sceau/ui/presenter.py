@@ -46,6 +46,8 @@ def operation_title(kind: OperationKind, count: int) -> str:
         return _("Unlock the key of an encrypted bid")
     if kind is OperationKind.ENCRYPT:
         return _("Encrypt the document") if count <= 1 else _("Encrypt {n} documents").format(n=count)
+    if kind is OperationKind.CONNECT:
+        return _("Connect to Sceau (without the browser extension)")
     return _("Read your certificates")
 
 
