@@ -20,11 +20,13 @@
  * @typedef {object} DetectResult
  * @property {boolean} extension the Sceau extension answered
  * @property {boolean} agent the Sceau application answered
+ * @property {"extension" | "websocket" | null} transport how this client reaches it: the extension when it
+ *   answers, else the application's loopback WebSocket; null when neither
  * @property {string} [extensionVersion]
  * @property {string} [version] agent version
  * @property {number} [protocol]
  * @property {string[]} [commands]
- * @property {string} [errorCode] why the agent is unavailable
+ * @property {string} [errorCode] why the agent is unavailable (AGENT_UNAVAILABLE, LOCAL_NETWORK_DENIED…)
  */
 /**
  * @typedef {object} RequestOptions
