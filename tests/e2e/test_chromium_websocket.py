@@ -189,3 +189,50 @@ def test_sequential_sign_hash_no_failure_bounded_memory(
     assert failures == [], failures[:5]
     assert growth < 10 * 1024 * 1024, f"agent RSS grew by {growth / 1e6:.1f} MB"
     print(f"{SEQUENTIAL_SIGNATURES} sign-hash over WebSocket in {elapsed:.1f} s, RSS +{growth / 1e6:.2f} MB")
+
+
+def test_local_network_access_denied_is_reported(
+    playwright_instance: Any, ws_bridge: Bridge, ws_rp: RelyingParty, e2e_root: Path
+) -> None:
+    """Chrome's Local Network Access: a page of a *public* site (the test site declared public with
+    --ip-address-space-overrides) reaching ws://127.0.0.1 needs the `loopback-network` permission.
+    Denied, the page's WebSocket only fails (no reason given); sceau.js asks the Permissions API and
+    reports LOCAL_NETWORK_DENIED. Granted (what the enterprise policy does), it works."""
+    port = ws_rp.ports[1]
+    context = launch_chromium(
+        playwright_instance,
+        e2e_root / "lna-profile",
+        {**ws_bridge.env, "LANG": "fr_FR.UTF-8"},
+        args=[*CHROMIUM_QUIET, "--lang=fr", f"--ip-address-space-overrides=127.0.0.1:{port}=public"],
+        ignore_https_errors=True,
+    )
+    try:
+        origin = f"https://127.0.0.1:{port}"
+        page = open_page(context, origin + "/")
+        cdp = context.new_cdp_session(page)
+        ws_url = f"ws://127.0.0.1:{ws_bridge.env['SCEAU_TEST_WS_PORT']}"
+
+        def set_permission(setting: str) -> None:
+            cdp.send(
+                "Browser.setPermission",
+                {"permission": {"name": "loopback-network"}, "setting": setting, "origin": origin},
+            )
+
+        set_permission("denied")
+        raw = page.evaluate(
+            f"""() => new Promise((done) => {{ const ws = new WebSocket('{ws_url}');
+                 ws.onopen = () => done('open'); ws.onerror = () => done('error'); }})"""
+        )
+        assert raw == "error"  # all the page itself learns
+        page.evaluate(f"window.sceau = new Sceau({{websocketUrl: '{ws_url}'}})")
+        info = page.evaluate("sceau.detect()")
+        assert info == {"extension": False, "agent": False, "transport": None, "errorCode": "LOCAL_NETWORK_DENIED"}
+        out = call(page, "sceau.request('hello')")
+        assert out["code"] == "LOCAL_NETWORK_DENIED" and "accès au réseau local" in out["message"], out
+
+        set_permission("granted")
+        page.evaluate(f"window.sceau = new Sceau({{websocketUrl: '{ws_url}'}})")
+        info = page.evaluate("sceau.detect()")
+        assert info["transport"] == "websocket" and info["agent"] is True, info
+    finally:
+        context.close()
