@@ -126,7 +126,7 @@ test("concurrent requests are matched by id, whatever the reply order", async ()
   const win = new FakeWindow();
   const queue = [];
   withResponder(win, (req) => { queue.push(req); return undefined; });
-  const s = new Sceau({ target: win });
+  const s = new Sceau({ target: win, transport: "extension" });
   const calls = Array.from({ length: 10 }, (_, i) => s.request("sign-hash", { n: i }));
   await new Promise((r) => setTimeout(r, 20));
   for (const req of queue.reverse()) {

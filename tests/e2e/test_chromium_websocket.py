@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sceau.devkit.bridge import CHROMIUM_QUIET, Bridge, launch_chromium
+from sceau.devkit.bridge import CHROMIUM_QUIET, EXTENSION, Bridge, launch_chromium
 from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty, call, open_page
 from sceau.protocol.codes import OperationKind
@@ -236,3 +237,33 @@ def test_local_network_access_denied_is_reported(
         assert info["transport"] == "websocket" and info["agent"] is True, info
     finally:
         context.close()
+
+
+def test_self_contained_build_in_a_page(
+    bare_browser: Any, ws_bridge: Bridge, ws_rp: RelyingParty, pki: DevPki, e2e_root: Path
+) -> None:
+    """What a platform serves: one file (classic script or ES module), nothing beside it."""
+    out = e2e_root / "sceau-build"
+    subprocess.run(
+        ["node", str(EXTENSION / "tools" / "build_sceau.mjs"), "--out", str(out)], check=True, capture_output=True
+    )
+    ws_url = f"ws://127.0.0.1:{ws_bridge.env['SCEAU_TEST_WS_PORT']}"
+    page = bare_browser.new_page()
+    page.goto(ws_rp.origin(0) + "/nonce")  # a page of the site that loads no library
+    page.add_script_tag(content=(out / "sceau.js").read_text(encoding="utf-8"))
+    nonce = ws_rp.nonces.issue()
+    token = page.evaluate(
+        f"""async () => {{ const s = new SceauLib.Sceau({{ websocketUrl: '{ws_url}' }});
+             const info = await s.detect();
+             return {{ transport: info.transport, token: await s.authenticate({json.dumps(nonce)}) }}; }}"""
+    )
+    assert token["transport"] == "websocket"
+    assert validator(pki, ws_rp.origin(0), ws_rp).validate(token["token"], nonce).certificate
+    page.add_script_tag(
+        type="module",
+        content=(out / "sceau.mjs").read_text(encoding="utf-8") + "\nwindow.__esm = { Sceau, ErrorCode };\n",
+    )
+    page.wait_for_function("window.__esm !== undefined")
+    info = page.evaluate(f"new window.__esm.Sceau({{ websocketUrl: '{ws_url}' }}).detect()")
+    assert info["transport"] == "websocket" and info["agent"] is True, info
+    page.close()
