@@ -153,11 +153,9 @@
     const ec = cert.keyType === "ec";
     const list = [];
     for (const hashFunction of Object.keys(HASHES)) {
-      if (ec) list.push({ cryptoAlgorithm: "ECC", hashFunction, paddingScheme: "NONE" });
-      else {
-        list.push({ cryptoAlgorithm: "RSA", hashFunction, paddingScheme: "PKCS1.5" });
-        list.push({ cryptoAlgorithm: "RSA", hashFunction, paddingScheme: "PSS" });
-      }
+      // What `sign` produces: the request names no padding, so only the one we use is offered.
+      list.push(ec ? { cryptoAlgorithm: "ECC", hashFunction, paddingScheme: "NONE" }
+        : { cryptoAlgorithm: "RSA", hashFunction, paddingScheme: "PKCS1.5" });
     }
     return list;
   }

@@ -146,6 +146,6 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   "websocket": {
     "closeIdle": 4008,
     "closeOriginNotAllowed": 4003,
-    "port": 47823
+    "port": 35489
   }
 });

@@ -278,7 +278,7 @@ export class Sceau {
    *
    *   const r = await sceau.signDocuments(
    *     [{ name: "offre.pdf", data: pdfFile, format: "pades" }, { name: "bpu.xml", data: xmlBytes }],
-   *     { format: "xades", certificate: handle, onProgress: (e) => console.log(e) });
+   *     { format: "xades", certificate: cert.id, onProgress: (e) => console.log(e) });  // cert from listCertificates()
    *   r.results[0].output.data  // Uint8Array
    *
    * Documents of any size (uploaded when needed); outputs are fetched and checked. `onProgress` sees

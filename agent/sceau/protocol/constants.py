@@ -54,7 +54,7 @@ class ExtensionMessage(StrEnum):
 
 # The loopback WebSocket (pages without the extension): the port `sceau.js` tries by default (the
 # agent listens when the config sets `websocket_port`), and the close codes that tell the page why.
-WEBSOCKET_PORT = 47823
+WEBSOCKET_PORT = 35489  # docs/configuration.md uses it in its example
 WS_CLOSE_ORIGIN_NOT_ALLOWED = 4003  # the user refused the site, or it is not in the allowed list
 WS_CLOSE_IDLE = 4008  # nothing asked for a long time: the page reconnects when it needs to
 
