@@ -198,16 +198,33 @@ def test_other_webeid_extension_answers_first(wb_browser: Any, wb_rp: RelyingPar
 
 
 def test_site_setting_off_leaves_the_page_alone(wb_browser: Any, wb_rp: RelyingParty) -> None:
+    """The options page: a site set to "off" gets no answer at all; "Répondre de nouveau" undoes it;
+    the default itself can be "off"."""
     origin = wb_rp.origin(1, host="127.0.0.1")
-    worker = wb_browser.service_workers[0]
-    worker.evaluate(f"chrome.storage.local.set({{webeid: {{sites: {{{json.dumps(origin)}: 'off'}}}}}})")
+    ext_id = wb_browser.service_workers[0].url.split("/")[2]
+    options = wb_browser.new_page()
+    options.goto(f"chrome-extension://{ext_id}/options/options.html")
+    assert options.locator("#webeid-default").is_checked()  # the documented default: auto
+    options.fill("#webeid-site", origin + "/some/page")
+    options.click("#webeid-add button")
+    again = options.locator(f'#webeid-sites button[data-origin="{origin}"]')
+    again.wait_for()
+    assert again.inner_text() == "Répondre de nouveau"
     try:
         page = webeid_page(wb_browser, origin + "/")
         out = run(page, "webeid.status()")
         assert out["code"] == "ERR_WEBEID_EXTENSION_UNAVAILABLE", out
         assert seen(page, "web-eid:status") == ["web-eid:status"]
+        again.click()
+        again.wait_for(state="detached")
+        assert run(webeid_page(wb_browser, origin + "/"), "webeid.status()")["ok"]
+        options.uncheck("#webeid-default")
+        options.wait_for_timeout(200)
+        other = run(webeid_page(wb_browser, wb_rp.origin(2, host="127.0.0.1") + "/"), "webeid.status()")
+        assert other["code"] == "ERR_WEBEID_EXTENSION_UNAVAILABLE", other
     finally:
-        worker.evaluate("chrome.storage.local.remove('webeid')")
+        wb_browser.service_workers[0].evaluate("chrome.storage.local.remove('webeid')")
+        options.close()
 
 
 def test_agent_stopped_is_native_unavailable(wb_browser: Any, wb_bridge: Bridge, wb_rp: RelyingParty) -> None:
