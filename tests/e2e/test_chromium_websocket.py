@@ -267,3 +267,65 @@ def test_self_contained_build_in_a_page(
     info = page.evaluate(f"new window.__esm.Sceau({{ websocketUrl: '{ws_url}' }}).detect()")
     assert info["transport"] == "websocket" and info["agent"] is True, info
     page.close()
+
+
+def test_hostile_handshakes_against_the_agent_while_a_page_is_served(
+    bare_browser: Any, ws_bridge: Bridge, ws_rp: RelyingParty, pki: DevPki
+) -> None:
+    """The real agent process: a Chromium page keeps signing while hostile clients hammer the port."""
+    import asyncio
+
+    from tests.transports.test_websocket_limits import raw_handshake
+
+    port = int(ws_bridge.env["SCEAU_TEST_WS_PORT"])
+    page = ws_page(bare_browser, ws_rp, ws_bridge)
+    cert = handle(page, "sign", pki.cert("sign-ec256"))
+    page.evaluate(
+        """(cert) => { window.__stop = false; window.__loop = (async () => {
+             const failures = []; let done = 0; const digest = new Uint8Array(32);
+             while (!window.__stop) {
+               try { await sceau.signHash({ hash: digest, certificate: cert }); done++; }
+               catch (e) { failures.push(e.code); }
+             }
+             return { failures, done };
+           })(); }""",
+        cert,
+    )
+
+    async def hostile() -> dict[str, Any]:
+        good = f"https://localhost:{ws_rp.ports[0]}"
+        slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(30)]
+        for _r, w in slow:
+            w.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:")
+            await w.drain()
+        statuses = {
+            "missing": await raw_handshake(port, [f"127.0.0.1:{port}"], ""),
+            "null": await raw_handshake(port, [f"127.0.0.1:{port}"], "null"),
+            "http": await raw_handshake(port, [f"127.0.0.1:{port}"], "http://marches.example.fr"),
+            "rebinding": await raw_handshake(port, [f"attacker.example:{port}"], good),
+        }
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX: {'a' * 20_000}\r\n\r\n".encode())
+        await w.drain()
+        oversize = await asyncio.wait_for(r.read(200), 10)
+        w.close()
+        rapid = []
+        for _ in range(20):
+            rapid += await asyncio.gather(*(raw_handshake(port, [f"127.0.0.1:{port}"], "null") for _ in range(50)))
+        dropped = [await asyncio.wait_for(rr.read(), 15) for rr, _w in slow]  # handshake timeout: 5 s
+        for _r, w in slow:
+            w.close()
+        return {"statuses": statuses, "oversize": oversize, "rapid": rapid, "dropped": dropped}
+
+    # Playwright's sync API owns this thread's event loop: the hostile clients get their own thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(lambda: asyncio.run(hostile())).result(120)
+    page.evaluate("window.__stop = true")
+    served = page.evaluate("window.__loop")
+    assert set(out["statuses"].values()) == {b"HTTP/1.1 403"}, out["statuses"]
+    assert out["oversize"].startswith(b"HTTP/1.1 4") or out["oversize"] == b"", out["oversize"][:40]
+    assert out["rapid"] == [b"HTTP/1.1 403"] * 1000
+    assert all(not d.startswith(b"HTTP/1.1 101") for d in out["dropped"])
+    assert served["failures"] == [] and served["done"] > 20, served

@@ -135,6 +135,7 @@ class WebSocketServer:
         self._validated: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
         self._connections: dict[ServerConnection, Session] = {}  # served now (or waiting for approval)
         self._origins: dict[str, _OriginState] = {}
+        self._refusal_log = TokenBucket(1.0, 20)
 
     async def start(self) -> None:
         options: dict[str, Any] = {
@@ -172,7 +173,8 @@ class WebSocketServer:
         host, given = _single(request, "Host"), _single(request, "Origin")
         origin = handshake_origin(host, given, self.port, self.config)
         if origin is None or not (self.approver.allowed(origin) or self.approver.may_ask(origin)):
-            log.warning("refused WebSocket handshake from origin %r host %r", given, host)
+            if self._refusal_log.take():  # a flood of refused handshakes must not flood the log
+                log.warning("refused WebSocket handshake from origin %r host %r", given, host)
             return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden.\n")
         if len(self._connections) >= MAX_CONNECTIONS:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
