@@ -21,7 +21,7 @@ from sceau_rp import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"
-PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "types.js", "protocol.json")
+PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "wsclient.js", "types.js", "protocol.json")
 TEMPLATES = HERE / "templates"
 
 # path, template, title, menu label, needs login

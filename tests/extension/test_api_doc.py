@@ -28,3 +28,17 @@ def test_certificate_info_is_the_agent_summary() -> None:
 def test_auth_token_fields() -> None:
     sent = set(re.findall(r'"(\w+)":', inspect.getsource(AuthToken.to_json)))
     assert documented("AuthToken") == sent
+
+
+def test_demo_platform_serves_every_module_the_library_imports() -> None:
+    from examples.platform.app import PAGE_LIBRARY
+
+    lib = TYPES.parent
+    wanted, todo = set(), ["sceau.js"]
+    while todo:
+        name = todo.pop()
+        wanted.add(name)
+        for dep in re.findall(r'^import .* from "\./([\w.]+)"', (lib / name).read_text(encoding="utf-8"), re.M):
+            if dep not in wanted:
+                todo.append(dep)
+    assert wanted <= set(PAGE_LIBRARY), wanted - set(PAGE_LIBRARY)
