@@ -160,8 +160,8 @@
     return list;
   }
 
-  async function signingCertificates() {
-    const { certificates } = await sceau(C.LIST_CERTIFICATES, { role: "sign" });
+  async function signingCertificates(data) {
+    const { certificates } = await sceau(C.LIST_CERTIFICATES, { role: "sign", ...lang(data) });
     if (!certificates?.length) throw new WebEidError(ERR.NATIVE_FATAL, "No signing certificate on the token.", { sceauCode: E.NO_CERTIFICATE });
     return certificates;
   }
@@ -194,7 +194,7 @@
     async "web-eid:get-signing-certificate"(data) {
       checkVersion(data.libraryVersion, null);
       // Several signing certificates: the first valid one (Sceau's listing puts valid ones first).
-      const certs = await signingCertificates();
+      const certs = await signingCertificates(data);
       const cert = certs.find((c) => c.valid !== false) ?? certs[0];
       return { certificate: cert.certificate, supportedSignatureAlgorithms: algorithmsFor(cert) };
     },
@@ -207,7 +207,7 @@
       if (b64(data.hash, "hash").length !== HASH_SIZES[hashAlgorithm]) {
         throw new WebEidError(ERR.NATIVE_INVALID_ARGUMENT, "The hash length does not match the hash function.");
       }
-      const cert = (await signingCertificates()).find((c) => atob(c.certificate) === der);
+      const cert = (await signingCertificates(data)).find((c) => atob(c.certificate) === der);
       if (!cert) throw new WebEidError(ERR.NATIVE_INVALID_ARGUMENT, "The certificate is not on the token.");
       const ec = cert.keyType === "ec";
       const out = await sceau(C.SIGN_HASH, {

@@ -129,7 +129,8 @@ async def test_concurrent_connections_share_one_question(tmp_path: Path) -> None
             async with connect(url(srv), origin=SITE) as ws:  # type: ignore[arg-type]
                 return str((await hello(ws, str(i)))["id"])
 
-        assert sorted(await asyncio.gather(*(one(i) for i in range(5)))) == [str(i) for i in range(5)]
+        n = ws_mod.MAX_WAITING_PER_ORIGIN
+        assert sorted(await asyncio.gather(*(one(i) for i in range(n)))) == [str(i) for i in range(n)]
         assert len(ui.consents) == 1
     finally:
         await srv.close()
@@ -280,3 +281,23 @@ async def test_handshake_flood_from_one_origin_gets_429(served: Any, monkeypatch
     got = [await status_of(srv, OTHER) for _ in range(8)]
     assert got == [101] * 5 + [429] * 3
     assert await status_of(srv, ALLOWED) == 101  # other sites are not affected
+
+
+async def test_sites_waiting_for_an_answer_cannot_take_every_slot(tmp_path: Path) -> None:
+    ui = Asked(True, delay=1.0)  # the user takes a second to answer
+    srv, _rec, _sites = await start(tmp_path, ui)
+    try:
+        waiting = [asyncio.create_task(_open_and_hello(srv, SITE)) for _ in range(ws_mod.MAX_WAITING_PER_ORIGIN)]
+        await asyncio.sleep(0.3)
+        assert await status_of(srv, SITE) == 429  # no more waiting connections for that site
+        async with connect(url(srv), origin=ALLOWED) as ws:  # type: ignore[arg-type]
+            assert (await hello(ws))["ok"]  # an allowed site is served meanwhile
+        assert all(r["ok"] for r in await asyncio.gather(*waiting))  # then the answer lets them in
+        assert len(ui.consents) == 1
+    finally:
+        await srv.close()
+
+
+async def _open_and_hello(srv: WebSocketServer, origin: str) -> dict[str, Any]:
+    async with connect(url(srv), origin=origin) as ws:  # type: ignore[arg-type]
+        return await hello(ws)

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 BIND_HOSTS = ("127.0.0.1", "::1")
 MAX_CONNECTIONS = 32  # served (or waiting for the user's answer) at once, all origins
 MAX_CONNECTIONS_PER_ORIGIN = 16
+# Connections of a site not allowed yet, waiting for the user's answer: few, so sites waiting for an
+# answer (at most a few, see siteconnect) can never take every slot from the allowed ones.
+MAX_WAITING_PER_ORIGIN = 4
 # Requests per origin (all its connections): a tight loop of cheap requests from a page is capped,
 # a platform signing hash after hash (each waits for its reply) or uploading in chunks is not.
 RATE_PER_SECOND = 1000.0
@@ -179,7 +182,8 @@ class WebSocketServer:
         if len(self._connections) >= MAX_CONNECTIONS:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
         state = self._state(origin)
-        if not state.handshakes.take() or state.connections >= MAX_CONNECTIONS_PER_ORIGIN:
+        cap = MAX_CONNECTIONS_PER_ORIGIN if self.approver.allowed(origin) else MAX_WAITING_PER_ORIGIN
+        if not state.handshakes.take() or state.connections >= cap:
             return connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "Too many connections from this site.\n")
         self._validated[connection] = origin
         return None
