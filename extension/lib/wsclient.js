@@ -52,6 +52,7 @@ export class WebSocketChannel {
     this.navigator = navigator;
     this.socket = null;
     this.opening = null;
+    this.refused = false;
     /** @type {Map<string, { resolve: Function, reject: Function, timer: any, onEvent?: Function }>} */
     this.pending = new Map();
     /** @type {Set<(notify: object) => void>} */
@@ -61,6 +62,9 @@ export class WebSocketChannel {
   /** Open the socket (or reuse the open one); rejects with SceauError. */
   open() {
     if (this.socket && this.socket.readyState === 1) return Promise.resolve();
+    // The user refused this site: the agent now answers its handshakes with 403, which a page
+    // cannot tell from "not running"; keep saying what happened until the page reloads.
+    if (this.refused) return Promise.reject(new SceauError(ErrorCode.ORIGIN_NOT_ALLOWED, MESSAGES.refused));
     this.opening ??= this._connect().finally(() => { this.opening = null; });
     return this.opening;
   }
@@ -103,7 +107,8 @@ export class WebSocketChannel {
           this._failure().then(reject);
           return;
         }
-        const error = ev.code === WS.closeOriginNotAllowed
+        if (ev.code === WS.closeOriginNotAllowed) this.refused = true;
+        const error = this.refused
           ? new SceauError(ErrorCode.ORIGIN_NOT_ALLOWED, MESSAGES.refused)
           : new SceauError(ErrorCode.INTERNAL, MESSAGES.stopped);
         for (const [id, p] of this.pending) {
@@ -155,10 +160,11 @@ export class WebSocketChannel {
       this.pending.set(id, { resolve, reject, timer, onEvent });
       try {
         this.socket.send(JSON.stringify({ v: protocol.protocolVersion, id, cmd, args }));
-      } catch {
+      } catch { // closed between open() and now (e.g. the user just refused the site)
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(new SceauError(ErrorCode.INTERNAL, MESSAGES.stopped));
+        reject(this.refused ? new SceauError(ErrorCode.ORIGIN_NOT_ALLOWED, MESSAGES.refused)
+          : new SceauError(ErrorCode.INTERNAL, MESSAGES.stopped));
       }
     });
   }

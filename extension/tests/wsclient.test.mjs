@@ -80,6 +80,8 @@ test("wire errors keep their code; a refused site is ORIGIN_NOT_ALLOWED", async 
   const refused = new Sceau({ target: new SilentWindow(), transport: "websocket",
     WebSocketImpl: fakeSocket({ reply: () => [], closeWith: protocol.websocket.closeOriginNotAllowed }) });
   await assert.rejects(refused.request("hello"), (e) => e.code === ErrorCode.ORIGIN_NOT_ALLOWED && /refusé/.test(e.message));
+  // Later calls (the agent would now answer the handshake with 403) keep the reason.
+  await assert.rejects(refused.request("hello"), (e) => e.code === ErrorCode.ORIGIN_NOT_ALLOWED);
   refused.close();
 });
 
