@@ -180,21 +180,44 @@ def test_refusal_is_user_cancelled(wb_browser: Any, wb_rp: RelyingParty) -> None
     assert out["ok"] is False and out["code"] == "ERR_WEBEID_USER_CANCELLED", out
 
 
-def test_other_webeid_extension_answers_first(wb_browser: Any, wb_rp: RelyingParty) -> None:
-    page = webeid_page(wb_browser, wb_rp.origin(0, host="127.0.0.1") + "/")
-    # What the official Web eID extension does: ack at once, then answer.
-    page.evaluate(
-        """() => window.addEventListener("message", (ev) => {
-             if (ev.source !== window || ev.data?.action !== "web-eid:status") return;
-             window.postMessage({action: "web-eid:status-ack"}, "*");
-             setTimeout(() => window.postMessage({action: "web-eid:status-success", library: "2.1.0",
-               extension: "2.5.0", nativeApp: "2.5.0"}, "*"), 600);
-           })"""
+OTHER_WEBEID = {
+    "manifest_version": 3,
+    "name": "Another Web eID extension",
+    "version": "2.9.9",
+    "content_scripts": [{"matches": ["https://*/*"], "js": ["content.js"], "run_at": "document_start"}],
+}
+# What the official extension's content script does: ack at once, answer when its native app has.
+OTHER_CONTENT = """
+window.addEventListener("message", (ev) => {
+  if (ev.source !== window || ev.data?.action !== "web-eid:status") return;
+  window.postMessage({ action: "web-eid:status-ack" }, ev.origin);
+  setTimeout(() => window.postMessage({ action: "web-eid:status-success", library: ev.data.libraryVersion,
+    extension: "2.9.9", nativeApp: "2.9.9" }, ev.origin), 600);
+});
+"""
+
+
+def test_other_webeid_extension_answers_first(
+    playwright_instance: Any, wb_bridge: Bridge, wb_rp: RelyingParty, e2e_root: Path
+) -> None:
+    """Both extensions installed (two content scripts, two isolated worlds): one ack, one answer."""
+    from sceau.devkit.bridge import EXTENSION
+
+    other = e2e_root / "other-webeid"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps(OTHER_WEBEID), encoding="utf-8")
+    (other / "content.js").write_text(OTHER_CONTENT, encoding="utf-8")
+    context = chromium(
+        playwright_instance, e2e_root / "webeid-two-profile", wb_bridge.env, extensions=[EXTENSION, other]
     )
-    out = run(page, "webeid.status()")
-    assert out["ok"] and out["result"]["extension"] == "2.5.0", out
-    page.wait_for_timeout(800)  # Sceau would have answered by now
-    assert seen(page, "web-eid:status") == ["web-eid:status", "web-eid:status-ack", "web-eid:status-success"]
+    try:
+        page = webeid_page(context, wb_rp.origin(0, host="127.0.0.1") + "/")
+        out = run(page, "webeid.status()")
+        assert out["ok"] and out["result"]["extension"] == "2.9.9", out
+        page.wait_for_timeout(800)  # Sceau would have answered by now
+        assert seen(page, "web-eid:status") == ["web-eid:status", "web-eid:status-ack", "web-eid:status-success"]
+    finally:
+        context.close()
 
 
 def test_site_setting_off_leaves_the_page_alone(wb_browser: Any, wb_rp: RelyingParty) -> None:
