@@ -27,6 +27,7 @@ from sceau.store.sites import TrustedSites
 from sceau.tokens.executor import TokenExecutor
 from sceau.tokens.registry import TokenManager
 from sceau.ui.api import ConsentRequest, UserInterface
+from sceau.ui.language import for_request
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class Agent:
                 await self._check_site(origin, kind, channel)
             ctx = OperationContext(
                 origin=origin,
-                ui=self.ui,
+                ui=for_request(self.ui, req.args),  # the page's `lang`, for this request's dialogs only
                 tokens=self.tokens,
                 config=self.config,
                 executor=self.executor,

@@ -7,10 +7,12 @@ Catalogs live in `sceau/ui/i18n/<lang>/LC_MESSAGES/*.po` (one file per area). We
 from __future__ import annotations
 
 import ast
+import contextlib
 import locale
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -108,6 +110,19 @@ def gettext(message: str, language: str | None = None) -> str:
 
 
 _ = gettext
+
+
+@contextlib.contextmanager
+def language(lang: str | None) -> Iterator[None]:
+    """Translate into `lang` in this thread for the duration (one request's dialogs); a language we
+    do not have, or None, leaves the user's choice in force."""
+    previous = getattr(_state, "language", None)
+    if lang in SUPPORTED:
+        _state.language = lang
+    try:
+        yield
+    finally:
+        _state.language = previous
 
 
 def _install() -> None:

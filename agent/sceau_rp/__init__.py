@@ -3,6 +3,7 @@
 Importable without the agent (no GUI, PC/SC or token libraries): `cryptography` only.
 """
 
+from sceau_rp.nonces import NonceBackend, RedisNonceStore
 from sceau_rp.webeid import (
     ALGORITHMS,
     TOKEN_FORMAT,
@@ -19,7 +20,9 @@ __all__ = [
     "TOKEN_FORMAT",
     "AuthTokenError",
     "AuthTokenValidator",
+    "NonceBackend",
     "NonceStore",
+    "RedisNonceStore",
     "ValidatedUser",
     "is_authentication_certificate",
     "site_origin_of",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -30,6 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sceau_rp.paths import PathError, validate_path
+
+if TYPE_CHECKING:
+    from sceau_rp.nonces import NonceBackend
 
 NONCE_BYTES = 32
 DEFAULT_NONCE_TTL_S = 300.0
@@ -96,7 +99,7 @@ class AuthTokenValidator:
         trust_anchors: Sequence[x509.Certificate],
         *,
         intermediates: Sequence[x509.Certificate] = (),
-        nonces: NonceStore | None = None,
+        nonces: NonceBackend | None = None,  # NonceStore (memory) by default; RedisNonceStore
         crls: Sequence[x509.CertificateRevocationList] = (),
         ocsp_check: OcspCheck | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -105,7 +108,7 @@ class AuthTokenValidator:
         self.origin = site_origin_of(site_origin, allow_http_localhost=allow_http_localhost)
         self.anchors = list(trust_anchors)
         self.intermediates = list(intermediates)
-        self.nonces = nonces or NonceStore()
+        self.nonces: NonceBackend = nonces or NonceStore()
         self.crls = list(crls)
         self.ocsp_check = ocsp_check
         self.clock = clock

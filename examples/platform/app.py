@@ -21,7 +21,15 @@ from sceau_rp import AuthTokenError
 
 HERE = Path(__file__).resolve().parent
 EXTENSION_LIB = HERE.parents[1] / "extension" / "lib"
-PAGE_LIBRARY = ("sceau.js", "errors.js", "transfers.js", "types.js", "protocol.json", "libersign-compat.js")
+PAGE_LIBRARY = (
+    "sceau.js",
+    "errors.js",
+    "transfers.js",
+    "wsclient.js",
+    "types.js",
+    "protocol.json",
+    "libersign-compat.js",
+)
 TEMPLATES = HERE / "templates"
 
 # path, template, title, menu label, needs login

@@ -62,8 +62,10 @@ function connect() {
       port = null;
       agentInfo = null;
     }
-    const message = pending.size && why.includes("not found") ? t("errorNoAgent") : t("errorAgentStopped");
-    for (const id of [...pending.keys()]) finish(id, errorResponse(id, E.INTERNAL, message));
+    const missing = why.includes("not found"); // no native host installed: the application is absent
+    const message = pending.size && missing ? t("errorNoAgent") : t("errorAgentStopped");
+    const code = missing ? E.AGENT_UNAVAILABLE : E.INTERNAL;
+    for (const id of [...pending.keys()]) finish(id, errorResponse(id, code, message));
   });
   return p;
 }
@@ -115,7 +117,7 @@ function callAgent(cmd, args, origin, { timeoutMs = OTHER_TIMEOUT_MS, onEvent } 
       try {
         connect().postMessage(wire);
       } catch {
-        finish(id, errorResponse(id, E.INTERNAL, t("errorNoAgent")));
+        finish(id, errorResponse(id, E.AGENT_UNAVAILABLE, t("errorNoAgent")));
       }
     }
   });

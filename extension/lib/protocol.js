@@ -32,7 +32,9 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "TIMEOUT",
     "NOT_A_RECIPIENT",
     "INVALID_INPUT",
-    "INTERNAL"
+    "INTERNAL",
+    "AGENT_UNAVAILABLE",
+    "LOCAL_NETWORK_DENIED"
   ],
   "exitCodes": {
     "ALREADY_RUNNING": 4,
@@ -69,7 +71,8 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
     "unwrap-key",
     "encrypt",
     "list",
-    "verify"
+    "verify",
+    "connect"
   ],
   "pageCommands": [
     "authenticate",
@@ -158,5 +161,10 @@ globalThis.SCEAU_PROTOCOL = Object.freeze({
   },
   "timeouts": {
     "keyOperationMs": 330000
+  },
+  "websocket": {
+    "closeIdle": 4008,
+    "closeOriginNotAllowed": 4003,
+    "port": 35489
   }
 });

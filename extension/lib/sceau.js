@@ -1,8 +1,11 @@
-// Sceau page client library: lets a web page use the user's certificate through the Sceau extension.
-// ES module, no dependencies. Serve protocol.json next to this file (it is imported as JSON).
+// Sceau page client library: lets a web page use the user's certificate through the Sceau extension,
+// or, in a browser without it, through the Sceau application's loopback WebSocket (lib/wsclient.js).
+// ES module, no dependencies. Serve protocol.json next to this file (it is imported as JSON), or
+// serve the self-contained build (`node extension/tools/build_sceau.mjs`: one file, ES module or
+// classic script).
 //
 //   import { Sceau, SceauError, ErrorCode } from "./sceau.js";
-//   const info = await Sceau.detect();              // { extension, agent, version, ... }
+//   const info = await Sceau.detect();              // { extension, agent, transport, version, ... }
 //   const token = await Sceau.authenticate(nonce);  // Web eID "web-eid:1.0" token
 //   const { results } = await Sceau.signDocuments([{ name: file.name, data: file, format: "pades" }]);
 //   const p7m = await Sceau.encrypt(zipBlob, [buyerCertPem, backupCertPem]);   // Uint8Array
@@ -19,6 +22,7 @@
 import protocol from "./protocol.json" with { type: "json" };
 import { ErrorCode, SceauError } from "./errors.js";
 import { DEFAULT_LIMITS, Transfers, decode64, fromBase64, limitsOf, toBase64 } from "./transfers.js";
+import { DEFAULT_WEBSOCKET_URL, WebSocketChannel } from "./wsclient.js";
 
 export { ErrorCode, SceauError, fromBase64, toBase64 };
 /** Command names. @type {Readonly<Record<string, string>>} */
@@ -52,14 +56,25 @@ function newId() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** Transports: the extension (postMessage to its content script) or the loopback WebSocket. */
+export const Transport = Object.freeze({ EXTENSION: "extension", WEBSOCKET: "websocket" });
+
 /** A client bound to one window (the page's own, by default). */
 export class Sceau {
   /**
-   * @param {{ target?: Window, timeoutMs?: number }} [options] `target` is for tests
+   * `transport`: "auto" (the extension when it answers, else the WebSocket), "extension" or "websocket".
+   * @param {{ target?: Window, timeoutMs?: number, transport?: "auto" | "extension" | "websocket",
+   *           websocketUrl?: string, WebSocketImpl?: typeof WebSocket }} [options] `target` is for tests
    */
-  constructor({ target = globalThis.window, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  constructor({ target = globalThis.window, timeoutMs = DEFAULT_TIMEOUT_MS, transport = "auto",
+    websocketUrl = DEFAULT_WEBSOCKET_URL, WebSocketImpl = globalThis.WebSocket } = {}) {
     this.target = target;
     this.timeoutMs = timeoutMs;
+    this.mode = transport;
+    /** The transport in use, once known. @type {"extension" | "websocket" | null} */
+    this.transport = transport === "auto" ? null : transport;
+    this._choosing = null;
+    this.ws = new WebSocketChannel({ url: websocketUrl, WebSocketImpl, navigator: target?.navigator });
     /** @type {Map<string, { resolve: Function, reject: Function, timer: any, onEvent?: Function }>} */
     this.pending = new Map();
     /** @type {Set<(notify: object) => void>} */
@@ -74,6 +89,7 @@ export class Sceau {
   /** Stop listening (pending calls reject with INTERNAL). */
   close() {
     this.target.removeEventListener("message", this._onMessage);
+    this.ws.close();
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new SceauError(ErrorCode.INTERNAL, "Client closed."));
@@ -122,10 +138,42 @@ export class Sceau {
    * @returns {Promise<any>} the command's result
    */
   request(cmd, args = {}, { timeoutMs = this.timeoutMs, onEvent } = {}) {
+    if (this.transport === Transport.WEBSOCKET) return this.ws.request(newId(), cmd, args, { timeoutMs, onEvent });
+    if (this.transport !== Transport.EXTENSION) {
+      return this._choose().then(() => this.request(cmd, args, { timeoutMs, onEvent }));
+    }
     const id = newId();
     const answer = this._wait(id, timeoutMs, onEvent);
     this.target.postMessage({ [TAG]: K.REQUEST, request: { v: PROTOCOL_VERSION, id, cmd, args } }, this._origin());
     return answer;
+  }
+
+  /** Ping the extension; without an answer, open the WebSocket. Rejects (and retries next time) when neither. */
+  _choose() {
+    this._choosing ??= (async () => {
+      try {
+        if (await this._ping(DETECT_TIMEOUT_MS)) this.transport = Transport.EXTENSION;
+        else {
+          await this.ws.open();
+          this.transport = Transport.WEBSOCKET;
+        }
+      } finally {
+        this._choosing = null;
+      }
+    })();
+    return this._choosing;
+  }
+
+  /** The extension's version when its content script answers in time, else null. */
+  async _ping(timeoutMs) {
+    const id = newId();
+    const pong = this._wait(id, timeoutMs);
+    this.target.postMessage({ [TAG]: K.REQUEST, ping: id }, this._origin());
+    try {
+      return (await pong).version ?? "";
+    } catch {
+      return null;
+    }
   }
 
   _origin() {
@@ -139,21 +187,25 @@ export class Sceau {
    * @returns {Promise<DetectResult>}
    */
   async detect({ timeoutMs = DETECT_TIMEOUT_MS } = {}) {
-    const id = newId();
-    const pong = this._wait(id, timeoutMs);
-    this.target.postMessage({ [TAG]: K.REQUEST, ping: id }, this._origin());
-    let ext;
-    try {
-      ext = await pong;
-    } catch {
-      return { extension: false, agent: false };
+    const version = this.mode === Transport.WEBSOCKET ? null : await this._ping(timeoutMs);
+    if (version !== null) {
+      this.transport = Transport.EXTENSION;
+      try {
+        const hello = await this.request(Command.HELLO, {}, { timeoutMs: HELLO_TIMEOUT_MS });
+        this._limits = Promise.resolve(limitsOf(hello));
+        return { extension: true, extensionVersion: version, ...hello, agent: true, transport: Transport.EXTENSION };
+      } catch (e) {
+        return { extension: true, extensionVersion: version, agent: false, errorCode: e.code, transport: Transport.EXTENSION };
+      }
     }
+    if (this.mode === Transport.EXTENSION) return { extension: false, agent: false, transport: null };
     try {
-      const hello = await this.request(Command.HELLO, {}, { timeoutMs: HELLO_TIMEOUT_MS });
+      const hello = await this.ws.request(newId(), Command.HELLO, {}, { timeoutMs: HELLO_TIMEOUT_MS });
+      this.transport = Transport.WEBSOCKET;
       this._limits = Promise.resolve(limitsOf(hello));
-      return { extension: true, extensionVersion: ext.version, ...hello, agent: true };
+      return { extension: false, ...hello, agent: true, transport: Transport.WEBSOCKET };
     } catch (e) {
-      return { extension: true, extensionVersion: ext.version, agent: false, errorCode: e.code };
+      return { extension: false, agent: false, transport: null, errorCode: e.code };
     }
   }
 
@@ -243,7 +295,7 @@ export class Sceau {
    *
    *   const r = await sceau.signDocuments(
    *     [{ name: "offre.pdf", data: pdfFile, format: "pades" }, { name: "bpu.xml", data: xmlBytes }],
-   *     { format: "xades", certificate: handle, onProgress: (e) => console.log(e) });
+   *     { format: "xades", certificate: cert.id, onProgress: (e) => console.log(e) });  // cert from listCertificates()
    *   r.results[0].output.data  // Uint8Array
    *
    * Documents of any size (uploaded when needed); outputs are fetched and checked. `onProgress` sees
@@ -356,6 +408,7 @@ export class Sceau {
   /** Token inserted/removed notifications. @param {(notify: object) => void} listener */
   async subscribe(listener) {
     this.listeners.add(listener);
+    this.ws.listeners.add(listener);
     await this.request(Command.SUBSCRIBE, {});
   }
 }

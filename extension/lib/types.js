@@ -1,12 +1,24 @@
 // JSDoc types of the page library's API (lib/sceau.js); no code. `import("./types.js").Name` in JSDoc.
 
 /**
+ * A certificate as `listCertificates()` returns it (the agent's summary; no key material).
  * @typedef {object} CertificateInfo
  * @property {string} certificate DER, base64
- * @property {string} [handle] opaque id to name this certificate in later calls
- * @property {string} [subject]
- * @property {string} [issuer]
- * @property {string[]} [roles]
+ * @property {string} id opaque, stable handle: pass it as `certificate` to name this one in later calls
+ * @property {string} subject RFC 4514 distinguished name
+ * @property {string} commonName
+ * @property {string} organization
+ * @property {string} issuer RFC 4514 distinguished name
+ * @property {string} issuerCommonName
+ * @property {string} serialNumber hexadecimal
+ * @property {string} notBefore ISO 8601
+ * @property {string} notAfter ISO 8601
+ * @property {string[]} roles among "auth", "sign", "encrypt"
+ * @property {"rsa" | "ec"} keyType
+ * @property {number} keySize bits (RSA modulus, EC curve size)
+ * @property {string} fingerprintSha256 hexadecimal SHA-256 of the DER
+ * @property {string} token label of the card, USB key or file holding it
+ * @property {boolean} valid within its validity period now
  */
 /**
  * @typedef {object} AuthToken Web eID `web-eid:1.0` token
@@ -20,11 +32,13 @@
  * @typedef {object} DetectResult
  * @property {boolean} extension the Sceau extension answered
  * @property {boolean} agent the Sceau application answered
+ * @property {"extension" | "websocket" | null} transport how this client reaches it: the extension when it
+ *   answers, else the application's loopback WebSocket; null when neither
  * @property {string} [extensionVersion]
  * @property {string} [version] agent version
  * @property {number} [protocol]
  * @property {string[]} [commands]
- * @property {string} [errorCode] why the agent is unavailable
+ * @property {string} [errorCode] why the agent is unavailable (AGENT_UNAVAILABLE, LOCAL_NETWORK_DENIED…)
  */
 /**
  * @typedef {object} RequestOptions

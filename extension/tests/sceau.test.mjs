@@ -41,11 +41,17 @@ test("error codes and commands come from the generated protocol.json", () => {
   assert.equal(Command.SIGN_HASH, protocol.commands.SIGN_HASH);
 });
 
-test("detect without the extension says so and never rejects", async () => {
+// A WebSocket that never connects (nothing listens on the loopback port).
+class RefusedSocket {
+  constructor() { setImmediate(() => this.onclose?.({ code: 1006 })); }
+  close() {}
+}
+
+test("detect without the extension nor the application says so and never rejects", async () => {
   const win = new FakeWindow();
-  const s = new Sceau({ target: win });
+  const s = new Sceau({ target: win, WebSocketImpl: RefusedSocket });
   const info = await s.detect({ timeoutMs: 50 });
-  assert.deepEqual(info, { extension: false, agent: false });
+  assert.deepEqual(info, { extension: false, agent: false, transport: null, errorCode: "AGENT_UNAVAILABLE" });
   s.close();
 });
 
@@ -66,7 +72,9 @@ test("detect with the extension but no agent reports the code", async () => {
   withResponder(win, () => ({ ok: false, error: { code: "INTERNAL", message: "no agent" } }));
   const s = new Sceau({ target: win });
   const info = await s.detect();
-  assert.deepEqual(info, { extension: true, extensionVersion: "0.1.0", agent: false, errorCode: "INTERNAL" });
+  assert.deepEqual(info, {
+    extension: true, extensionVersion: "0.1.0", agent: false, errorCode: "INTERNAL", transport: "extension",
+  });
   s.close();
 });
 
@@ -118,7 +126,7 @@ test("concurrent requests are matched by id, whatever the reply order", async ()
   const win = new FakeWindow();
   const queue = [];
   withResponder(win, (req) => { queue.push(req); return undefined; });
-  const s = new Sceau({ target: win });
+  const s = new Sceau({ target: win, transport: "extension" });
   const calls = Array.from({ length: 10 }, (_, i) => s.request("sign-hash", { n: i }));
   await new Promise((r) => setTimeout(r, 20));
   for (const req of queue.reverse()) {
@@ -139,7 +147,7 @@ test("messages from another window (iframe, opener) are ignored", async () => {
       win.deliver({ sceau: "response", response: { v: 1, id: ev.data.request.id, ok: true, result: "real" } }, win);
     }
   });
-  const s = new Sceau({ target: win });
+  const s = new Sceau({ target: win, transport: "extension" });
   assert.equal(await s.request("hello"), "real");
   s.close();
 });
@@ -152,7 +160,7 @@ test("events are delivered to onEvent before the final answer", async () => {
     win.postMessage({ sceau: "event", id: req.id, event: { item: 1 } }, "*");
     setTimeout(() => win.postMessage({ sceau: "response", response: { v: 1, id: req.id, ok: true, result: {} } }, "*"), 5);
   });
-  const s = new Sceau({ target: win });
+  const s = new Sceau({ target: win, transport: "extension" });
   const events = [];
   await s.request("sign-documents", { documents: [] }, { onEvent: (e) => events.push(e) });
   assert.deepEqual(events, [{ item: 1 }]);
@@ -161,7 +169,7 @@ test("events are delivered to onEvent before the final answer", async () => {
 
 test("no answer rejects with TIMEOUT", async () => {
   const win = new FakeWindow();
-  const s = new Sceau({ target: win, timeoutMs: 30 });
+  const s = new Sceau({ target: win, timeoutMs: 30, transport: "extension" });
   await assert.rejects(s.request("hello"), (e) => e.code === ErrorCode.TIMEOUT);
   s.close();
 });

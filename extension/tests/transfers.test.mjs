@@ -38,6 +38,10 @@ class FakeAgent {
     this.downloads = new Map(); // id -> Uint8Array
     this.next = 0;
     win.addEventListener("message", (ev) => {
+      if (ev.data?.sceau === "request" && ev.data.ping) { // the content script's presence answer
+        win.postMessage({ sceau: "pong", id: ev.data.ping, version: "test" });
+        return;
+      }
       const req = ev.data?.sceau === "request" && ev.data.request;
       if (!req) return;
       this.requests.push({ ...req, bytes: JSON.stringify(req).length });

@@ -74,7 +74,11 @@ class Host:
                 link = connect_or_start(self.config)
             except (AgentUnavailable, SceauError, OSError) as exc:
                 log.error("agent unavailable: %s", exc)
-                self.write(self.relay.agent_lost("The Sceau agent is not available: it could not be started."))
+                self.write(
+                    self.relay.agent_lost(
+                        "The Sceau agent is not available: it could not be started.", ErrorCode.AGENT_UNAVAILABLE
+                    )
+                )
                 return None
             self._link = link
             threading.Thread(target=self._pump, args=(link,), name="agent-reader", daemon=True).start()

@@ -124,11 +124,15 @@ class Relay:
                 self._pending.discard(rid)
         return chunk_frames(body, rid)
 
-    def agent_lost(self, msg: str = "The Sceau agent stopped during the operation; please try again.") -> list[bytes]:
+    def agent_lost(
+        self,
+        msg: str = "The Sceau agent stopped during the operation; please try again.",
+        code: ErrorCode = ErrorCode.INTERNAL,
+    ) -> list[bytes]:
         """Errors for every request the (dead or unreachable) agent will never answer."""
         with self._lock:
             ids, self._pending = sorted(self._pending), set()
-        return [encode_frame(messages.error(i, ErrorCode.INTERNAL, msg)) for i in ids]
+        return [encode_frame(messages.error(i, code, msg)) for i in ids]
 
     @property
     def pending(self) -> int:

@@ -215,7 +215,13 @@ def test_ten_tabs_at_once(browser: Any, bridge: Bridge, rp: RelyingParty) -> Non
 def test_http_localhost_is_refused_outside_dev_mode(browser: Any, rp: RelyingParty) -> None:
     page = open_page(browser, rp.http_origin() + "/")
     info = page.evaluate("Sceau.detect()")
-    assert info == {"extension": True, "extensionVersion": "0.1.0", "agent": False, "errorCode": "ORIGIN_NOT_ALLOWED"}
+    assert info == {
+        "extension": True,
+        "extensionVersion": "0.1.0",
+        "agent": False,
+        "errorCode": "ORIGIN_NOT_ALLOWED",
+        "transport": "extension",
+    }
     assert call(page, "Sceau.listCertificates()")["code"] == "ORIGIN_NOT_ALLOWED"
 
 

@@ -26,6 +26,7 @@ from sceau_native_host.manifests import write_manifest
 from tests.e2e.helpers import make_bridge, validator
 
 FIREFOX = "/usr/bin/firefox-esr"
+WEBEID_CLIENT = Path(__file__).with_name("webeid_client.js")
 PREFS = {
     "browser.shell.checkDefaultBrowser": False,
     "datareporting.policy.dataSubmissionEnabled": False,
@@ -162,3 +163,110 @@ def test_firefox_detect_and_authenticate(marionette: Any, ff_bridge: Bridge, rp:
     assert token["ok"], token
     user = validator(pki, origin, rp).validate(token["result"], nonce)
     assert user.common_name
+
+
+# ---- Web eID pages (the tests' web-eid.js protocol client, tests/e2e/webeid_client.js) ----------
+
+
+def webeid(m: Any, expression: str, *args: Any) -> Any:
+    script = f"const done = arguments[arguments.length - 1]; webeid.run(() => {expression}).then(done);"
+    return m.execute_async_script(script, script_args=list(args), sandbox=None, script_timeout=60_000)
+
+
+def open_webeid(m: Any, url: str) -> None:
+    open_rp(m, url)
+    m.execute_script(WEBEID_CLIENT.read_text(encoding="utf-8"), sandbox=None)
+
+
+def test_firefox_webeid_flows(marionette: Any, ff_bridge: Bridge, rp: RelyingParty, pki: DevPki) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
+    from sceau.store.sites import TrustedSites
+    from tests.e2e.webeid_rules import check_token
+
+    origin = rp.origin(3)
+    TrustedSites(Path(ff_bridge.config.data_path())).grant(origin, ["authenticate", "sign"])
+    open_webeid(marionette, origin + "/")
+    status = webeid(marionette, "webeid.status()")
+    assert status["ok"] and status["result"]["nativeApp"].startswith("2."), status
+
+    nonce = rp.nonces.issue()
+    out = webeid(marionette, "webeid.authenticate(arguments[0], {lang: 'fr'})", nonce)
+    assert out["ok"], out
+    token = {k: out["result"][k] for k in ("unverifiedCertificate", "algorithm", "signature", "format", "appVersion")}
+    cas = [x509.load_pem_x509_certificate(Path(p).read_bytes()) for p in (pki.root_ca, pki.intermediate_ca)]
+    cert = check_token(token, origin=origin, nonce=nonce, cas=cas)
+    assert validator(pki, origin, rp).validate(token, nonce).certificate == cert
+
+    got = webeid(marionette, "webeid.getSigningCertificate()")
+    assert got["ok"], got
+    digest = bytes(range(32))
+    signed = webeid(
+        marionette, "webeid.sign(arguments[0], arguments[1], 'SHA-256')", got["result"]["certificate"],
+        base64.b64encode(digest).decode(),
+    )  # fmt: skip
+    assert signed["ok"], signed
+    key = x509.load_der_x509_certificate(base64.b64decode(got["result"]["certificate"])).public_key()
+    sig = base64.b64decode(signed["result"]["signature"])
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(sig, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    else:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        n = len(sig) // 2
+        der = utils.encode_dss_signature(int.from_bytes(sig[:n]), int.from_bytes(sig[n:]))
+        key.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+
+def test_firefox_webeid_cancel_and_agent_stopped(marionette: Any, ff_bridge: Bridge, rp: RelyingParty) -> None:
+    """Refused site permission → ERR_WEBEID_USER_CANCELLED; then the agent dies and cannot be
+    restarted → ERR_WEBEID_NATIVE_UNAVAILABLE. Last test of the module (it stops the agent)."""
+    origin = rp.origin(2, host="127.0.0.1")
+    open_webeid(marionette, origin + "/")
+    main = marionette.current_window_handle
+    before = set(marionette.window_handles)
+    marionette.execute_script(
+        "window.__w = webeid.run(() => webeid.authenticate(arguments[0]));",
+        script_args=[rp.nonces.issue()],
+        sandbox=None,
+    )
+    deadline = time.monotonic() + 20
+    while not (set(marionette.window_handles) - before):
+        assert time.monotonic() < deadline, "no permission window"
+        time.sleep(0.1)
+    (popup,) = set(marionette.window_handles) - before
+    marionette.switch_to_window(popup)
+    deadline = time.monotonic() + 10
+    while not marionette.execute_script("return document.getElementById('question')?.textContent", sandbox=None):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    marionette.find_element("id", "deny").click()
+    marionette.switch_to_window(main)
+    cancelled = marionette.execute_async_script(
+        "const done = arguments[0]; window.__w.then(done);", sandbox=None, script_timeout=30_000
+    )
+    assert cancelled["ok"] is False and cancelled["code"] == "ERR_WEBEID_USER_CANCELLED", cancelled
+
+    from sceau.store.sites import TrustedSites
+
+    TrustedSites(Path(ff_bridge.config.data_path())).grant(origin, ["sign"])
+    assert webeid(marionette, "webeid.getSigningCertificate()")["ok"]
+    config = ff_bridge.root / "cfg" / "sceau" / "config.toml"
+    saved = config.read_text(encoding="utf-8")
+    config.write_text("this is [ not toml\n", encoding="utf-8")
+    try:
+        # The host started this agent (not our child): once killed it stays a zombie of the host.
+        import psutil
+
+        agent = psutil.Process(ff_bridge.agent_pid())
+        agent.kill()
+        deadline = time.monotonic() + 10
+        while agent.is_running() and agent.status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the agent did not die"
+            time.sleep(0.05)
+        out = webeid(marionette, "webeid.getSigningCertificate()")
+        assert out["ok"] is False and out["code"] == "ERR_WEBEID_NATIVE_UNAVAILABLE", out
+    finally:
+        config.write_text(saved, encoding="utf-8")

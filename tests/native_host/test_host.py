@@ -211,7 +211,8 @@ def test_agent_that_cannot_start_is_reported(env: Env) -> None:
     host = env.host()
     host.send({"v": 1, "id": "x", "cmd": "hello", "origin": "https://a.fr"})
     reply = host.recv(timeout=30)
-    assert reply["id"] == "x" and reply["error"]["code"] == "INTERNAL"
+    # A distinct code: pages (and the Web eID adapter) tell "not running" from a failed operation.
+    assert reply["id"] == "x" and reply["error"]["code"] == "AGENT_UNAVAILABLE"
 
 
 def test_two_hosts_starting_at_once_share_one_agent(env: Env) -> None:

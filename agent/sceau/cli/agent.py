@@ -141,9 +141,12 @@ async def serve(
     agent.add_listener(ipc.broadcast)
     ws: Any = None
     if config.websocket_port:
+        from sceau.siteconnect import ConnectionApprover
         from sceau.transports.websocket import WebSocketServer
 
-        ws = WebSocketServer(agent, config)
+        # First connection of a site not in the config list: asked in the agent's dialog, stored.
+        approver = ConnectionApprover(config, agent.sites, agent.ui, lambda ask: agent.executor.run(None, ask))
+        ws = WebSocketServer(agent, config, approver=approver)
         await ws.start()
         agent.add_listener(ws.broadcast)
     stop = asyncio.Event()

@@ -13,7 +13,11 @@ import hashlib
 from dataclasses import dataclass
 
 TOKEN_FORMAT = "web-eid:1.0"
-APP_VERSION_URL = "https://sceau.example/releases/v{version}"
+# The project's releases; the token names the exact one (Web eID: "URL identifying the name and
+# version of the application that issued the token"). The project's site, as the packages name it
+# (Debian `Homepage`, the Firefox add-on id extension@sceau.fr).
+PROJECT_URL = "https://sceau.fr"
+APP_VERSION_URL = PROJECT_URL + "/releases/v{version}"
 
 # JWS algorithm → (signature scheme, hash), as `sceau.tokens.base.SignScheme` / `Digest` values.
 ALGORITHMS: dict[str, tuple[str, str]] = {

@@ -33,6 +33,11 @@ class ErrorCode(StrEnum):
     NOT_A_RECIPIENT = "NOT_A_RECIPIENT"
     INVALID_INPUT = "INVALID_INPUT"
     INTERNAL = "INTERNAL"
+    # The Sceau application is not running and could not be started (native host), or the loopback
+    # WebSocket is unreachable (sceau.js); LOCAL_NETWORK_DENIED: the browser's Local Network Access
+    # permission blocks the loopback WebSocket for this site.
+    AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
+    LOCAL_NETWORK_DENIED = "LOCAL_NETWORK_DENIED"
 
 
 class Command(StrEnum):
@@ -99,6 +104,8 @@ class OperationKind(StrEnum):
     ENCRYPT = "encrypt"
     LIST = "list"
     VERIFY = "verify"  # no key, but a page must still be allowed (its files are parsed)
+    # Open the loopback WebSocket (pages without the extension): asked on the first connection.
+    CONNECT = "connect"
 
 
 def export() -> dict[str, object]:

@@ -56,6 +56,12 @@ class ExtensionMessage(StrEnum):
     LIBERSIGN_DECISION = "sceau-libersign-decision"  # LiberSign prompt → background: the answer
 
 
+# The loopback WebSocket (pages without the extension): the port `sceau.js` tries by default (the
+# agent listens when the config sets `websocket_port`), and the close codes that tell the page why.
+WEBSOCKET_PORT = 35489  # docs/configuration.md uses it in its example
+WS_CLOSE_ORIGIN_NOT_ALLOWED = 4003  # the user refused the site, or it is not in the allowed list
+WS_CLOSE_IDLE = 4008  # nothing asked for a long time: the page reconnects when it needs to
+
 # window.postMessage between sceau.js and the content script: `{[PAGE_TAG]: PageMessage, ...}`.
 PAGE_TAG = "sceau"
 
@@ -86,4 +92,9 @@ def export() -> dict[str, object]:
         "extensionMessages": {m.name: m.value for m in ExtensionMessage},
         "pageTag": PAGE_TAG,
         "pageMessages": {m.name: m.value for m in PageMessage},
+        "websocket": {
+            "port": WEBSOCKET_PORT,
+            "closeOriginNotAllowed": WS_CLOSE_ORIGIN_NOT_ALLOWED,
+            "closeIdle": WS_CLOSE_IDLE,
+        },
     }

@@ -90,6 +90,7 @@ def operation_name(kind: OperationKind) -> str:
         OperationKind.ENCRYPT: _("encryption"),
         OperationKind.LIST: _("reading certificates"),
         OperationKind.VERIFY: _("verifying signed files"),
+        OperationKind.CONNECT: _("connecting without the extension"),
     }[kind]
 
 

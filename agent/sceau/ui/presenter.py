@@ -48,6 +48,8 @@ def operation_title(kind: OperationKind, count: int) -> str:
         return _("Encrypt the document") if count <= 1 else _("Encrypt {n} documents").format(n=count)
     if kind is OperationKind.VERIFY:
         return _("Verify signed files")
+    if kind is OperationKind.CONNECT:
+        return _("Connect to Sceau (without the browser extension)")
     return _("Read your certificates")
 
 
