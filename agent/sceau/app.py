@@ -132,8 +132,8 @@ class Agent:
             )
             session.admit_origin(origin)  # per-origin in-flight cap (BUSY for this site only)
             admitted = origin
-            if op.arguments is not None and not op.arguments.issuperset(req.args):
-                unknown = sorted(set(req.args) - op.arguments)[0]
+            unknown = op.accepts(req.args)
+            if unknown is not None:
                 raise BadRequest(_("Unknown argument for {cmd}: {name}").format(cmd=cmd, name=unknown[:40]))
             params = op.parse(req.args, self.config.limits)
             if op.internal:  # site-grant / site-revoke: the journal names the site they act on

@@ -185,11 +185,17 @@ def test_cli_sign_pades_of_a_deep_pdf_is_invalid_input(pki: DevPki, tmp_path: Pa
 def test_native_host_refuses_deep_json_cleanly() -> None:
     from sceau_native_host.relay import Relay
 
-    deep = b'{"v":1,"id":"x","cmd":"hello","args":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    # Below the relay's fast-path size the host parses the frame itself: deep nesting is refused there.
+    deep = b'{"v":1,"id":"x","cmd":"hello","args":' + b"[" * 30_000 + b"]" * 30_000 + b"}"
     to_agent, to_browser = Relay(1 << 26).from_browser(deep)
     assert to_agent is None and to_browser is not None
     reply = json.loads(to_browser[4:])
     assert reply["error"]["code"] == "BAD_REQUEST"
+    # A large frame is relayed unparsed (upload chunks are parsed once, by the agent, which refuses it:
+    # test_deep_json_through_the_agent_is_bad_request); the host itself never raises.
+    deeper = b'{"v":1,"id":"y","cmd":"hello","args":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    to_agent, to_browser = Relay(1 << 26).from_browser(deeper)
+    assert (to_agent is None) != (to_browser is None)
 
 
 async def test_deep_json_through_the_agent_is_bad_request() -> None:

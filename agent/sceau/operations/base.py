@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from sceau.config import DEFAULT_LIMITS, Limits
@@ -11,6 +11,10 @@ from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind
 
 JSON = dict[str, Any]
+
+
+# Arguments every command accepts: `lang`, the language of this request's dialogs (Web eID pages).
+COMMON_ARGUMENTS = frozenset({"lang"})
 
 
 class Operation(ABC):
@@ -33,6 +37,13 @@ class Operation(ABC):
     # The request arguments this command understands; the dispatcher refuses any other with
     # BAD_REQUEST (a misspelt option must not be silently ignored). None: not checked.
     arguments: ClassVar[frozenset[str] | None] = None
+
+    def accepts(self, names: Iterable[str]) -> str | None:
+        """The first argument name this command does not understand, else None."""
+        if self.arguments is None:
+            return None
+        unknown = sorted(set(names) - self.arguments - COMMON_ARGUMENTS)
+        return unknown[0] if unknown else None
 
     def permission(self, args: Mapping[str, Any]) -> OperationKind | None:
         """The operation class this request (its validated `args`) needs the site to be allowed for."""
