@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.verify",
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
+    "sceau.cli.distribution",  # provision-extension (installers)
 )
 
 

@@ -108,25 +108,30 @@ def _pcsc_check() -> Check:
 
 
 def _manifest_check() -> Check:
-    home = Path.home()
-    candidates = [
-        home / ".config/chromium/NativeMessagingHosts",
-        home / ".config/google-chrome/NativeMessagingHosts",
-        home / ".config/microsoft-edge/NativeMessagingHosts",
-        home / ".config/BraveSoftware/Brave-Browser/NativeMessagingHosts",
-        home / ".mozilla/native-messaging-hosts",
-        Path("/etc/chromium/native-messaging-hosts"),
-        Path("/etc/opt/chrome/native-messaging-hosts"),
-        Path("/usr/lib/mozilla/native-messaging-hosts"),
-    ]
-    present = [str(d / f"{HOST_NAME}.json") for d in candidates if (d / f"{HOST_NAME}.json").is_file()]
+    """Every documented manifest location: ours and usable, ours with a missing host, or foreign."""
+    from sceau_native_host import manifests
+
+    dirs = dict.fromkeys(
+        manifests.target(b, system=system).directory for system in (False, True) for b in manifests.BROWSERS
+    )
+    good, bad = [], []
+    for d in dirs:
+        path = d / f"{HOST_NAME}.json"
+        state, detail = manifests.inspect(path)
+        if state == "ours":
+            good.append(str(path))
+        elif state != "absent":
+            bad.append(_("{path}: {detail} (not used)").format(path=path, detail=detail))
+    if bad:
+        fix = _("Remove or fix the file(s) listed, then run: sceau install-manifests")
+        return Check(_("Browser connection"), False, _("{n} unusable manifest(s)").format(n=len(bad)), fix, bad + good)
     if sys.platform.startswith("win") or sys.platform == "darwin":
-        return Check(_("Browser connection"), bool(present), _("see the installer"), "sceau install-manifests", present)
-    if not present:
+        return Check(_("Browser connection"), bool(good), _("see the installer"), "sceau install-manifests", good)
+    if not good:
         return Check(
             _("Browser connection"), False, _("no native-messaging manifest installed"), "sceau install-manifests"
         )
-    return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(present)), items=present)
+    return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(good)), items=good)
 
 
 def _agent_check(cfg: config_mod.Config) -> Check:
