@@ -138,7 +138,7 @@ def inspect(path: Path) -> tuple[str, str]:
     if not isinstance(body, dict) or body.get("name") != HOST_NAME:
         return "corrupt", "not a native-messaging manifest for " + HOST_NAME
     host = body.get("path")
-    if body.get("description") != DESCRIPTION or not isinstance(host, str) or "sceau" not in Path(host).name:
+    if body.get("description") != DESCRIPTION or not isinstance(host, str):
         return "foreign", f"written by another program (path {host!r})"
     if not (os.path.isfile(host) and os.access(host, os.X_OK)):
         return "broken", f"host {host} is not an executable"

@@ -34,7 +34,12 @@ def _missing() -> str:
     return f"missing tools: {', '.join(missing)} (make deps-system)" if missing else ""
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(_missing()), reason=_missing() or "ok")]
+# The package build dominates: about 2 minutes on two idle cores, more on a loaded machine.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(bool(_missing()), reason=_missing() or "ok"),
+]
 
 
 def previous_build(deb: Path, out: Path) -> Path:
