@@ -64,3 +64,12 @@ def test_sites_json_example_is_read_by_the_store(tmp_path: Path) -> None:
     assert sites.is_allowed("https://marches.exemple.fr", "sign")
     assert sites.is_allowed("https://marches.exemple.fr", "authenticate")
     assert not sites.is_allowed("https://marches.exemple.fr", "decrypt")
+
+
+def test_managed_sites_example_is_read(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    (block,) = re.findall(r'```\n(\{"version": 1, "sites".*?)```', text, re.S)
+    (tmp_path / "managed.json").write_text(block)
+    sites = TrustedSites(tmp_path / "data", managed_path=tmp_path / "managed.json")
+    assert sites.is_allowed("https://marches.exemple.fr", "authenticate")
+    assert all(g.managed for g in sites.list())
