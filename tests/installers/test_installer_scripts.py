@@ -149,3 +149,11 @@ def _zip_manifest(path: Path) -> str:
 
     with zipfile.ZipFile(path) as zf:
         return zf.read("manifest.json").decode()
+
+
+def test_one_version_for_agent_and_extension() -> None:
+    """The unpacked extension's manifest carries pyproject.toml's version (packages take it from there)."""
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert json.loads((REPO / "extension" / "manifest.json").read_text())["version"] == version
