@@ -5,6 +5,7 @@ pipx uses Debian's python3 and pip's usual sources: PyPI, pip's cache, $PIP_FIND
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,7 +28,10 @@ def test_pipx_install_then_user_manifests(tmp_path: Path) -> None:
         pytest.fail("pipx is missing: `make deps-system` installs it (Debian package pipx)")
     home = tmp_path / "home"
     home.mkdir()
-    links = " ".join(filter(None, [os.environ.get("PIP_FIND_LINKS"), str(WHEELHOUSE) if WHEELHOUSE.is_dir() else ""]))
+    # The wheelhouse of `make deb` for this pyproject.toml (installers/build-deb.sh stamps it): offline.
+    stamp = WHEELHOUSE / f".stamp-{hashlib.sha1((REPO / 'pyproject.toml').read_bytes()).hexdigest()[:12]}"
+    offline = stamp.is_file()
+    links = " ".join(filter(None, [os.environ.get("PIP_FIND_LINKS"), str(WHEELHOUSE) if offline else ""]))
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -35,6 +39,7 @@ def test_pipx_install_then_user_manifests(tmp_path: Path) -> None:
         "PIPX_BIN_DIR": str(home / ".local" / "bin"),
         "PIP_FIND_LINKS": links,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        **({"PIP_NO_INDEX": "1"} if offline else {}),
         "SCEAU_LANG": "en",
         **{k: v for k, v in os.environ.items() if k.startswith(("PIP_INDEX", "PIP_CERT", "PIP_DEFAULT_TIMEOUT"))},
     }
