@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ BOOKKEEPING = (
     "etc/ld.so.cache",
     "usr/share/icons/hicolor/icon-theme.cache",
     "usr/share/applications/mimeinfo.cache",
+    # The second account this scenario adds (useradd), not the package.
+    *(f"etc/{name}" for name in ("passwd", "group", "shadow", "gshadow", "subuid", "subgid", ".pwd.lock")),
 )
 
 
@@ -279,6 +282,29 @@ def firefox_flow(work: Path, bridge: Bridge, rp: RelyingParty, pki: DevPki, env:
         agent_is_installed_one(bridge)
 
 
+def second_user_agent(work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """Another account's agent (only in the overlay: useradd writes /etc/passwd): its own socket."""
+    home = work / "u2-home"
+    run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "sceau-deb-u2"])
+    home.mkdir(mode=0o700)
+    shutil.chown(home, "sceau-deb-u2", "sceau-deb-u2")
+    work.chmod(0o755)  # the account must reach its home below our scratch folder
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(home / "run"), "PATH": "/usr/bin:/bin", "SCEAU_LANG": "en"}
+    (home / "run").mkdir(mode=0o700)
+    shutil.chown(home / "run", "sceau-deb-u2", "sceau-deb-u2")
+    user = ["runuser", "-u", "sceau-deb-u2", "--", "/usr/bin/env", *(f"{k}={v}" for k, v in env.items())]
+    log = work / "u2-agent.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*user, "/usr/bin/sceau", "agent", "--headless", "--yes"], stdout=out, stderr=out)
+    sock = home / "run" / "sceau" / "agent.sock"
+    deadline = time.monotonic() + 30
+    while not sock.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+        time.sleep(0.1)
+    assert sock.stat().st_uid != os.getuid() and sock.stat().st_mode & 0o077 == 0, sock.stat()
+    return proc, sock
+
+
 def snapshot(data: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(data.glob("*.json*"))}
 
@@ -321,10 +347,16 @@ def scenario(args: argparse.Namespace, work: Path) -> Iterator[str]:
         yield "Firefox ESR: add-on from policies.json, authenticate + sign through the installed host"
 
         assert our_processes(), "the agent Firefox started should still run before purge"
+        if args.isolate:  # two users, two agents, two sockets; removal stops both
+            other, other_sock = second_user_agent(work)
+            assert other_sock != bridge.config.runtime_path() / "agent.sock"
+            yield "a second user's agent runs beside ours, with its own socket"
         apt("purge", "sceau")
         yield "purged"
         assert installed_version() is None
         assert not our_processes(), f"processes left after purge: {our_processes()}"
+        if args.isolate:
+            assert other.wait(10) is not None
         for path in [*SYSTEM_MANIFESTS, Path("/etc/firefox/policies/policies.json"), Path("/usr/bin/sceau")]:
             assert not path.exists(), path
         assert not VENV.exists() and not Path("/var/lib/sceau").exists()
