@@ -81,6 +81,13 @@ def _module_checks(cfg: config_mod.Config) -> list[Check]:
     return checks
 
 
+def pcsc_fix(sbin: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin", "/sbin")) -> str:
+    """What to do when the PC/SC service does not answer: install it (Linux, absent) or start it."""
+    if sys.platform.startswith("linux") and not any(os.path.exists(os.path.join(d, "pcscd")) for d in sbin):
+        return _("Install the PC/SC service (smart cards; PKCS#12 files work without it): sudo apt-get install pcscd")
+    return _("Start the PC/SC service: sudo systemctl start pcscd")
+
+
 def _pcsc_check() -> Check:
     try:
         from smartcard.System import readers  # type: ignore[import-not-found,unused-ignore]
@@ -98,7 +105,7 @@ def _pcsc_check() -> Check:
             _("Smart-card readers (PC/SC)"),
             False,
             str(exc)[:200],
-            _("Start the PC/SC service: sudo systemctl start pcscd"),
+            pcsc_fix(),
         )
     if not names:
         return Check(
