@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := softhsm2 opensc openssl xmlsec1 poppler-utils chromium chromium-l10n xvfb xauth xdotool x11-apps \
 	imagemagick pcscd pcsc-tools libpcsclite-dev swig gcc python3-dev python3-venv python3-tk \
 	firefox-esr vsmartcard-vpcd time libp11-kit-dev vsmartcard-vpicc python3-virtualsmartcard desktop-file-utils libxml2-utils gettext jq \
-	libnss3-tools p11-kit-modules redis-server
+	libnss3-tools p11-kit-modules redis-server \
+	debhelper dh-virtualenv dpkg-dev fakeroot lintian nsis shellcheck pipx
 # Debian's node only where no node is installed (some images ship NodeSource's, which conflicts).
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: all demo test lint typecheck deps deps-system deps-python deps-node protocol-json bench clean
+.PHONY: all demo test lint typecheck deps deps-system deps-python deps-node protocol-json bench clean extension deb
 
 all: test
 
@@ -60,6 +61,16 @@ typecheck: deps-python
 test: deps lint typecheck
 	@if [ -d extension/tests ]; then node --test extension/tests/; fi
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# Browser extension packages (build/extension/): CRX3 + store zip, Firefox .xpi, update manifest, ids.
+# The CRX signing key: $$SCEAU_CRX_KEY (release), else build/keys/sceau-crx.pem, made on first use.
+extension: deps-python deps-node
+	$(PY) extension/tools/package.py
+
+# dist/sceau_<version>_<arch>.deb (installers/debian/README.md); DEB_VERSION overrides pyproject's.
+deb: extension
+	@deb=$$(installers/build-deb.sh $(DEB_VERSION)) && echo "$$deb" && \
+		lintian --fail-on error,warning "$$deb"
 
 demo: deps
 	$(VENV)/bin/sceau demo --serve

@@ -20,9 +20,33 @@ from sceau.protocol.constants import HOST_NAME
 DESCRIPTION = "Sceau: signature, authentification et chiffrement avec votre certificat"
 # Development id, fixed by the public `key` committed in extension/manifest.json.
 DEV_EXTENSION_ID = "nocejmbeaipeadefmdkpmikkddceiihb"
-# Store ids are added here when the extension is published; the host refuses every other caller.
-CHROME_EXTENSION_IDS: tuple[str, ...] = (DEV_EXTENSION_ID,)
-FIREFOX_EXTENSION_IDS: tuple[str, ...] = ("extension@sceau.fr",)
+FIREFOX_DEFAULT_ID = "extension@sceau.fr"
+# A package's own build of the extension (signed with the release key at build time) is listed in
+# `extension-ids.json` beside the installation (extension/tools/package.py writes it); store ids are
+# added the same way. The host refuses every other caller.
+IDS_FILE_ENV = "SCEAU_EXTENSION_IDS"
+
+
+def ids_file() -> Path:
+    """`$SCEAU_EXTENSION_IDS`, else `<prefix>/share/sceau/extension-ids.json` of this installation."""
+    return Path(os.environ.get(IDS_FILE_ENV) or Path(sys.prefix) / "share" / "sceau" / "extension-ids.json")
+
+
+def _packaged_ids(key: str) -> tuple[str, ...]:
+    try:
+        data = json.loads(ids_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    values = data.get(key, []) if isinstance(data, dict) else []
+    return tuple(v for v in values if isinstance(v, str) and v)
+
+
+def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for g in groups for i in g))
+
+
+CHROME_EXTENSION_IDS: tuple[str, ...] = _merge((DEV_EXTENSION_ID,), _packaged_ids("chrome"))
+FIREFOX_EXTENSION_IDS: tuple[str, ...] = _merge((FIREFOX_DEFAULT_ID,), _packaged_ids("firefox"))
 
 BROWSERS = ("chrome", "chromium", "edge", "brave", "firefox")
 
@@ -88,10 +112,48 @@ def manifest(browser: str, host_path: str) -> dict[str, object]:
     return body
 
 
+class ForeignManifest(Exception):
+    """A file at our manifest's path that Sceau did not write (or cannot read): left alone."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def inspect(path: Path) -> tuple[str, str]:
+    """(`absent` | `ours` | `broken` | `foreign` | `corrupt`, detail) for a manifest file.
+
+    `ours`: written by Sceau and its host is an executable; `broken`: ours but the host is missing."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "absent", ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return "corrupt", str(exc)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "corrupt", "not JSON"
+    if not isinstance(body, dict) or body.get("name") != HOST_NAME:
+        return "corrupt", "not a native-messaging manifest for " + HOST_NAME
+    host = body.get("path")
+    if body.get("description") != DESCRIPTION or not isinstance(host, str):
+        return "foreign", f"written by another program (path {host!r})"
+    if not (os.path.isfile(host) and os.access(host, os.X_OK)):
+        return "broken", f"host {host} is not an executable"
+    return "ours", host
+
+
 def write_manifest(directory: Path, browser: str, host_path: str) -> Path:
-    """Write `<directory>/fr.sceau.agent.json` (also used by tests for a profile's own folder)."""
+    """Write `<directory>/fr.sceau.agent.json` (also used by tests for a profile's own folder).
+
+    A file already there is replaced only if Sceau wrote it (raises ForeignManifest otherwise)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{HOST_NAME}.json"
+    state, detail = inspect(path)
+    if state in ("foreign", "corrupt"):
+        raise ForeignManifest(path, detail)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest(browser, host_path), indent=2) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o644)  # browsers of this user (system-wide: of every user) must read it
@@ -121,18 +183,38 @@ class Target:
     registry_key: str | None = None
 
 
-def target(browser: str, *, system: bool, home: Path | None = None, platform: str | None = None) -> Target:
-    """The manifest location for `browser` on `platform` (default: this one)."""
+def target(
+    browser: str,
+    *,
+    system: bool,
+    home: Path | None = None,
+    platform: str | None = None,
+    profile: Path | None = None,
+) -> Target:
+    """The manifest location for `browser` on `platform` (default: this one).
+
+    `profile`: a Chrome-family `--user-data-dir` (kiosks, test automation), read before the user's
+    folder. On Linux the user folders follow `$XDG_CONFIG_HOME` as the browsers do (not Firefox's)."""
     if browser not in BROWSERS:
         raise ValueError(f"unknown browser {browser!r}")
     platform = platform or sys.platform
+    if profile is not None:
+        if is_firefox(browser):
+            raise ValueError("Firefox reads native-messaging manifests only from the user or system folders")
+        return Target(browser, profile / "NativeMessagingHosts")
+    explicit_home = home is not None
     home = home or Path.home()
     if platform == "win32":
         base = Path(os.environ.get("PROGRAMDATA" if system else "LOCALAPPDATA", str(home)))
         return Target(browser, base / "Sceau" / "NativeMessagingHosts" / browser, _WINDOWS_KEYS[browser])
     table = _MACOS if platform == "darwin" else _LINUX
     user_dir, system_dir = table[browser]
-    return Target(browser, Path(system_dir) if system else home / user_dir)
+    if system:
+        return Target(browser, Path(system_dir))
+    config_home = os.environ.get("XDG_CONFIG_HOME") if platform == "linux" and not explicit_home else None
+    if config_home and user_dir.startswith(".config/"):
+        return Target(browser, Path(config_home) / user_dir.removeprefix(".config/"))
+    return Target(browser, home / user_dir)
 
 
 def install(
@@ -141,26 +223,50 @@ def install(
     system: bool = False,
     host_path: str | None = None,
     home: Path | None = None,
+    profile: Path | None = None,
 ) -> list[Path]:
-    """Write (and on Windows register) the manifest for each browser; returns the files written."""
+    """Write (and on Windows register) the manifest for each browser; returns the files written.
+
+    With `profile`, Firefox is skipped (it has no per-profile folder). A foreign manifest stops the
+    loop with ForeignManifest after the others are written."""
     host = host_path or default_host_path()
     written = []
+    foreign: list[ForeignManifest] = []
     for browser in browsers:
-        tgt = target(browser, system=system, home=home)
+        if profile is not None and is_firefox(browser):
+            continue
+        tgt = target(browser, system=system, home=home, profile=profile)
+        if tgt.directory / f"{HOST_NAME}.json" in written:
+            continue  # Brave shares Chrome's system folder
+        try:
+            path = write_manifest(tgt.directory, browser, host)
+        except ForeignManifest as exc:
+            foreign.append(exc)
+            continue
         path = write_manifest(tgt.directory, browser, host)
         if tgt.registry_key is not None:  # pragma: no cover - Windows
             _set_registry(tgt.registry_key, path, system=system)
         written.append(path)
+    if foreign:
+        raise foreign[0]
     return written
 
 
-def uninstall(browsers: tuple[str, ...] = BROWSERS, *, system: bool = False, home: Path | None = None) -> list[Path]:
-    """Remove the manifests (and registry keys); returns the files that were removed."""
+def uninstall(
+    browsers: tuple[str, ...] = BROWSERS,
+    *,
+    system: bool = False,
+    home: Path | None = None,
+    profile: Path | None = None,
+) -> list[Path]:
+    """Remove our manifests (and registry keys); returns the files removed. Foreign files stay."""
     removed = []
     for browser in browsers:
-        tgt = target(browser, system=system, home=home)
+        if profile is not None and is_firefox(browser):
+            continue
+        tgt = target(browser, system=system, home=home, profile=profile)
         path = tgt.directory / f"{HOST_NAME}.json"
-        if path.exists():
+        if inspect(path)[0] in ("ours", "broken"):
             path.unlink()
             removed.append(path)
         if tgt.registry_key is not None:  # pragma: no cover - Windows

@@ -106,3 +106,18 @@ def test_enable_failure_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / ".config").write_text("a file where a folder should be")
     with pytest.raises(SceauError, match=r"(start with the session|démarrage avec la session)"):
         Autostart(CMD, platform="linux", home=tmp_path).enable()
+
+
+def test_linux_opt_out_of_the_packages_entry(tmp_path: Path) -> None:
+    """The Debian package starts the agent for everyone (/etc/xdg/autostart): a user turns it off with a
+    same-named entry saying Hidden=true (XDG Autostart specification), and back on by removing it."""
+    system = tmp_path / "etc-xdg-autostart"
+    system.mkdir()
+    (system / "fr.sceau.agent.desktop").write_text(Autostart(CMD, platform="linux").content())
+    auto = Autostart(CMD, platform="linux", home=tmp_path / "home", system_dir=system)
+    assert auto.is_enabled()  # from the package, without a user entry
+    auto.disable()
+    assert not auto.is_enabled()
+    assert auto.path is not None and "\nHidden=true\n" in auto.path.read_text()
+    auto.enable()
+    assert auto.is_enabled() and "Hidden=true" not in auto.path.read_text()

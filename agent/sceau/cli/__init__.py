@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "sceau.cli.crypt",  # encrypt, decrypt
     "sceau.cli.demo",
     "sceau.cli.browsers",  # enable-tls-login, disable-tls-login, tls-policy
+    "sceau.cli.distribution",  # provision-extension (installers)
 )
 
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sceau.cli.common import add_token_options, fail, load_config
@@ -46,6 +47,12 @@ def register(subparsers: Any) -> None:
     m.add_argument("--system", action="store_true", help=_("system-wide (needs administrator rights)"))
     m.add_argument("--uninstall", action="store_true", help=_("remove the manifests"))
     m.add_argument("--host-path", metavar="PATH", help=_("native host executable (default: the installed one)"))
+    m.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help=_("a Chrome-family profile folder (--user-data-dir) instead of the default location"),
+    )
     m.set_defaults(func=run_install_manifests)
 
 
@@ -195,11 +202,19 @@ def run_install_manifests(args: argparse.Namespace) -> int:
     browsers = tuple(args.browser) if args.browser else manifests.BROWSERS
     try:
         if args.uninstall:
-            for path in manifests.uninstall(browsers, system=args.system):
+            for path in manifests.uninstall(browsers, system=args.system, profile=args.profile):
                 print(_("removed {path}").format(path=path))
         else:
-            for path in manifests.install(browsers, system=args.system, host_path=args.host_path):
+            for path in manifests.install(browsers, system=args.system, host_path=args.host_path, profile=args.profile):
                 print(_("wrote {path}").format(path=path))
+    except manifests.ForeignManifest as exc:
+        print(
+            _("sceau: {path} was not written by Sceau ({reason}); left unchanged, remove it to register.").format(
+                path=exc.path, reason=exc.reason
+            ),
+            file=sys.stderr,
+        )
+        return ExitCode.ERROR
     except FileNotFoundError as exc:
         print(_("sceau: {err}").format(err=exc), file=sys.stderr)
         return ExitCode.ERROR

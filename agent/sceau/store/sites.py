@@ -24,6 +24,7 @@ from sceau.i18n import _
 from sceau.protocol.codes import OperationKind
 from sceau.protocol.origin import normalize_origin
 from sceau.store.files import atomic_write, exclusive_lock
+from sceau.store.managed import load_managed, managed_sites_path
 
 FILE_NAME = "sites.json"
 FORMAT_VERSION = 1
@@ -36,13 +37,17 @@ class SiteGrant:
     origin: str
     operation: OperationKind
     granted_at: datetime
+    managed: bool = False  # from the organisation's system file (store/managed.py): not revocable
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, str | bool]:
+        out: dict[str, str | bool] = {
             "origin": self.origin,
             "operation": self.operation.value,
             "grantedAt": self.granted_at.isoformat(),
         }
+        if self.managed:
+            out["managed"] = True
+        return out
 
 
 def site_key(origin: str) -> str:
@@ -65,8 +70,14 @@ def operation_kind(operation: str | OperationKind) -> OperationKind:
 class TrustedSites:
     """The trusted sites store. All methods are thread-safe."""
 
-    def __init__(self, data_dir: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, clock: Callable[[], datetime] | None = None, managed_path: Path | None = None
+    ) -> None:
         self.path = Path(data_dir) / FILE_NAME
+        self.managed_path = managed_path or managed_sites_path()
+        self._managed: dict[str, frozenset[OperationKind]] = {}
+        self._managed_stamp: tuple[int, int, int] | None = None
+        self._managed_since = datetime.fromtimestamp(0, UTC)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._grants: dict[str, dict[OperationKind, datetime]] = {}
@@ -84,17 +95,21 @@ class TrustedSites:
         kind = operation_kind(operation)
         with self._lock:
             self._refresh()
-            return kind in self._grants.get(key, {})
+            return kind in self._grants.get(key, {}) or kind in self._managed.get(key, ())
 
     def list(self) -> list[SiteGrant]:
         """Every grant, sorted by origin then operation."""
         with self._lock:
             self._refresh()
-            return [
-                SiteGrant(origin, kind, when)
-                for origin in sorted(self._grants)
-                for kind, when in sorted(self._grants[origin].items())
-            ]
+            own = {
+                (origin, kind): SiteGrant(origin, kind, when)
+                for origin, ops in self._grants.items()
+                for kind, when in ops.items()
+            }
+            for origin, kinds in self._managed.items():
+                for kind in kinds:
+                    own[(origin, kind)] = SiteGrant(origin, kind, self._managed_since, managed=True)
+            return [own[k] for k in sorted(own)]
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -120,6 +135,11 @@ class TrustedSites:
         with self._transaction():
             ops = self._grants.get(key, {})
             gone = [k for k in ops if kinds is None or k in kinds]
+            managed = self._managed.get(key, frozenset())
+            if not gone and (managed if kinds is None else managed & kinds):
+                raise InvalidInput(
+                    _("{origin} is managed by your organisation: it cannot be revoked here.").format(origin=key)
+                )
             for k in gone:
                 del ops[k]
             if not ops:
@@ -148,6 +168,15 @@ class TrustedSites:
 
     def _refresh(self) -> None:
         """Reload when the file changed on disk (another process granted or revoked)."""
+        try:
+            st = self.managed_path.stat()
+            managed_stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            managed_stamp = None
+        if managed_stamp != self._managed_stamp:
+            self._managed = load_managed(self.managed_path) if managed_stamp else {}
+            self._managed_since = datetime.fromtimestamp(st.st_mtime if managed_stamp else 0, UTC)
+            self._managed_stamp = managed_stamp
         stamp = self._disk_stamp()
         if stamp == self._stamp:
             return

@@ -21,6 +21,8 @@ from sceau.i18n import _
 from sceau.protocol.constants import HOST_NAME
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+# The Debian package's entry for every user; a user opts out with a same-named entry saying Hidden=true.
+XDG_SYSTEM_AUTOSTART = Path("/etc/xdg/autostart")
 RUN_VALUE = "Sceau"
 _DESKTOP_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 
@@ -99,8 +101,10 @@ class Autostart:
         platform: str = sys.platform,
         home: Path | None = None,
         registry: RegistryAccess | None = None,
+        system_dir: Path = XDG_SYSTEM_AUTOSTART,
     ) -> None:
         self.command = list(command or default_command())
+        self.system_dir = system_dir
         self.platform = platform
         self.home = home or Path.home()
         self._registry = registry
@@ -158,7 +162,23 @@ class Autostart:
         if self.platform == "win32":
             return self._reg().get(RUN_KEY, RUN_VALUE) is not None
         path = self.path
-        return path is not None and path.is_file()
+        if path is not None and path.is_file():
+            return not self._hidden(path)
+        return self._system_entry() is not None
+
+    def _system_entry(self) -> Path | None:
+        """The package's entry for every user (Linux), when installed."""
+        if self.platform in ("darwin", "win32") or self.path is None:
+            return None
+        entry = self.system_dir / self.path.name
+        return entry if entry.is_file() else None
+
+    @staticmethod
+    def _hidden(path: Path) -> bool:
+        try:
+            return "\nHidden=true" in "\n" + path.read_text(encoding="utf-8")
+        except OSError:
+            return False
 
     def enable(self) -> None:
         try:
@@ -184,5 +204,8 @@ class Autostart:
             path = self.path
             if path is not None:
                 path.unlink(missing_ok=True)
+                if self._system_entry() is not None:  # the package starts it for everyone: opt out
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(self.content().replace("X-GNOME-Autostart-enabled=true", "Hidden=true"))
         except OSError as exc:
             raise SceauError(_("Could not disable start with the session: {err}").format(err=exc.strerror)) from None

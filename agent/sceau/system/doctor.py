@@ -98,6 +98,13 @@ def _origin_text(origin: str, detail: str) -> str:
     return _("built-in vendor table ({source})").format(source=detail) if detail else _("built-in vendor table")
 
 
+def pcsc_fix(sbin: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin", "/sbin")) -> str:
+    """What to do when the PC/SC service does not answer: install it (Linux, absent) or start it."""
+    if sys.platform.startswith("linux") and not any(os.path.exists(os.path.join(d, "pcscd")) for d in sbin):
+        return _("Install the PC/SC service (smart cards; PKCS#12 files work without it): sudo apt-get install pcscd")
+    return _("Start the PC/SC service: sudo systemctl start pcscd")
+
+
 def _pcsc_check() -> Check:
     try:
         from smartcard.System import readers  # type: ignore[import-not-found,unused-ignore]
@@ -115,7 +122,7 @@ def _pcsc_check() -> Check:
             _("Smart-card readers (PC/SC)"),
             False,
             str(exc)[:200],
-            _("Start the PC/SC service: sudo systemctl start pcscd"),
+            pcsc_fix(),
         )
     if not names:
         return Check(
@@ -125,25 +132,30 @@ def _pcsc_check() -> Check:
 
 
 def _manifest_check() -> Check:
-    home = Path.home()
-    candidates = [
-        home / ".config/chromium/NativeMessagingHosts",
-        home / ".config/google-chrome/NativeMessagingHosts",
-        home / ".config/microsoft-edge/NativeMessagingHosts",
-        home / ".config/BraveSoftware/Brave-Browser/NativeMessagingHosts",
-        home / ".mozilla/native-messaging-hosts",
-        Path("/etc/chromium/native-messaging-hosts"),
-        Path("/etc/opt/chrome/native-messaging-hosts"),
-        Path("/usr/lib/mozilla/native-messaging-hosts"),
-    ]
-    present = [str(d / f"{HOST_NAME}.json") for d in candidates if (d / f"{HOST_NAME}.json").is_file()]
+    """Every documented manifest location: ours and usable, ours with a missing host, or foreign."""
+    from sceau_native_host import manifests
+
+    dirs = dict.fromkeys(
+        manifests.target(b, system=system).directory for system in (False, True) for b in manifests.BROWSERS
+    )
+    good, bad = [], []
+    for d in dirs:
+        path = d / f"{HOST_NAME}.json"
+        state, detail = manifests.inspect(path)
+        if state == "ours":
+            good.append(str(path))
+        elif state != "absent":
+            bad.append(_("{path}: {detail} (not used)").format(path=path, detail=detail))
+    if bad:
+        fix = _("Remove or fix the file(s) listed, then run: sceau install-manifests")
+        return Check(_("Browser connection"), False, _("{n} unusable manifest(s)").format(n=len(bad)), fix, bad + good)
     if sys.platform.startswith("win") or sys.platform == "darwin":
-        return Check(_("Browser connection"), bool(present), _("see the installer"), "sceau install-manifests", present)
-    if not present:
+        return Check(_("Browser connection"), bool(good), _("see the installer"), "sceau install-manifests", good)
+    if not good:
         return Check(
             _("Browser connection"), False, _("no native-messaging manifest installed"), "sceau install-manifests"
         )
-    return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(present)), items=present)
+    return Check(_("Browser connection"), True, _("{n} manifest(s)").format(n=len(good)), items=good)
 
 
 def _agent_check(cfg: config_mod.Config) -> Check:

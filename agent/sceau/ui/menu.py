@@ -121,13 +121,18 @@ def sites_menu(grants: Sequence[SiteGrant]) -> tuple[MenuItem, ...]:
     for origin, own in sorted(by_origin.items()):
         details = tuple(
             MenuItem(
-                _("{operation} — since {date}").format(
+                _("{operation} — managed by your organisation").format(operation=operation_name(g.operation))
+                if g.managed
+                else _("{operation} — since {date}").format(
                     operation=operation_name(g.operation), date=presenter.format_date(g.granted_at)
                 ),
                 enabled=False,
             )
             for g in own
         )
+        if all(g.managed for g in own):  # nothing the user may revoke here
+            items.append(MenuItem(origin, children=details))
+            continue
         revoke = MenuItem(_("Revoke this site"), Action.REVOKE_SITE, payload=origin)
         items.append(MenuItem(origin, children=(*details, SEPARATOR, revoke)))
     items += [SEPARATOR, MenuItem(_("Revoke all sites"), Action.REVOKE_ALL_SITES)]

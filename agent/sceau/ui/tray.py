@@ -144,7 +144,7 @@ class TrayController:
         if action is Action.REVOKE_SITE and self.sites is not None:
             self.sites.revoke(payload)
         elif action is Action.REVOKE_ALL_SITES and self.sites is not None:
-            for origin in {g.origin for g in self.sites.list()}:
+            for origin in {g.origin for g in self.sites.list() if not g.managed}:
                 self.sites.revoke(origin)
         elif action is Action.OPEN_JOURNAL:
             self._open_journal()
