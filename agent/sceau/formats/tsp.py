@@ -46,10 +46,13 @@ async def http_post(url: str, body: bytes, timeout: float) -> bytes:
     ):
         if resp.status != 200:
             raise TimestampError(_("The time-stamp server answered HTTP {status}.").format(status=resp.status))
-        data = await resp.content.read(MAX_RESPONSE + 1)
-        if len(data) > MAX_RESPONSE:
-            raise TimestampError(_("The time-stamp server answer is too large."))
-        return data
+        # read(n) returns what has arrived, not n bytes: read to the end, within the cap.
+        data = bytearray()
+        while chunk := await resp.content.read(MAX_RESPONSE + 1 - len(data)):
+            data += chunk
+            if len(data) > MAX_RESPONSE:
+                raise TimestampError(_("The time-stamp server answer is too large."))
+        return bytes(data)
 
 
 @dataclass(frozen=True)

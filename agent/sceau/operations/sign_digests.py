@@ -169,10 +169,10 @@ def consent_documents(items: Sequence[DigestItem]) -> tuple[list[DocumentInfo], 
     for n, item in enumerate(items, 1):
         if isinstance(item, CmsDigest):
             label = _("CMS signature {n}, {alg} digest from the site").format(n=n, alg=_ALG_NAMES[item.algorithm])
-            docs.append(DocumentInfo(f"{label}: {item.digest.hex()}", 0, item.digest.hex()))
+            docs.append(DocumentInfo(f"{label}: {item.digest.hex()}", 0, item.digest.hex(), item.algorithm.value))
         elif isinstance(item, PesDigests):
             for ident, digest in zip(item.ids, item.digests, strict=True):
-                docs.append(DocumentInfo(_("PES bordereau {id}").format(id=ident), 0, digest.hex()))
+                docs.append(DocumentInfo(_("PES bordereau {id}").format(id=ident), 0, digest.hex(), "sha256"))
             details.append(
                 _("PES bordereaux {ids}; policy {policy} ({description}); role {role}; place {place}.").format(
                     ids=", ".join(item.ids),

@@ -76,7 +76,14 @@ def document_line(doc: DocumentInfo) -> str:
     )
 
 
+_DIGEST_NAMES = {"sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512"}
+
+
 def document_meta(doc: DocumentInfo) -> str:
+    """Size and digest; a digest the page sent (no document seen) is named with its own algorithm."""
+    if doc.digest_algorithm and doc.size == 0:
+        alg = _DIGEST_NAMES.get(doc.digest_algorithm, doc.digest_algorithm.upper())
+        return _("digest {alg} {digest}…").format(alg=alg, digest=doc.short_digest)
     return _("{size} — SHA-256 {digest}…").format(size=format_size(doc.size), digest=doc.short_digest)
 
 
