@@ -5,12 +5,7 @@ Firefox build installed as a temporary add-on, the host manifest in ~/.mozilla/n
 from __future__ import annotations
 
 import base64
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,28 +14,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sceau.devkit.bridge import EXTENSION, Bridge, host_launcher
+from sceau.devkit.bridge import Bridge
+from sceau.devkit.browsers import FIREFOX, firefox_with_extension
 from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty
-from sceau_native_host.manifests import write_manifest
 from tests.e2e.helpers import make_bridge, validator
 
-FIREFOX = "/usr/bin/firefox-esr"
 WEBEID_CLIENT = Path(__file__).with_name("webeid_client.js")
-PREFS = {
-    "browser.shell.checkDefaultBrowser": False,
-    "datareporting.policy.dataSubmissionEnabled": False,
-    "toolkit.telemetry.reportingpolicy.firstRun": False,
-    "browser.startup.homepage_override.mstone": "ignore",
-    "app.update.disabledForTesting": True,
-    "browser.aboutwelcome.enabled": False,
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -57,50 +37,8 @@ def ff_bridge(e2e_root: Path, softhsm_module: str, softhsm_conf: Path) -> Iterat
 def marionette(ff_bridge: Bridge, e2e_root: Path) -> Iterator[Any]:
     if not Path(FIREFOX).exists():
         pytest.fail("firefox-esr is missing: `make test` installs it (apt-get install firefox-esr)")
-    from marionette_driver.addons import Addons
-    from marionette_driver.marionette import Marionette
-
-    root = e2e_root / "ff"
-    home, profile = root / "home", root / "profile"
-    profile.mkdir(parents=True)
-    home.mkdir()
-    write_manifest(home / ".mozilla" / "native-messaging-hosts", "firefox", host_launcher())
-    subprocess.run(
-        [sys.executable, str(EXTENSION / "build_firefox.py"), "--out", str(root / "build")],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    prefs = {**PREFS, "marionette.port": port}
-    (profile / "user.js").write_text(
-        "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()), encoding="utf-8"
-    )
-    log = open(root / "firefox.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [FIREFOX, "--headless", "--marionette", "--no-remote", "--profile", str(profile)],
-        env={**ff_bridge.env, "HOME": str(home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = Marionette(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.start_session({"acceptInsecureCerts": True})  # the test site's certificate is self-signed
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("Firefox did not start: " + (root / "firefox.log").read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
-    Addons(client).install(str(root / "build" / "sceau-firefox.xpi"), temp=True)
-    yield client
-    with __import__("contextlib").suppress(Exception):
-        client.delete_session()
-    proc.kill()
-    proc.wait()
-    log.close()
-    shutil.rmtree(home, ignore_errors=True)
+    with firefox_with_extension(e2e_root / "ff", ff_bridge.env) as client:
+        yield client
 
 
 def run_js(m: Any, expression: str, *args: Any) -> Any:

@@ -7,10 +7,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +15,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sceau.devkit.bridge import EXTENSION, Bridge, host_launcher
+from sceau.devkit.bridge import Bridge
+from sceau.devkit.browsers import FIREFOX, firefox_with_extension
 from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty
 from sceau.store.sites import TrustedSites
-from sceau_native_host.manifests import write_manifest
 from sceau_rp import libersign as rp_kit
 from tests.e2e.helpers import make_bridge
 from tests.e2e.libersign_pages import DATA_TO_SIGN, PES, actes_siginfos, helios_siginfo, legacy_page
 from tests.e2e.test_chromium_libersign import check_actes, check_pes
-from tests.e2e.test_firefox_bridge import FIREFOX, PREFS, free_port
 
 SIGNER = "sign-rsa2048"
 
@@ -47,51 +42,8 @@ def lsb_bridge(e2e_root: Path, softhsm_module: str, softhsm_conf: Path) -> Itera
 def firefox(lsb_bridge: Bridge, e2e_root: Path) -> Iterator[Any]:
     if not Path(FIREFOX).exists():
         pytest.fail("firefox-esr is missing: `make test` installs it (apt-get install firefox-esr)")
-    from marionette_driver.addons import Addons
-    from marionette_driver.marionette import Marionette
-
-    root = e2e_root / "ff-libersign"
-    home, profile = root / "home", root / "profile"
-    profile.mkdir(parents=True)
-    home.mkdir()
-    write_manifest(home / ".mozilla" / "native-messaging-hosts", "firefox", host_launcher())
-    subprocess.run(
-        [sys.executable, str(EXTENSION / "build_firefox.py"), "--out", str(root / "build")],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    prefs = {**PREFS, "marionette.port": port}
-    (profile / "user.js").write_text(
-        "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()), encoding="utf-8"
-    )
-    log = open(root / "firefox.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [FIREFOX, "--headless", "--marionette", "--no-remote", "--profile", str(profile)],
-        env={**lsb_bridge.env, "HOME": str(home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        client = Marionette(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.start_session({"acceptInsecureCerts": True})
-                break
-            except Exception:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("Firefox did not start: " + (root / "firefox.log").read_text(errors="replace")[-2000:])
-                time.sleep(0.2)
-        Addons(client).install(str(root / "build" / "sceau-firefox.xpi"), temp=True)
+    with firefox_with_extension(e2e_root / "ff-libersign", lsb_bridge.env) as client:
         yield client
-        with contextlib.suppress(Exception):
-            client.delete_session()
-    finally:
-        proc.kill()
-        proc.wait()
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def handle(pki: DevPki, name: str) -> str:

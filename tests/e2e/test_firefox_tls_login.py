@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from examples.platform.tls_login import TlsLoginServer
 from sceau.devkit import softhsm
+from sceau.devkit.browsers import FIREFOX_PREFS as PREFS
+from sceau.devkit.browsers import free_port
 from sceau.devkit.pki import DevPki
-from tests.e2e.test_firefox_bridge import PREFS, free_port
 
 FIREFOX_DIR = Path("/usr/lib/firefox-esr")
 

@@ -112,3 +112,32 @@ def firefox(profile: Path, env: Mapping[str, str], *, log: Path, timeout: float 
         finally:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def firefox_with_extension(root: Path, env: Mapping[str, str], *, timeout: float = 60.0) -> Iterator[Any]:
+    """Firefox ESR under Marionette as a developer runs it: the extension built from the source tree
+    (`build_firefox.py`) installed as a temporary add-on, the native host in a private HOME's user
+    manifest folder. Yields the Marionette client; Firefox is killed and the HOME removed after."""
+    import shutil
+    import sys
+
+    from marionette_driver.addons import Addons  # type: ignore[import-untyped]
+
+    from sceau.devkit.bridge import EXTENSION, host_launcher
+    from sceau_native_host.manifests import write_manifest
+
+    home = root / "home"
+    home.mkdir(parents=True)
+    write_manifest(home / ".mozilla" / "native-messaging-hosts", "firefox", host_launcher())
+    subprocess.run(
+        [sys.executable, str(EXTENSION / "build_firefox.py"), "--out", str(root / "build")],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        with firefox(root / "profile", {**env, "HOME": str(home)}, log=root / "firefox.log", timeout=timeout) as client:
+            Addons(client).install(str(root / "build" / "sceau-firefox.xpi"), temp=True)
+            yield client
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

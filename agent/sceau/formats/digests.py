@@ -23,6 +23,7 @@ from lxml import etree
 
 from sceau.formats import cades, xmldsig
 from sceau.formats.options import SignOptions
+from sceau.formats.pes import build_pes_signature
 from sceau.formats.signer import TokenKey
 from sceau.formats.xades import finish_signature
 from sceau.tokens.base import Digest
@@ -109,14 +110,7 @@ async def sign_pes_digests(item: PesDigests, key: TokenKey, options: SignOptions
             postal_code=item.postal_code,
             country=item.country,
         )
-        sig = xmldsig.build_signature(
-            references=[ref],
-            signature_method=xmldsig.signature_method_uri(key.sign_scheme, options.digest),
-            digest=options.digest,
-            certificates=[key.certificate, *key.chain],
-            options=xopts,
-            sig_id=f"{target_id}-SIG-{xmldsig.new_id('S')[2:14]}",
-        )
+        sig = build_pes_signature(ref, key, options, xopts, target_id)
         _with_policy(sig, item.policy)
         await finish_signature(sig, key, options)
         out.append(wrap_signature(sig, item.encoding))

@@ -62,6 +62,21 @@ class PesOptions:
     policy: xmldsig.SignaturePolicy = HELIOS_POLICY
 
 
+def build_pes_signature(
+    ref: xmldsig.Reference, key: TokenKey, options: SignOptions, xopts: xmldsig.XadesOptions, id_prefix: str
+) -> etree._Element:
+    """The enveloped XAdES ds:Signature of one PES target over `ref`, before the token signs it (the one
+    shape for whole files and for bordereau digests a platform sent)."""
+    return xmldsig.build_signature(
+        references=[ref],
+        signature_method=xmldsig.signature_method_uri(key.sign_scheme, options.digest),
+        digest=options.digest,
+        certificates=[key.certificate, *key.chain],
+        options=xopts,
+        sig_id=f"{id_prefix}-SIG-{xmldsig.new_id('S')[2:14]}",
+    )
+
+
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
@@ -169,22 +184,20 @@ async def sign_pes(data: bytes, key: TokenKey, options: SignOptions, pes: PesOpt
             digest_value=options.digest.digest(xmldsig.c14n(target if target_id else tree)),
             transforms=(xmldsig.ENVELOPED, xmldsig.EXC_C14N),
         )
-        xopts = xmldsig.XadesOptions(
-            namespace=xmldsig.XADES122,
-            signing_time=when,
-            policy=pes.policy,
-            claimed_role=pes.claimed_role,
-            city=pes.city,
-            postal_code=pes.postal_code,
-            country=pes.country,
-        )
-        sig = xmldsig.build_signature(
-            references=[ref],
-            signature_method=xmldsig.signature_method_uri(key.sign_scheme, options.digest),
-            digest=options.digest,
-            certificates=[key.certificate, *key.chain],
-            options=xopts,
-            sig_id=f"{target_id or 'PES'}-SIG-{xmldsig.new_id('S')[2:14]}",
+        sig = build_pes_signature(
+            ref,
+            key,
+            options,
+            xmldsig.XadesOptions(
+                namespace=xmldsig.XADES122,
+                signing_time=when,
+                policy=pes.policy,
+                claimed_role=pes.claimed_role,
+                city=pes.city,
+                postal_code=pes.postal_code,
+                country=pes.country,
+            ),
+            target_id or "PES",
         )
         await finish_signature(sig, key, options)
         blob = etree.tostring(sig, encoding=encoding, xml_declaration=False)
