@@ -160,6 +160,11 @@ def check_installed(env: dict[str, str], chrome_id: str) -> None:
         assert policy["ExtensionInstallForcelist"] == [f"{chrome_id};file://{EXT_DIR}/updates.xml"], policy
     assert Path("/etc/xdg/autostart/fr.sceau.agent.desktop").is_file()
     assert Path("/usr/share/man/man1/sceau.1.gz").is_file()
+    # Certificate login for Firefox: postinst put the token's module (found through p11-kit here:
+    # SoftHSM2 and OpenSC register themselves) in the system SecurityDevices policy.
+    firefox = json.loads(Path("/etc/firefox/policies/policies.json").read_text(encoding="utf-8"))["policies"]
+    devices = firefox["SecurityDevices"].get("Add", firefox["SecurityDevices"])
+    assert any(name.startswith("Sceau (") and Path(lib).exists() for name, lib in devices.items()), firefox
 
 
 def verify_signature(work: Path, cert_b64: str, signature_b64: str, digest: bytes) -> None:

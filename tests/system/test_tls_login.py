@@ -231,6 +231,24 @@ def test_firefox_policy_keeps_other_policies(tmp_path: Path, softhsm_module: str
     assert "Delete" not in json.loads(path.read_text())["policies"]["SecurityDevices"]
 
 
+def test_firefox_policy_forget_leaves_nothing_of_ours(tmp_path: Path, softhsm_module: str) -> None:
+    """Package removal: no Sceau name stays, not even under "Delete"; the user's device stays, and a
+    file that held only ours is removed."""
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps({"policies": {"SecurityDevices": {"Add": {"Ma carte": "/lib/x.so"}}}}))
+    module = [tls_login.ChosenModule("Sceau (SoftHSM)", softhsm_module)]
+    assert firefox_policy.enable_firefox_policy(path, module).status is Status.ADDED
+    assert firefox_policy.disable_firefox_policy(path).status is Status.REMOVED  # now under "Delete"
+    assert firefox_policy.disable_firefox_policy(path, forget=True).status is Status.REMOVED
+    assert json.loads(path.read_text())["policies"] == {"SecurityDevices": {"Add": {"Ma carte": "/lib/x.so"}}}
+    assert firefox_policy.disable_firefox_policy(path, forget=True).status is Status.ABSENT
+
+    only_ours = tmp_path / "ours.json"
+    assert firefox_policy.enable_firefox_policy(only_ours, module).status is Status.ADDED
+    assert firefox_policy.disable_firefox_policy(only_ours, forget=True).status is Status.REMOVED
+    assert not only_ours.exists()
+
+
 def test_firefox_policy_flat_form_and_invalid_file(tmp_path: Path, softhsm_module: str) -> None:
     path = tmp_path / "policies.json"
     path.write_text(json.dumps({"policies": {"SecurityDevices": {"Ma carte": "/lib/x.so"}}}))

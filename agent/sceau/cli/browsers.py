@@ -86,7 +86,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     policy = _policy_path(args)
     if policy is not None and Browser.FIREFOX in _browsers(args):
-        outcomes.append(firefox_policy.disable_firefox_policy(policy))
+        outcomes.append(firefox_policy.disable_firefox_policy(policy, forget=args.forget))
     if not args.system:
         outcomes += [tls_login.disable_target(t) for t in tls_login.targets(browsers=_browsers(args))]
     return _report(outcomes)
@@ -147,6 +147,11 @@ def register(sub: Any) -> None:
 
     q = inner.add_parser("disable-tls-login", help=_("remove what enable-tls-login added"))
     _common(q)
+    q.add_argument(
+        "--forget",
+        action="store_true",
+        help=_("leave no Sceau entry in the Firefox policy, not even the removal list (package removal)"),
+    )
     q.set_defaults(func=cmd_disable)
 
     q = inner.add_parser("tls-policy", help=_("certificate auto-selection policy for IT departments"))

@@ -81,9 +81,10 @@ def enable_firefox_policy(path: Path, modules: Sequence[ChosenModule]) -> Outcom
     return Outcome(label, Status.ADDED, _("{name} added; restart Firefox").format(name=", ".join(wanted)))
 
 
-def disable_firefox_policy(path: Path) -> Outcome:
+def disable_firefox_policy(path: Path, *, forget: bool = False) -> Outcome:
     """Drop Sceau's entries and list them under "Delete", so Firefox also removes the module it
-    copied into each profile's database."""
+    copied into each profile's database. `forget` (package removal): leave no Sceau name at all,
+    not even under "Delete" — the profiles then keep their copy, the file keeps nothing of ours."""
     label = _("Firefox policy {path}").format(path=path)
     if not path.exists():
         return Outcome(label, Status.ABSENT, _("nothing registered by Sceau"))
@@ -92,6 +93,8 @@ def disable_firefox_policy(path: Path) -> Outcome:
     flat = not ({"Add", "Delete"} & devices.keys())
     table: dict[str, Any] = devices if flat else devices.get("Add", {})
     ours = [n for n in table if n.startswith(SCEAU_PREFIX)]
+    if forget:
+        return _forget(path, data, ours, label)
     if not ours:
         return Outcome(label, Status.ABSENT, _("nothing registered by Sceau"))
     for name in ours:
@@ -105,6 +108,33 @@ def disable_firefox_policy(path: Path) -> Outcome:
     deleted.extend(n for n in ours if n not in deleted)
     _write_policies(path, data)
     return Outcome(label, Status.REMOVED, _("removed: {names}").format(names=", ".join(ours)))
+
+
+def _forget(path: Path, data: dict[str, Any], ours: list[str], label: str) -> Outcome:
+    policies = data["policies"]
+    devices = _security_devices(policies)
+    flat = not ({"Add", "Delete"} & devices.keys())
+    tables = [devices] if flat else [t for t in (devices.get("Add"),) if isinstance(t, dict)]
+    for table in tables:
+        for name in [n for n in table if isinstance(n, str) and n.startswith(SCEAU_PREFIX)]:
+            del table[name]
+    deleted = devices.get("Delete")
+    forgotten = list(ours)
+    if isinstance(deleted, list):
+        forgotten += [n for n in deleted if isinstance(n, str) and n.startswith(SCEAU_PREFIX) and n not in ours]
+        devices["Delete"] = [n for n in deleted if not (isinstance(n, str) and n.startswith(SCEAU_PREFIX))]
+    for key in ("Add", "Delete"):
+        if key in devices and not devices[key]:
+            del devices[key]
+    if not forgotten:
+        return Outcome(label, Status.ABSENT, _("nothing registered by Sceau"))
+    if not devices:
+        policies.pop("SecurityDevices", None)
+    if policies:
+        _write_policies(path, data)
+    else:
+        path.unlink()  # nothing but ours was in it
+    return Outcome(label, Status.REMOVED, _("removed: {names}").format(names=", ".join(forgotten)))
 
 
 def registered_in_policy(path: Path) -> list[str]:
