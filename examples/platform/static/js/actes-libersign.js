@@ -1,6 +1,6 @@
 // ACTES written the S²low way: digests from the server, LiberSign.sign in the page, checks on the server.
 import { $, api, el, setStep, showReports, step } from "./common.js";
-import { fillLiberSignCertificates, liberSign, reason } from "./libersign-common.js";
+import { fillLiberSignCertificates, liberSign, showSignFailure } from "./libersign-common.js";
 
 const journal = $("#journal");
 
@@ -23,9 +23,7 @@ $("#sign").addEventListener("click", async () => {
     $("#reports").prepend(el("div", { class: `result ${report.valid ? "ok" : "ko"}`, id: "verdict" },
       el("h3", {}, report.valid ? "Actes prêts pour la transmission" : "Actes refusés")));
   } catch (e) {
-    setStep(line, reason(e), "ko");
-    $("#reports").replaceChildren(el("div", { class: "result ko", id: "verdict" }, el("h3", {}, "Signature non effectuée"),
-      el("p", {}, reason(e))));
+    showSignFailure(line, $("#reports"), e);
   } finally {
     button.disabled = false;
   }

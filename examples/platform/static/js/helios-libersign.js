@@ -1,6 +1,6 @@
 // Hélios written the S²low way: bordereau digests from the server, LiberSign.sign, insertion on the server.
 import { $, api, el, fromBase64, saveAs, setStep, showReports, step } from "./common.js";
-import { fillLiberSignCertificates, liberSign, reason } from "./libersign-common.js";
+import { fillLiberSignCertificates, liberSign, showSignFailure } from "./libersign-common.js";
 
 const journal = $("#journal");
 
@@ -27,9 +27,7 @@ $("#sign").addEventListener("click", async () => {
     $("#downloads").replaceChildren(el("button", { type: "button", onclick: () => saveAs(signed, "PES_Aller.xml", "application/xml") },
       "Télécharger le PES_Aller signé"));
   } catch (e) {
-    setStep(line, reason(e), "ko");
-    $("#reports").replaceChildren(el("div", { class: "result ko", id: "verdict" }, el("h3", {}, "Signature non effectuée"),
-      el("p", {}, reason(e))));
+    showSignFailure(line, $("#reports"), e);
   } finally {
     button.disabled = false;
   }

@@ -10,6 +10,13 @@ export function liberSign() {
 /** The page-visible text of a LiberSign rejection. */
 export const reason = (e) => e?.exception ?? e?.message ?? String(e);
 
+/** A refused or failed LiberSign.sign: the step and the verdict say why (the page's exception text). */
+export function showSignFailure(line, reports, e) {
+  setStep(line, reason(e), "ko");
+  reports.replaceChildren(el("div", { class: "result ko", id: "verdict" }, el("h3", {}, "Signature non effectuée"),
+    el("p", {}, reason(e))));
+}
+
 export async function fillLiberSignCertificates(select, journal) {
   const line = step(journal, "Lecture des certificats (LiberSign.getCertificates)");
   try {
