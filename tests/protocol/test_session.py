@@ -55,3 +55,20 @@ def test_channels_state_their_policy() -> None:
     assert not IPC.origin_from_transport and not IPC.page_commands_only and not IPC.asks_first_use
     assert WEBSOCKET.origin_from_transport and WEBSOCKET.page_commands_only and WEBSOCKET.asks_first_use
     assert Session().channel is IPC and Session().subscribed is False
+
+
+def test_each_origin_on_a_shared_connection_has_its_own_rate() -> None:
+    """The extension multiplexes every site on one connection: a site over its rate gets BUSY, the
+    others are still admitted, and the bucket refills with time."""
+    now = [0.0]
+    s = Session(IPC, origin_rate=lambda: TokenBucket(1.0, 3, clock=lambda: now[0]))
+    for _ in range(3):
+        s.admit_origin("https://bruyant.fr")
+        s.release_origin("https://bruyant.fr")
+    with pytest.raises(Busy) as info:
+        s.admit_origin("https://bruyant.fr")
+    assert info.value.code.value == "BUSY"
+    s.admit_origin("https://calme.fr")  # another site is not affected
+    now[0] += 1.0
+    s.admit_origin("https://bruyant.fr")  # refilled
+

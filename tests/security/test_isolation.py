@@ -143,3 +143,21 @@ async def test_one_sites_burst_does_not_make_other_sites_busy(runtime: Path) -> 
         assert all(r["ok"] for r in done) and len(done) == MAX_IN_FLIGHT_PER_ORIGIN
         again = await pipe.call("a-again", "verify", SITE_A)
         assert again["ok"] is True  # the cap is released with the responses
+
+
+async def test_one_site_over_its_rate_is_busy_on_the_shared_connection(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the extension's one connection, a site sending too fast gets BUSY; another site's
+    request on the same connection is still answered."""
+    from sceau.transports import ipc
+
+    monkeypatch.setattr(ipc, "ORIGIN_RATE_BURST", 3)
+    monkeypatch.setattr(ipc, "ORIGIN_RATE_PER_SECOND", 0.001)
+    config = Config(runtime_dir=str(runtime))
+    async for pipe in serve(Agent(config, TokenManager([]), HeadlessUI()), config):
+        answers = [await pipe.call(f"a{n}", "hello", SITE_A) for n in range(5)]
+        assert [r["ok"] for r in answers] == [True, True, True, False, False], answers
+        assert answers[3]["error"]["code"] == "BUSY"
+        other = await pipe.call("b", "hello", SITE_B)
+        assert other["ok"] is True, other

@@ -23,6 +23,11 @@ MAX_IN_FLIGHT = 64  # per connection: a runaway client gets BUSY instead of unbo
 # has its own, lower one, so one page's burst makes that page BUSY, not every other site.
 MAX_IN_FLIGHT_SHARED = 256
 MAX_IN_FLIGHT_PER_ORIGIN = 32
+# Requests per second each origin may send on the shared connection (the WebSocket keeps the same rate
+# per site across its connections): generous for a page signing in a loop, a wall for a runaway one.
+ORIGIN_RATE_PER_SECOND = 1000.0
+ORIGIN_RATE_BURST = 1000
+MAX_RATED_ORIGINS = 256  # origins whose rate is remembered; idle ones are forgotten beyond that
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Session:
         origin: str | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
         rate: TokenBucket | None = None,
+        origin_rate: Callable[[], TokenBucket] | None = None,
     ) -> None:
         self.channel = channel
         self.origin = origin  # the transport's validated origin (WebSocket), else None
@@ -82,6 +88,8 @@ class Session:
         self.subscribed = False  # sent `subscribe`: token notifications are pushed to it
         self.max_in_flight_per_origin = min(max_in_flight, MAX_IN_FLIGHT_PER_ORIGIN)
         self._by_origin: dict[str, int] = {}  # requests in flight per origin (the extension multiplexes sites)
+        self._origin_rate = origin_rate  # a fresh bucket for each origin seen (None: no per-origin rate)
+        self._rates: dict[str, TokenBucket] = {}
 
     def admit(self) -> None:
         """Count one more request in flight; `Busy` when the connection is over its caps."""
@@ -100,6 +108,14 @@ class Session:
         count = self._by_origin.get(origin, 0)
         if count >= self.max_in_flight_per_origin:
             raise Busy("Too many requests in flight for this site.", params={})
+        if self._origin_rate is not None:
+            bucket = self._rates.get(origin)
+            if bucket is None:
+                if len(self._rates) >= MAX_RATED_ORIGINS:  # forget the idle ones, keep memory bounded
+                    self._rates = {o: b for o, b in self._rates.items() if o in self._by_origin}
+                bucket = self._rates[origin] = self._origin_rate()
+            if not bucket.take():
+                raise Busy("Too many requests from this site; slow down.", params={})
         self._by_origin[origin] = count + 1
 
     def release_origin(self, origin: str) -> None:

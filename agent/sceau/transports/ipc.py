@@ -28,7 +28,15 @@ from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.framing import FrameDecoder, encode_frame
-from sceau.protocol.session import IPC, MAX_IN_FLIGHT_SHARED, RequestHandler, Session
+from sceau.protocol.session import (
+    IPC,
+    MAX_IN_FLIGHT_SHARED,
+    ORIGIN_RATE_BURST,
+    ORIGIN_RATE_PER_SECOND,
+    RequestHandler,
+    Session,
+    TokenBucket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +164,12 @@ class _Connection:
         self.writer = writer
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.session = Session(IPC, max_in_flight=MAX_IN_FLIGHT_SHARED)  # the extension's sites, each capped
+        # The extension's sites share this connection: each has its own in-flight cap and request rate.
+        self.session = Session(
+            IPC,
+            max_in_flight=MAX_IN_FLIGHT_SHARED,
+            origin_rate=lambda: TokenBucket(ORIGIN_RATE_PER_SECOND, ORIGIN_RATE_BURST),
+        )
         self.closed = False
 
     async def send(self, message: dict[str, Any]) -> None:
