@@ -129,7 +129,7 @@ def test_two_independent_modules_listed_with_their_tokens(
     assert b_entry.token.module == modules["B"]
     # Each token signs with its own PIN; openssl checks both.
     ui = RecordingUI({softhsm.TOKEN_LABEL: softhsm.USER_PIN, CARD_LABEL: CARD_PIN})
-    a_entry = next(e for e in entries if e.label == "sign-ec256")
+    a_entry = next(e for e in entries if e.label == "sign-ec256" and e.token.label == softhsm.TOKEN_LABEL)
     for entry in (a_entry, b_entry):
         token = manager.token_of(entry)
         signature = token.sign_raw(entry, b"offre", SignScheme.ECDSA, Digest.SHA256, prehashed=False, prompt=ui.ask_pin)
@@ -206,7 +206,7 @@ async def test_module_stuck_in_c_sign_times_out_and_the_other_token_keeps_signin
     ctx = OperationContext("https://marches.example.fr", ui, manager, Config(), TokenExecutor())
     entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
     stuck = next(e for e in entries if e.token.label == CARD_LABEL)
-    good = next(e for e in entries if e.label == "sign-ec256")
+    good = next(e for e in entries if e.label == "sign-ec256" and e.token.label == softhsm.TOKEN_LABEL)
     stuck_token, good_token = manager.token_of(stuck), manager.token_of(good)
 
     def sign(entry: CertificateEntry) -> bytes:
