@@ -47,7 +47,9 @@ from sceau.tokens.oaep import oaep_decode
 from sceau.tokens.pkcs11_lib import (
     DIGEST_INFO,
     PSS_PARAMS,
+    hosted_stale,
     load_module,
+    reconnect_module,
     status_from_flags,
     token_errors,
     unload_module,
@@ -110,7 +112,7 @@ class Pkcs11Token(Token):
     # -- enumeration -------------------------------------------------------------------------
     def certificates(self) -> list[CertificateEntry]:
         def read() -> list[CertificateEntry]:
-            with self._lock, token_errors():
+            with self._lock, token_errors(self._module):
                 self._alive()
                 if self._entries is None:
                     self._entries = self._read_certificates()
@@ -144,7 +146,7 @@ class Pkcs11Token(Token):
         return entries
 
     def pin_status(self) -> PinStatus:
-        with token_errors():
+        with token_errors(self._module):
             self._alive()
             fresh = self._fresh_token()
             return status_from_flags(fresh.flags)
@@ -164,7 +166,7 @@ class Pkcs11Token(Token):
         self._session = session
 
     def login(self, prompt: PinPrompt) -> None:
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             shared = _SESSIONS.get(self.info.token_id)
             if self._session is not None and self._session is shared:
@@ -290,7 +292,7 @@ class Pkcs11Token(Token):
             mech, param, payload = Mechanism.ECDSA, None, hashed
         else:  # pragma: no cover - enum is closed
             raise Unsupported(str(scheme))
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "sign")
             pin = self._context_pin(key, prompt)
@@ -319,7 +321,7 @@ class Pkcs11Token(Token):
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA_1, MGF.SHA1, None)
         else:
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
             pin = self._context_pin(key, prompt)
@@ -353,7 +355,7 @@ class Pkcs11Token(Token):
             raise Unsupported(_("ECDH needs an EC key."))
         size = (entry.key_size + 7) // 8
         template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
             pin = self._context_pin(key, prompt)
@@ -386,8 +388,11 @@ class Pkcs11Backend(TokenBackend):
     name = "pkcs11"
     priority = 10
 
-    def __init__(self, modules: Sequence[str], *, ranks: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, modules: Sequence[str], *, ranks: Mapping[str, int] | None = None, isolate: bool = False
+    ) -> None:
         self.modules = list(dict.fromkeys(modules))
+        self.isolate = isolate  # each module in a host process of its own (`tokens.module_host`)
         self.ranks = dict(ranks or {})
         self.runtime: set[str] = set()  # loaded for an inserted card
         self._added_at: dict[str, float] = {}
@@ -419,9 +424,11 @@ class Pkcs11Backend(TokenBackend):
         return added
 
     def _enumerate(self, module: str) -> list[Pkcs11Token]:
-        lib = load_module(module)
+        if hosted_stale(module):
+            self._drop_crashed(module)
+        lib = load_module(module, isolate=self.isolate)
         out = []
-        with token_errors():
+        with token_errors(module):
             for slot in lib.get_slots(token_present=True):
                 p11 = slot.get_token()
                 if not p11.flags & TokenFlag.TOKEN_INITIALIZED:
@@ -463,6 +470,17 @@ class Pkcs11Backend(TokenBackend):
                 LANES.call(module, lambda m=module: self._release(m))  # type: ignore[misc]
                 log.info("PKCS#11 module released (no token left): %s", module)
         return found
+
+    def _drop_crashed(self, module: str) -> None:
+        """On the module's lane: its host process died — its tokens and their logins are gone (their
+        objects refuse further calls), then a fresh host process is connected."""
+        for token in list(self._by_module.pop(module, ())):
+            token.logout()
+            token.released = True
+            if self._tokens.get(token.info.token_id) is token:
+                del self._tokens[token.info.token_id]
+        log.warning("PKCS#11 module %s: its host process died; starting it again", module)
+        reconnect_module(module)
 
     def _release(self, module: str) -> None:
         """On the module's lane: mark its token objects released, then unload it."""

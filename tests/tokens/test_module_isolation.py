@@ -1,0 +1,170 @@
+"""A PKCS#11 module that segfaults, isolated in its own host process (`isolate_modules`, p11-kit's RPC).
+
+Module "A" serves the suite's token A, module "crash" serves card B and segfaults in C_Sign (pinlimit's
+PINLIMIT_CRASH_SIGN, a NULL write). Both run behind `p11-kit server` processes; this test process is the
+agent: had the crash reached it, pytest itself would die. Signatures are checked with openssl.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sceau.config import Config
+from sceau.devkit import softhsm
+from sceau.errors import TokenRemoved
+from sceau.i18n import gettext
+from sceau.operations.context import OperationContext
+from sceau.protocol.codes import ErrorCode, Role
+from sceau.tokens import module_host
+from sceau.tokens.base import CertificateEntry, Digest, SignScheme
+from sceau.tokens.executor import TokenExecutor
+from sceau.tokens.module_host import HOSTS
+from sceau.tokens.pkcs11 import Pkcs11Backend
+from sceau.tokens.registry import TokenManager
+from tests.tokens import runtime_stack
+from tests.tokens.runtime_stack import CARD_LABEL, CARD_PIN, CardToken
+from tests.tokens.test_runtime_tokens import RecordingUI, _verify
+
+pytestmark = pytest.mark.skipif(not module_host.available(), reason="p11-kit server / p11-kit-client.so missing")
+
+CRASH_MESSAGE = (
+    "The token middleware {module} stopped (it crashed); its tokens are unavailable. Sceau restarts it at the "
+    "next request: try again, and if it happens again, update or reinstall the middleware."
+)
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory, softhsm_module: str) -> CardToken:
+    return runtime_stack.make_card_token(tmp_path_factory.mktemp("carte-b-crash"), softhsm_module)
+
+
+@pytest.fixture(scope="module")
+def modules(
+    tmp_path_factory: pytest.TempPathFactory,
+    card: CardToken,
+    pinlimit_module: Path,
+    softhsm_module: str,
+    softhsm_conf: Path,
+) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("isolated-modules")
+
+    def make(name: str, conf: Path, **settings: str) -> str:
+        return runtime_stack.module_instance(folder, name, pinlimit_module, softhsm_module, conf, **settings)
+
+    return {"A": make("iso-a", softhsm_conf), "crash": make("crash", card.conf, PINLIMIT_CRASH_SIGN="1")}
+
+
+@pytest.fixture
+def manager(modules: dict[str, str]) -> Iterator[TokenManager]:
+    made = TokenManager([Pkcs11Backend([modules["A"], modules["crash"]], isolate=True)])
+    yield made
+    made.close()
+    for module in modules.values():
+        from sceau.tokens.pkcs11_lib import unload_module
+
+        unload_module(module)  # C_Finalize through the client, then the host process is stopped
+    assert all(HOSTS.get(m) is None for m in modules.values())
+
+
+def _sign(manager: TokenManager, entry: CertificateEntry, ui: RecordingUI, data: bytes) -> bytes:
+    token = manager.token_of(entry)
+    return token.sign_raw(entry, data, SignScheme.ECDSA, Digest.SHA256, prehashed=False, prompt=ui.ask_pin)
+
+
+def test_the_crash_mode_really_kills_a_process_that_loads_the_module(modules: dict[str, str]) -> None:
+    """Control: without isolation the same module takes its process down (SIGSEGV)."""
+    code = (
+        "import pkcs11, sys\n"
+        "lib = pkcs11.lib(sys.argv[1])\n"
+        "tok = next(s.get_token() for s in lib.get_slots(token_present=True) if s.get_token().label == sys.argv[2])\n"
+        "with tok.open(user_pin=sys.argv[3]) as s:\n"
+        "    key = next(iter(s.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY})))\n"
+        "    key.sign(bytes(32), mechanism=pkcs11.Mechanism.ECDSA)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, modules["crash"], CARD_LABEL, CARD_PIN], capture_output=True)
+    assert r.returncode == -11, (r.returncode, r.stderr[-500:])
+
+
+async def test_a_crashing_module_is_isolated_reported_and_restarted(
+    modules: dict[str, str], manager: TokenManager, tmp_path: Path
+) -> None:
+    ui = RecordingUI({softhsm.TOKEN_LABEL: softhsm.USER_PIN, CARD_LABEL: CARD_PIN})
+    ctx = OperationContext("https://marches.example.fr", ui, manager, Config(), TokenExecutor())
+    entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
+    assert {e.token.module for e in entries} == {modules["A"], modules["crash"]}
+    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+    doomed = next(e for e in entries if e.token.label == CARD_LABEL)
+    host_a, host_crash = HOSTS.get(modules["A"]), HOSTS.get(modules["crash"])
+    assert host_a is not None and host_crash is not None and host_a.running() and host_crash.running()
+
+    # Through the isolated path, token A signs; openssl checks it.
+    signature = await ctx.blocking(lambda: _sign(manager, good, ui, b"offre"), manager.token_of(good))
+    _verify(good, b"offre", signature, tmp_path)
+
+    # Card B's middleware segfaults in C_Sign: the request fails cleanly, the agent (this process) lives.
+    started = time.monotonic()
+    with pytest.raises(TokenRemoved) as caught:
+        await ctx.blocking(lambda: _sign(manager, doomed, ui, b"pli"), manager.token_of(doomed))
+    assert caught.value.code is ErrorCode.TOKEN_REMOVED
+    assert caught.value.message == CRASH_MESSAGE.format(module=os.path.basename(modules["crash"]))
+    assert time.monotonic() - started < 5
+    assert host_crash.crashes == 1 and host_crash.stale()
+    assert not host_a.stale()
+
+    # The other module keeps serving, with its login (no new PIN prompt).
+    prompts = len(ui.pin_requests)
+    signature = await ctx.blocking(lambda: _sign(manager, good, ui, b"offre 2"), manager.token_of(good))
+    _verify(good, b"offre 2", signature, tmp_path)
+    assert len(ui.pin_requests) == prompts
+
+    # The crashed module's old token object refuses calls until the host is connected again...
+    manager.invalidate()
+    entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
+    # ...which the next listing does: a fresh host child, card B listed again, login state gone.
+    assert not host_crash.stale()
+    again = next(e for e in entries if e.token.label == CARD_LABEL)
+    assert again.certificate == doomed.certificate
+    token_b = manager.token_of(again)
+    assert not token_b.is_logged_in()
+    with pytest.raises(TokenRemoved):  # it crashes again in C_Sign (the mode is on), still cleanly
+        await ctx.blocking(lambda: _sign(manager, again, ui, b"pli 2"), token_b)
+    assert host_crash.crashes == 2
+    signature = await ctx.blocking(lambda: _sign(manager, good, ui, b"offre 3"), manager.token_of(good))
+    _verify(good, b"offre 3", signature, tmp_path)
+
+
+async def test_a_dead_host_server_is_started_again_at_the_next_listing(
+    modules: dict[str, str], manager: TokenManager
+) -> None:
+    labels = {t.info.label for t in manager.tokens()}
+    assert {softhsm.TOKEN_LABEL, CARD_LABEL} <= labels
+    host = HOSTS.get(modules["crash"])
+    assert host is not None
+    host.stop()  # the server itself gone (killed, OOM): not only a child
+    manager.invalidate()
+    labels = {t.info.label for t in manager.tokens()}
+    assert {softhsm.TOKEN_LABEL, CARD_LABEL} <= labels and host.running()
+
+
+def test_crash_message_is_french_by_default() -> None:
+    french = gettext(CRASH_MESSAGE, "fr").format(module="crash.so")
+    assert french.startswith("Le pilote du support crash.so s'est arrêté"), french
+
+
+def test_isolate_modules_is_a_configuration_option(tmp_path: Path) -> None:
+    from sceau import config as config_mod
+    from sceau.app import build_token_manager
+
+    path = tmp_path / "sceau.toml"
+    path.write_text("isolate_modules = true\ndisable_module_discovery = true\n", encoding="utf-8")
+    cfg = config_mod.load(path)
+    assert cfg.isolate_modules is True and Config().isolate_modules is False
+    [backend, _p12] = build_token_manager(cfg).backends
+    assert isinstance(backend, Pkcs11Backend) and backend.isolate
