@@ -7,24 +7,30 @@ agent: had the crash reached it, pytest itself would die. Signatures are checked
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sceau.config import Config
-from sceau.devkit import softhsm
-from sceau.errors import TokenRemoved
+from sceau.devkit import softhsm, verifiers
+from sceau.devkit.pki import DevPki
+from sceau.errors import Timeout, TokenRemoved
 from sceau.i18n import gettext
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import ErrorCode, Role
+from sceau.protocol.session import Session
 from sceau.tokens import module_host
 from sceau.tokens.base import CertificateEntry, Digest, SignScheme
-from sceau.tokens.executor import TokenExecutor
+from sceau.tokens.executor import LANES, TokenExecutor
 from sceau.tokens.module_host import HOSTS
 from sceau.tokens.pkcs11 import Pkcs11Backend
 from sceau.tokens.registry import TokenManager
@@ -34,6 +40,7 @@ from tests.tokens.test_runtime_tokens import RecordingUI, _verify
 
 pytestmark = pytest.mark.skipif(not module_host.available(), reason="p11-kit server / p11-kit-client.so missing")
 
+ORIGIN = "https://marches.example.fr"
 CRASH_MESSAGE = (
     "The token middleware {module} stopped (it crashed); its tokens are unavailable. Sceau restarts it at the "
     "next request: try again, and if it happens again, update or reinstall the middleware."
@@ -58,19 +65,35 @@ def modules(
     def make(name: str, conf: Path, **settings: str) -> str:
         return runtime_stack.module_instance(folder, name, pinlimit_module, softhsm_module, conf, **settings)
 
-    return {"A": make("iso-a", softhsm_conf), "crash": make("crash", card.conf, PINLIMIT_CRASH_SIGN="1")}
+    return {
+        "A": make("iso-a", softhsm_conf),
+        "crash": make("crash", card.conf, PINLIMIT_CRASH_SIGN="1"),
+        "hang": make("iso-hang", card.conf, PINLIMIT_HANG_SIGN="1"),
+    }
 
 
 @pytest.fixture
-def manager(modules: dict[str, str]) -> Iterator[TokenManager]:
-    made = TokenManager([Pkcs11Backend([modules["A"], modules["crash"]], isolate=True)])
-    yield made
-    made.close()
-    for module in modules.values():
-        from sceau.tokens.pkcs11_lib import unload_module
+def hosted(modules: dict[str, str]) -> Iterator[Callable[[str], TokenManager]]:
+    """A manager of modules A and `second`, each in its own host process; all hosts stopped after."""
+    made: list[TokenManager] = []
 
+    def make(second: str) -> TokenManager:
+        made.append(TokenManager([Pkcs11Backend([modules["A"], modules[second]], isolate=True)]))
+        return made[-1]
+
+    yield make
+    for manager in made:
+        manager.close()
+    from sceau.tokens.pkcs11_lib import unload_module
+
+    for module in modules.values():
         unload_module(module)  # C_Finalize through the client, then the host process is stopped
     assert all(HOSTS.get(m) is None for m in modules.values())
+
+
+@pytest.fixture
+def manager(hosted: Callable[[str], TokenManager]) -> TokenManager:
+    return hosted("crash")
 
 
 def _sign(manager: TokenManager, entry: CertificateEntry, ui: RecordingUI, data: bytes) -> bytes:
@@ -144,7 +167,7 @@ async def test_a_dead_host_server_is_started_again_at_the_next_listing(
     modules: dict[str, str], manager: TokenManager
 ) -> None:
     labels = {t.info.label for t in manager.tokens()}
-    assert {softhsm.TOKEN_LABEL, CARD_LABEL} <= labels
+    assert {softhsm.TOKEN_LABEL, CARD_LABEL} <= labels, manager.errors
     host = HOSTS.get(modules["crash"])
     assert host is not None
     host.stop()  # the server itself gone (killed, OOM): not only a child
@@ -168,3 +191,68 @@ def test_isolate_modules_is_a_configuration_option(tmp_path: Path) -> None:
     assert cfg.isolate_modules is True and Config().isolate_modules is False
     [backend, _p12] = build_token_manager(cfg).backends
     assert isinstance(backend, Pkcs11Backend) and backend.isolate
+
+
+async def test_through_the_agent_the_crash_is_an_error_code_and_the_agent_keeps_signing(
+    modules: dict[str, str], manager: TokenManager, pki: DevPki, tmp_path: Path
+) -> None:
+    """Wire level: the request on the crashed module answers TOKEN_REMOVED with the crash message (the
+    suite runs in English; the French one is checked above), no traceback; the next request, on the
+    other module, signs a CAdES that openssl verifies."""
+    from sceau.app import Agent
+
+    ui = RecordingUI({softhsm.TOKEN_LABEL: softhsm.USER_PIN, CARD_LABEL: CARD_PIN})
+    agent = Agent(Config(trust_anchors=(str(pki.chain),)), manager, ui)
+    entries = manager.entries(Role.SIGN)
+    doomed = next(e for e in entries if e.token.label == CARD_LABEL)
+    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+
+    def request(rid: str, entry: CertificateEntry) -> dict[str, Any]:
+        doc = {"name": "offre.txt", "data": base64.b64encode(b"offre\n").decode(), "format": "cades"}
+        args = {"format": "cades", "documents": [doc], "certificate": entry.handle}
+        return {"v": 1, "id": rid, "cmd": "sign-documents", "origin": ORIGIN, "args": args}
+
+    async def emit(event: dict[str, Any]) -> None:
+        pass
+
+    crashed = await agent.handle(request("r1", doomed), emit=emit, session=Session())
+    text = json.dumps(crashed, ensure_ascii=False)
+    assert "TOKEN_REMOVED" in text and "Traceback" not in text, text
+    [item] = crashed["result"]["results"]
+    assert item["error"] == {"code": "TOKEN_REMOVED", "message": CRASH_MESSAGE.format(module="crash.so")}
+    fine = await agent.handle(request("r2", good), emit=emit, session=Session())
+    assert fine["ok"] is True and fine["result"]["signed"] == 1, fine
+    out, src = tmp_path / "offre.p7s", tmp_path / "offre.txt"
+    out.write_bytes(base64.b64decode(fine["result"]["results"][0]["output"]["data"]))
+    src.write_bytes(b"offre\n")
+    verified = verifiers.openssl_cms_verify(out, content=src, trusted=Path(pki.chain))
+    assert verified.ok, verified.stderr
+
+
+async def test_a_hosted_module_stuck_in_c_sign_is_stopped_and_serves_again(
+    modules: dict[str, str],
+    hosted: Callable[[str], TokenManager],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Hosted, a module stuck in a call is not put aside until the agent restarts: its process is
+    ended at the time limit, and the next listing connects a fresh one."""
+    monkeypatch.setattr(LANES, "timeout", 1.0)
+    manager = hosted("hang")
+    ui = RecordingUI({softhsm.TOKEN_LABEL: softhsm.USER_PIN, CARD_LABEL: CARD_PIN})
+    ctx = OperationContext(ORIGIN, ui, manager, Config(), TokenExecutor())
+    entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
+    stuck = next(e for e in entries if e.token.label == CARD_LABEL)
+    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+    with pytest.raises(Timeout) as caught:
+        await ctx.blocking(lambda: _sign(manager, stuck, ui, b"lot"), manager.token_of(stuck))
+    assert caught.value.code is ErrorCode.TIMEOUT
+    deadline = time.monotonic() + 5
+    while LANES.hung(modules["hang"]):  # the stuck call came back once its process was ended
+        assert time.monotonic() < deadline, "the stuck module's process was not stopped"
+        await asyncio.sleep(0.05)
+    manager.invalidate()
+    entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
+    assert CARD_LABEL in {e.token.label for e in entries}  # served again, no restart of the agent
+    signature = await ctx.blocking(lambda: _sign(manager, good, ui, b"lot"), manager.token_of(good))
+    _verify(good, b"lot", signature, tmp_path)

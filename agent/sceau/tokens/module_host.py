@@ -15,6 +15,7 @@ import atexit
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -93,11 +94,15 @@ class ModuleHost:
             self.socket.unlink(missing_ok=True)
             cmd = [binary, "server", "-f", "--provider", self.module, "-n", str(self.socket), "pkcs11:"]
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, close_fds=True
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
             )
+            ready = threading.Event()
             threading.Thread(target=self._watch, args=(self._proc,), name="sceau-module-host", daemon=True).start()
+            threading.Thread(
+                target=self._ready, args=(self._proc, ready), name="sceau-module-host", daemon=True
+            ).start()
             deadline = time.monotonic() + START_TIMEOUT_S
-            while not self.socket.exists():
+            while not ready.wait(0.02):
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     self._stop_locked()
                     raise ModuleLoadError(
@@ -106,6 +111,14 @@ class ModuleHost:
                 time.sleep(0.02)
             self.acknowledged = self.crashes
             log.info("PKCS#11 module %s hosted by p11-kit server (pid %s)", self.module, self._proc.pid)
+
+    @staticmethod
+    def _ready(proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        """The server prints its address and pid once it listens (a socket file alone may not accept yet)."""
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            if raw.startswith(b"P11_KIT_SERVER_PID="):
+                ready.set()
 
     def _watch(self, proc: subprocess.Popen[bytes]) -> None:
         """Read the server's messages: "child N died with sig…" is a crash of the module."""
@@ -127,6 +140,23 @@ class ModuleHost:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
+
+    def kill_children(self) -> int:
+        """End the processes serving the module (a call stuck in it): the stuck call returns with an
+        error, and the next use connects a fresh one. The server itself stays."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return 0
+        killed = 0
+        for pid in _children(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        if killed:
+            log.warning("PKCS#11 module %s stuck in a call: its host process stopped", self.module)
+        return killed
 
     def _stop_locked(self) -> None:
         proc, self._proc = self._proc, None
@@ -156,6 +186,24 @@ class ModuleHost:
                     os.environ.pop("P11_KIT_SERVER_ADDRESS", None)
                 else:
                     os.environ["P11_KIT_SERVER_ADDRESS"] = before
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of `pid` (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+    except (OSError, ValueError):
+        pass
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(pid)]:
+            found.append(int(stat.parent.name))
+    return found
 
 
 class ModuleHosts:

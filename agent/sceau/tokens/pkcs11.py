@@ -51,11 +51,13 @@ from sceau.tokens.pkcs11_lib import (
     load_module,
     reconnect_module,
     status_from_flags,
+    stop_hung_host,
     token_errors,
     unload_module,
 )
 
 log = logging.getLogger(__name__)
+LANES.on_stuck.append(stop_hung_host)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
 RELEASE_GRACE_S = 10.0  # a module loaded for a card that shows no token yet is kept this long

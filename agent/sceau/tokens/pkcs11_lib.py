@@ -98,6 +98,14 @@ def unload_module(path: str) -> None:
             HOSTS.drop(real)
 
 
+def stop_hung_host(path: str) -> None:
+    """A hosted module stuck in a call (`executor.LANES.on_stuck`): end its process, so the call comes
+    back (as an error), the module is no longer put aside, and the next use connects a fresh process."""
+    host = HOSTS.get(path)
+    if host is not None:
+        host.kill_children()
+
+
 def hosted_stale(path: str) -> bool:
     """The module runs in a host process that died (a crash) since its client connected."""
     host = HOSTS.get(path)
