@@ -310,3 +310,47 @@ async def test_swap_to_a_card_of_another_model_served_by_another_module(
             from sceau.tokens.pkcs11_lib import unload_module
 
             unload_module(module)
+
+
+@pytest.mark.slow
+async def test_hosted_module_loaded_before_the_card_shows_it_when_inserted(
+    pcscd: int, tmp_path: Path, softhsm_module: str, pinlimit_module: Path
+) -> None:
+    """`isolate_modules` with a configured module (loaded at start, no card yet): p11-kit's server
+    filters the slots it serves, so the card's token must still appear, and go, with the card."""
+    from sceau.tokens.module_host import available
+
+    if not available():
+        pytest.skip("p11-kit server / p11-kit-client.so missing")
+    card = runtime_stack.make_card_token(tmp_path / "carte-b", softhsm_module)
+    module = runtime_stack.module_instance(
+        tmp_path / "modules", "configure", pinlimit_module, softhsm_module, card.conf, PINLIMIT_READER="Virtual PCD"
+    )
+    backend = Pkcs11Backend([module], isolate=True)
+    manager = TokenManager([backend])
+    stack = Stack(manager, module, asyncio.get_running_loop(), [f"{VICC_ATR}={module}"])
+    vicc = None
+    stack.monitor.start()
+    try:
+        assert stack.labels() == set() and backend.modules == [module]
+        vicc = virtual_card.start_vicc(pcscd)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_LABEL}
+        virtual_card.stop(vicc)
+        vicc = None
+        await stack.wait_event(CardEventKind.CARD_REMOVED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == set() and backend.modules == [module]  # configured: kept loaded
+        vicc = virtual_card.start_vicc(pcscd)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 2)
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_LABEL}
+    finally:
+        stack.monitor.stop()
+        if vicc is not None:
+            virtual_card.stop(vicc)
+        manager.close()
+        from sceau.tokens.pkcs11_lib import unload_module
+
+        unload_module(module)

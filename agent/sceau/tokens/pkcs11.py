@@ -43,6 +43,7 @@ from sceau.tokens.base import (
     TokenInfo,
 )
 from sceau.tokens.executor import LANES, user_wait
+from sceau.tokens.module_host import HOSTS
 from sceau.tokens.oaep import oaep_decode
 from sceau.tokens.pkcs11_lib import (
     DIGEST_INFO,
@@ -395,6 +396,7 @@ class Pkcs11Backend(TokenBackend):
     ) -> None:
         self.modules = list(dict.fromkeys(modules))
         self.isolate = isolate  # each module in a host process of its own (`tokens.module_host`)
+        self._card_changed: set[str] = set()  # hosted modules to connect again (a card was inserted)
         self.ranks = dict(ranks or {})
         self.runtime: set[str] = set()  # loaded for an inserted card
         self._added_at: dict[str, float] = {}
@@ -427,7 +429,11 @@ class Pkcs11Backend(TokenBackend):
 
     def _enumerate(self, module: str) -> list[Pkcs11Token]:
         if hosted_stale(module):
-            self._drop_crashed(module)
+            log.warning("PKCS#11 module %s: its host process died; starting it again", module)
+            self._reconnect(module)
+        elif module in self._card_changed:
+            self._reconnect(module)
+        self._card_changed.discard(module)
         lib = load_module(module, isolate=self.isolate)
         out = []
         with token_errors(module):
@@ -473,15 +479,22 @@ class Pkcs11Backend(TokenBackend):
                 log.info("PKCS#11 module released (no token left): %s", module)
         return found
 
-    def _drop_crashed(self, module: str) -> None:
-        """On the module's lane: its host process died — its tokens and their logins are gone (their
-        objects refuse further calls), then a fresh host process is connected."""
+    def card_inserted(self) -> None:
+        """A card was inserted: p11-kit's server serves the slots that had a token when its process
+        started, so hosted modules already loaded connect a fresh process at the next listing."""
+        if self.isolate:
+            with self._lock:
+                self._card_changed.update(m for m in self.modules if HOSTS.get(m) is not None)
+
+    def _reconnect(self, module: str) -> None:
+        """On the module's lane: its host process died (or is replaced after a card insertion) — its
+        tokens and their logins are gone (their objects refuse further calls), then a fresh host
+        process is connected."""
         for token in list(self._by_module.pop(module, ())):
             token.logout()
             token.released = True
             if self._tokens.get(token.info.token_id) is token:
                 del self._tokens[token.info.token_id]
-        log.warning("PKCS#11 module %s: its host process died; starting it again", module)
         reconnect_module(module)
 
     def _release(self, module: str) -> None:
