@@ -69,6 +69,7 @@ def modules(
         "A": make("iso-a", softhsm_conf),
         "crash": make("crash", card.conf, PINLIMIT_CRASH_SIGN="1"),
         "hang": make("iso-hang", card.conf, PINLIMIT_HANG_SIGN="1"),
+        "pinpad": make("iso-pinpad", card.conf, PINLIMIT_PINPAD=CARD_PIN),
     }
 
 
@@ -256,3 +257,21 @@ async def test_a_hosted_module_stuck_in_c_sign_is_stopped_and_serves_again(
     assert CARD_LABEL in {e.token.label for e in entries}  # served again, no restart of the agent
     signature = await ctx.blocking(lambda: _sign(manager, good, ui, b"lot"), manager.token_of(good))
     _verify(good, b"lot", signature, tmp_path)
+
+
+async def test_a_hosted_pinpad_reader_logs_in_with_a_null_pin(
+    modules: dict[str, str], hosted: Callable[[str], TokenManager], tmp_path: Path
+) -> None:
+    """CKF_PROTECTED_AUTHENTICATION_PATH and the NULL-PIN login cross p11-kit's RPC: notice, no dialog."""
+    manager = hosted("pinpad")
+    ui = RecordingUI({})  # knows no PIN: a dialog would fail the test
+    ctx = OperationContext(ORIGIN, ui, manager, Config(), TokenExecutor())
+    [entry] = [e for e in await ctx.blocking(lambda: manager.entries(Role.SIGN)) if e.token.label == CARD_LABEL]
+    assert entry.token.protected_auth_path
+    token = manager.token_of(entry)
+    prompt = ctx.pin_prompt()
+    signature = await ctx.blocking(
+        lambda: token.sign_raw(entry, b"pli", SignScheme.ECDSA, Digest.SHA256, prehashed=False, prompt=prompt), token
+    )
+    _verify(entry, b"pli", signature, tmp_path)
+    assert len(ui.notices) == 1 and ui.pin_requests == []
