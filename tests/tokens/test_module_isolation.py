@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -275,3 +276,41 @@ async def test_a_hosted_pinpad_reader_logs_in_with_a_null_pin(
     )
     _verify(entry, b"pli", signature, tmp_path)
     assert len(ui.notices) == 1 and ui.pin_requests == []
+
+
+def test_host_processes_end_with_a_killed_agent(modules: dict[str, str], tmp_path: Path) -> None:
+    """An agent killed outright (no atexit) leaves no module host behind."""
+    code = (
+        "import sys, time\n"
+        "from sceau.tokens.pkcs11 import Pkcs11Backend\n"
+        "from sceau.tokens.module_host import HOSTS\n"
+        "backend = Pkcs11Backend([sys.argv[1]], isolate=True)\n"
+        "assert backend.tokens()\n"
+        "print(HOSTS.get(sys.argv[1])._proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", code, modules["A"]], stdout=subprocess.PIPE, text=True)
+    try:
+        assert agent.stdout is not None
+        server = int(agent.stdout.readline())
+        os.kill(server, 0)  # running
+    finally:
+        agent.kill()
+        agent.wait()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{server}").exists() and "Z" not in _state(server):
+        assert time.monotonic() < deadline, "the module host outlived the agent"
+        time.sleep(0.05)
+    # Its folder (socket, client copy) is removed by the next agent that hosts a module.
+    [left] = [
+        p for p in Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()).glob(f"sceau-hosts-{agent.pid}-*")
+    ]
+    module_host._remove_orphans(left.parent)
+    assert not left.exists()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"

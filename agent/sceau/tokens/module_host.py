@@ -93,6 +93,9 @@ class ModuleHost:
                 shutil.copyfile(client, self.client)
             self.socket.unlink(missing_ok=True)
             cmd = [binary, "server", "-f", "--provider", self.module, "-n", str(self.socket), "pkcs11:"]
+            setpriv = shutil.which("setpriv")  # util-linux: the server ends with the agent, even killed
+            if setpriv is not None:
+                cmd = [setpriv, "--pdeathsig", "TERM", *cmd]
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
             )
@@ -188,6 +191,20 @@ class ModuleHost:
                     os.environ["P11_KIT_SERVER_ADDRESS"] = before
 
 
+def _remove_orphans(base: Path) -> None:
+    """Folders left by an agent that was killed (no atexit): its hosts ended with it (pdeathsig)."""
+    for folder in base.glob("sceau-hosts-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's agent, alive
+            continue
+
+
 def _children(pid: int) -> list[int]:
     """Child processes of `pid` (Linux /proc)."""
     try:
@@ -217,8 +234,9 @@ class ModuleHosts:
 
     def _folder(self) -> Path:
         if self._root is None:
-            base = os.environ.get("XDG_RUNTIME_DIR") or None
-            self._root = Path(tempfile.mkdtemp(prefix="sceau-hosts-", dir=base))
+            base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+            _remove_orphans(Path(base))
+            self._root = Path(tempfile.mkdtemp(prefix=f"sceau-hosts-{os.getpid()}-", dir=base))
             atexit.register(self.close)
         return self._root
 
