@@ -93,7 +93,10 @@ class ModuleHost:
                 shutil.copyfile(client, self.client)
             self.socket.unlink(missing_ok=True)
             cmd = [binary, "server", "-f", "--provider", self.module, "-n", str(self.socket), "pkcs11:"]
-            setpriv = shutil.which("setpriv")  # util-linux: the server ends with the agent, even killed
+            # util-linux's setpriv: the server ends with the agent, even killed. The signal comes when the
+            # *thread* that started it ends: hosts are started on their module's lane (tokens.executor),
+            # which lives as long as the agent; a host ended early is started again at the next listing.
+            setpriv = shutil.which("setpriv")
             if setpriv is not None:
                 cmd = [setpriv, "--pdeathsig", "TERM", *cmd]
             self._proc = subprocess.Popen(
