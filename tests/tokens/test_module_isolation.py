@@ -181,6 +181,11 @@ async def test_a_dead_host_server_is_started_again_at_the_next_listing(
 def test_crash_message_is_french_by_default() -> None:
     french = gettext(CRASH_MESSAGE, "fr").format(module="crash.so")
     assert french.startswith("Le pilote du support crash.so s'est arrêté"), french
+    stuck = (
+        "The token middleware {module} does not answer: Sceau stopped it and starts it again at the next "
+        "request. Try again; if it persists, remove and reinsert the card."
+    )
+    assert gettext(stuck, "fr").startswith("Le pilote du support {module} ne répond plus : Sceau l'a arrêté")
 
 
 def test_isolate_modules_is_a_configuration_option(tmp_path: Path) -> None:
@@ -249,6 +254,8 @@ async def test_a_hosted_module_stuck_in_c_sign_is_stopped_and_serves_again(
     with pytest.raises(Timeout) as caught:
         await ctx.blocking(lambda: _sign(manager, stuck, ui, b"lot"), manager.token_of(stuck))
     assert caught.value.code is ErrorCode.TIMEOUT
+    assert "Sceau stopped it and starts it again at the next request" in caught.value.message
+    assert modules["hang"] in caught.value.message
     deadline = time.monotonic() + 5
     while LANES.hung(modules["hang"]):  # the stuck call came back once its process was ended
         assert time.monotonic() < deadline, "the stuck module's process was not stopped"

@@ -112,8 +112,9 @@ class ModuleLanes:
         self._hung: dict[str, float] = {}  # module → when its stuck call started to be reported
         self._guard = threading.Lock()
         self.timeout = MODULE_TIMEOUT_S
-        # Called (module path) when a module is first found stuck: a hosted module's process is stopped.
-        self.on_stuck: list[Callable[[str], None]] = []
+        # Called (module path) when a module is first found stuck; True: the hook ended the call (a
+        # hosted module's process is stopped), so the module serves again without a restart.
+        self.on_stuck: list[Callable[[str], bool]] = []
 
     def _pool(self, module: str) -> _Lane:
         with self._guard:
@@ -156,9 +157,13 @@ class ModuleLanes:
         with self._guard:
             first = module not in self._hung
             self._hung.setdefault(module, time.monotonic())
-        if first:
-            for hook in self.on_stuck:
-                hook(module)
+        if first and any([hook(module) for hook in self.on_stuck]):
+            return Timeout(
+                _(
+                    "The token middleware {module} does not answer: Sceau stopped it and starts it again "
+                    "at the next request. Try again; if it persists, remove and reinsert the card."
+                ).format(module=module)
+            )
         return Timeout(
             _(
                 "The token middleware {module} does not answer. Remove and reinsert the card; "

@@ -98,12 +98,11 @@ def unload_module(path: str) -> None:
             HOSTS.drop(real)
 
 
-def stop_hung_host(path: str) -> None:
+def stop_hung_host(path: str) -> bool:
     """A hosted module stuck in a call (`executor.LANES.on_stuck`): end its process, so the call comes
     back (as an error), the module is no longer put aside, and the next use connects a fresh process."""
     host = HOSTS.get(path)
-    if host is not None:
-        host.kill_children()
+    return host is not None and host.kill_children() > 0
 
 
 def hosted_stale(path: str) -> bool:
