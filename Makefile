@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := softhsm2 opensc openssl xmlsec1 poppler-utils chromium chromium-l10n xvfb xauth xdotool x11-apps \
 	imagemagick pcscd pcsc-tools libpcsclite-dev swig gcc python3-dev python3-venv python3-tk \
 	firefox-esr vsmartcard-vpcd time libp11-kit-dev vsmartcard-vpicc python3-virtualsmartcard desktop-file-utils libxml2-utils gettext jq \
-	libnss3-tools p11-kit-modules redis-server \
+	libnss3-tools p11-kit p11-kit-modules redis-server \
 	debhelper dh-virtualenv dpkg-dev fakeroot lintian nsis shellcheck pipx
 # Debian's node only where no node is installed (some images ship NodeSource's, which conflicts).
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs npm)

@@ -231,7 +231,9 @@ def build_token_manager(config: Config, pkcs12_files: list[str] | None = None) -
 
     sources = module_sources(config.pkcs11_modules, discovery=not config.disable_module_discovery)
     files = [Path(p) for p in (*config.pkcs12_files, *(pkcs12_files or []))]
-    backend = Pkcs11Backend([m.path for m in sources], ranks={m.path: m.rank for m in sources})
+    backend = Pkcs11Backend(
+        [m.path for m in sources], ranks={m.path: m.rank for m in sources}, isolate=config.isolate_modules
+    )
     return TokenManager([backend, Pkcs12Backend(files)])
 
 

@@ -71,6 +71,7 @@ class Config:
     # Desktop agent (docs/configuration.md): card events, ATR → module table, journal rotation.
     card_events: bool = True  # PC/SC insert/remove monitor (needs pyscard)
     atr_modules: tuple[str, ...] = ()  # "ATR[/MASK]=MODULE[,MODULE]" tried before the built-in table
+    isolate_modules: bool = False  # each PKCS#11 module in a p11-kit host process (a crash spares the agent)
     journal_max_bytes: int = 4 * 1024 * 1024  # rotate journal.jsonl beyond this size
     journal_keep: int = 5  # rotated journal files kept
     # EU trusted lists (docs/configuration.md): the level of signatures in verification reports.

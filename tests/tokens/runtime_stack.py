@@ -28,7 +28,7 @@ class CardToken:
     cert_der: bytes  # the signing certificate on it (generated here, not in the PKI: distinct from token A)
 
 
-def make_card_token(folder: Path, softhsm_module: str, pin: str = CARD_PIN) -> CardToken:
+def make_card_token(folder: Path, softhsm_module: str, pin: str = CARD_PIN, label: str = CARD_LABEL) -> CardToken:
     """A SoftHSM2 token directory of its own with one EC signing key and a self-signed certificate,
     made with the real tools (openssl, softhsm2-util --import, pkcs11-tool --write-object)."""
     tokens = folder / "tokens"
@@ -41,7 +41,7 @@ def make_card_token(folder: Path, softhsm_module: str, pin: str = CARD_PIN) -> C
         subprocess.run(cmd, env=env, check=True, capture_output=True)
 
     key, pem, der = folder / "key.pem", folder / "cert.pem", folder / "cert.der"
-    run("softhsm2-util", "--init-token", "--free", "--label", CARD_LABEL, "--so-pin", softhsm.SO_PIN, "--pin", pin)
+    run("softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", softhsm.SO_PIN, "--pin", pin)
     run(
         "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", str(key), "-out", str(pem), "-days", "30",
@@ -50,11 +50,11 @@ def make_card_token(folder: Path, softhsm_module: str, pin: str = CARD_PIN) -> C
     )  # fmt: skip
     run("openssl", "x509", "-in", str(pem), "-outform", "DER", "-out", str(der))
     run(
-        "softhsm2-util", "--import", str(key), "--token", CARD_LABEL, "--label", CARD_KEY_LABEL,
+        "softhsm2-util", "--import", str(key), "--token", label, "--label", CARD_KEY_LABEL,
         "--id", "0b0b", "--pin", pin,
     )  # fmt: skip
     run(
-        "pkcs11-tool", "--module", softhsm_module, "--token-label", CARD_LABEL, "--login", "--pin", pin,
+        "pkcs11-tool", "--module", softhsm_module, "--token-label", label, "--login", "--pin", pin,
         "--write-object", str(der), "--type", "cert", "--id", "0b0b", "--label", CARD_KEY_LABEL,
     )  # fmt: skip
     key.unlink()  # the private key lives on the token only

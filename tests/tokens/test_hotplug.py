@@ -48,7 +48,13 @@ def pcscd(tmp_path: Path) -> Iterator[int]:
 class Stack:
     """Token A (direct SoftHSM2) + the card's module mapped from the vicc ATR, wired like the agent."""
 
-    def __init__(self, manager: TokenManager, card_module: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        manager: TokenManager,
+        card_module: str,
+        loop: asyncio.AbstractEventLoop,
+        rules: list[str] | None = None,
+    ) -> None:
         self.manager = manager
         self.card_module = card_module
         self.notes: list[dict[str, str]] = []
@@ -67,8 +73,7 @@ class Stack:
                 self.events.append(event)
                 self.changed.notify_all()
 
-        rules = rules_from_config([f"{VICC_ATR}={card_module}"])
-        self.monitor = PcscMonitor(on_event, rules=rules)
+        self.monitor = PcscMonitor(on_event, rules=rules_from_config(rules or [f"{VICC_ATR}={card_module}"]))
 
     async def wait_event(self, kind: CardEventKind, count: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -190,3 +195,162 @@ async def test_insert_sign_remove_mid_batch_reinsert_sign_again(
         if vicc is not None:
             virtual_card.stop(vicc)
         manager.close()
+
+
+CARD_C_LABEL = "Carte C"
+CARD_C_PIN = "8642"
+
+
+class PinsUI(HeadlessUI):
+    """Headless approvals, each card's own PIN, and the record of every PIN dialog."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        super().__init__(approve=True)
+        self.pins = pins
+
+    def ask_pin(self, request: Any) -> str:
+        self.pin_requests.append(request)
+        return self.pins[request.token.label]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+async def test_swap_to_a_card_of_another_model_served_by_another_module(
+    pcscd: int, tmp_path: Path, softhsm_module: str, pinlimit_module: Path, isolate: bool
+) -> None:
+    """Card B (vicc's ATR → module B) out, card C (another ATR → module C, its own token directory) in:
+    module B released, module C loaded for C's ATR, C signs after its own PIN prompt; with
+    `isolate_modules`, each module in its own host process, started and stopped with its card."""
+    from sceau.tokens.module_host import HOSTS, available
+
+    if isolate and not available():
+        pytest.skip("p11-kit server / p11-kit-client.so missing")
+    cards = {
+        CARD_LABEL: runtime_stack.make_card_token(tmp_path / "carte-b", softhsm_module),
+        CARD_C_LABEL: runtime_stack.make_card_token(
+            tmp_path / "carte-c", softhsm_module, pin=CARD_C_PIN, label=CARD_C_LABEL
+        ),
+    }
+    module_b, module_c = (
+        runtime_stack.module_instance(
+            tmp_path / "modules",
+            name,
+            pinlimit_module,
+            softhsm_module,
+            cards[label].conf,
+            PINLIMIT_READER="Virtual PCD",
+        )
+        for name, label in (("modele-b", CARD_LABEL), ("modele-c", CARD_C_LABEL))
+    )
+    backend = Pkcs11Backend([], isolate=isolate)  # no module until a card's ATR brings one
+    manager = TokenManager([backend])
+    rules = [f"{VICC_ATR}={module_b}", f"{virtual_card.OTHER_ATR}={module_c}"]
+    stack = Stack(manager, module_b, asyncio.get_running_loop(), rules)
+    ui = PinsUI({CARD_LABEL: CARD_PIN, CARD_C_LABEL: CARD_C_PIN})
+    ctx = OperationContext(ORIGIN, ui, manager, Config(), TokenExecutor())
+
+    async def sign_one(label: str, index: int) -> None:
+        [entry] = manager.entries(Role.SIGN)
+        assert entry.token.label == label
+        args = {"format": "cades", "documents": [_doc(f"pli-{index}.txt", b"pli\n")], "certificate": entry.handle}
+        result = await OPERATION.run(ctx, OPERATION.parse(args))
+        assert result["signed"] == 1, result
+        out, src, ca = tmp_path / f"pli-{index}.p7s", tmp_path / "pli.txt", tmp_path / f"ca-{index}.pem"
+        out.write_bytes(base64.b64decode(result["results"][0]["output"]["data"]))
+        src.write_bytes(b"pli\n")
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        ca.write_bytes(x509.load_der_x509_certificate(cards[label].cert_der).public_bytes(Encoding.PEM))
+        verified = verifiers.openssl_cms_verify(out, content=src, trusted=ca)
+        assert verified.ok, verified.stderr
+
+    vicc = None
+    stack.monitor.start()
+    try:
+        wait = time.monotonic() + 5
+        while stack.monitor.calls < 2 and time.monotonic() < wait:
+            await asyncio.sleep(0.05)
+        vicc = virtual_card.start_vicc(pcscd)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_LABEL} and backend.modules == [module_b]
+        await sign_one(CARD_LABEL, 0)
+        if isolate:
+            host_b = HOSTS.get(module_b)
+            assert host_b is not None and host_b.running()
+
+        virtual_card.stop(vicc)
+        vicc = None
+        await stack.wait_event(CardEventKind.CARD_REMOVED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == set() and backend.modules == []  # module B released with its card
+        if isolate:
+            assert HOSTS.get(module_b) is None and not host_b.running()
+
+        vicc = virtual_card.start_vicc(pcscd, virtual_card.OTHER_ATR)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 2)
+        inserted = [e for e in stack.events if e.kind is CardEventKind.CARD_INSERTED][-1]
+        assert inserted.atr.hex() == virtual_card.OTHER_ATR and inserted.modules[0] == module_c
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_C_LABEL} and backend.modules == [module_c]
+        await sign_one(CARD_C_LABEL, 1)
+        assert [r.token.label for r in ui.pin_requests] == [CARD_LABEL, CARD_C_LABEL]  # C's own PIN prompt
+        if isolate:
+            host_c = HOSTS.get(module_c)
+            assert host_c is not None and host_c.running() and host_c.module == module_c
+        await asyncio.sleep(0.1)
+        assert [n["type"] for n in stack.notes] == ["token-inserted", "token-removed", "token-inserted"]
+    finally:
+        stack.monitor.stop()
+        if vicc is not None:
+            virtual_card.stop(vicc)
+        manager.close()
+        for module in (module_b, module_c):
+            from sceau.tokens.pkcs11_lib import unload_module
+
+            unload_module(module)
+
+
+@pytest.mark.slow
+async def test_hosted_module_loaded_before_the_card_shows_it_when_inserted(
+    pcscd: int, tmp_path: Path, softhsm_module: str, pinlimit_module: Path
+) -> None:
+    """`isolate_modules` with a configured module (loaded at start, no card yet): p11-kit's server
+    filters the slots it serves, so the card's token must still appear, and go, with the card."""
+    from sceau.tokens.module_host import available
+
+    if not available():
+        pytest.skip("p11-kit server / p11-kit-client.so missing")
+    card = runtime_stack.make_card_token(tmp_path / "carte-b", softhsm_module)
+    module = runtime_stack.module_instance(
+        tmp_path / "modules", "configure", pinlimit_module, softhsm_module, card.conf, PINLIMIT_READER="Virtual PCD"
+    )
+    backend = Pkcs11Backend([module], isolate=True)
+    manager = TokenManager([backend])
+    stack = Stack(manager, module, asyncio.get_running_loop(), [f"{VICC_ATR}={module}"])
+    vicc = None
+    stack.monitor.start()
+    try:
+        assert stack.labels() == set() and backend.modules == [module]
+        vicc = virtual_card.start_vicc(pcscd)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_LABEL}
+        virtual_card.stop(vicc)
+        vicc = None
+        await stack.wait_event(CardEventKind.CARD_REMOVED, 1)
+        await stack.wait_refresh()
+        assert stack.labels() == set() and backend.modules == [module]  # configured: kept loaded
+        vicc = virtual_card.start_vicc(pcscd)
+        await stack.wait_event(CardEventKind.CARD_INSERTED, 2)
+        await stack.wait_refresh()
+        assert stack.labels() == {CARD_LABEL}
+    finally:
+        stack.monitor.stop()
+        if vicc is not None:
+            virtual_card.stop(vicc)
+        manager.close()
+        from sceau.tokens.pkcs11_lib import unload_module
+
+        unload_module(module)

@@ -55,8 +55,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def start_vicc(port: int) -> subprocess.Popen[bytes]:
-    """vicc (vsmartcard-vpicc) connected to our vpcd: the card is 'inserted' while it runs.
+# vicc with another answer-to-reset: its ISO 7816 card, whose ATR is set after it is built (vicc has no
+# option for it; its other card types are Python 2 leftovers or need libeac). Arguments: port, ATR hex.
+_VICC_WITH_ATR = """
+import logging, sys
+from virtualsmartcard.VirtualSmartcard import VirtualICC
+card = VirtualICC(None, "iso7816", "localhost", int(sys.argv[1]), logginglevel=logging.CRITICAL)
+card.os.atr = bytes.fromhex(sys.argv[2])
+card.run()
+"""
+OTHER_ATR = "3b9613810180318065b08465"  # Iso7816OS.makeATR(T=1, TA1=0x13, histChars=80 31 80 65 b0 84)
+
+
+def start_vicc(port: int, atr: str | None = None) -> subprocess.Popen[bytes]:
+    """vicc (vsmartcard-vpicc) connected to our vpcd: the card is 'inserted' while it runs; with `atr`
+    (hex), a card answering that ATR (a card of another model, mapped to another module).
 
     Debian bookworm installs the module one folder too deep and vicc needs `Crypto`
     (pycryptodome, a dev dependency): run it with our interpreter and the right PYTHONPATH.
@@ -65,8 +78,12 @@ def start_vicc(port: int) -> subprocess.Popen[bytes]:
         pytest.skip("vsmartcard-vpicc not installed")
     pytest.importorskip("Crypto", reason="vicc needs pycryptodome")
     env = dict(os.environ, PYTHONPATH=str(VICC_PATH))
+    if atr is not None:
+        cmd = [sys.executable, "-c", _VICC_WITH_ATR, str(port), atr]
+    else:
+        cmd = [sys.executable, "/usr/bin/vicc", "--type", "iso7816", "--port", str(port)]
     return subprocess.Popen(
-        [sys.executable, "/usr/bin/vicc", "--type", "iso7816", "--port", str(port)],
+        cmd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

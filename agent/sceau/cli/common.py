@@ -68,7 +68,7 @@ def token_manager(args: argparse.Namespace, cfg: Config | None = None) -> TokenM
             passwords = {f: pw for f in files}
     backends: list[TokenBackend] = []
     if modules:
-        backends.append(Pkcs11Backend(modules))
+        backends.append(Pkcs11Backend(modules, isolate=cfg.isolate_modules))
     if files:
         backends.append(Pkcs12Backend(files, passwords))
     return TokenManager(backends, token_label=args.token_label)

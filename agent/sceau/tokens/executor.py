@@ -112,6 +112,9 @@ class ModuleLanes:
         self._hung: dict[str, float] = {}  # module → when its stuck call started to be reported
         self._guard = threading.Lock()
         self.timeout = MODULE_TIMEOUT_S
+        # Called (module path) when a module is first found stuck; True: the hook ended the call (a
+        # hosted module's process is stopped), so the module serves again without a restart.
+        self.on_stuck: list[Callable[[str], bool]] = []
 
     def _pool(self, module: str) -> _Lane:
         with self._guard:
@@ -152,7 +155,15 @@ class ModuleLanes:
 
     def _stuck(self, module: str) -> Timeout:
         with self._guard:
+            first = module not in self._hung
             self._hung.setdefault(module, time.monotonic())
+        if first and any([hook(module) for hook in self.on_stuck]):
+            return Timeout(
+                _(
+                    "The token middleware {module} does not answer: Sceau stopped it and starts it again "
+                    "at the next request. Try again; if it persists, remove and reinsert the card."
+                ).format(module=module)
+            )
         return Timeout(
             _(
                 "The token middleware {module} does not answer. Remove and reinsert the card; "
@@ -194,6 +205,7 @@ class ModuleLanes:
             else:
                 remaining = call.remaining(limit)
                 if remaining <= 0:
+                    future.add_done_callback(_retrieve)  # its late outcome is nobody's any more
                     raise self._stuck(module)
                 await asyncio.wait({future}, timeout=remaining)
             if future.done():
@@ -205,6 +217,11 @@ class ModuleLanes:
             self._pools.clear()
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 LANES = ModuleLanes()

@@ -43,17 +43,22 @@ from sceau.tokens.base import (
     TokenInfo,
 )
 from sceau.tokens.executor import LANES, user_wait
+from sceau.tokens.module_host import HOSTS
 from sceau.tokens.oaep import oaep_decode
 from sceau.tokens.pkcs11_lib import (
     DIGEST_INFO,
     PSS_PARAMS,
+    hosted_stale,
     load_module,
+    reconnect_module,
     status_from_flags,
+    stop_hung_host,
     token_errors,
     unload_module,
 )
 
 log = logging.getLogger(__name__)
+LANES.on_stuck.append(stop_hung_host)
 
 MAX_LOGIN_ATTEMPTS = 10  # the prompt is asked again after a wrong PIN; the token itself locks first
 RELEASE_GRACE_S = 10.0  # a module loaded for a card that shows no token yet is kept this long
@@ -110,7 +115,7 @@ class Pkcs11Token(Token):
     # -- enumeration -------------------------------------------------------------------------
     def certificates(self) -> list[CertificateEntry]:
         def read() -> list[CertificateEntry]:
-            with self._lock, token_errors():
+            with self._lock, token_errors(self._module):
                 self._alive()
                 if self._entries is None:
                     self._entries = self._read_certificates()
@@ -144,7 +149,7 @@ class Pkcs11Token(Token):
         return entries
 
     def pin_status(self) -> PinStatus:
-        with token_errors():
+        with token_errors(self._module):
             self._alive()
             fresh = self._fresh_token()
             return status_from_flags(fresh.flags)
@@ -164,7 +169,7 @@ class Pkcs11Token(Token):
         self._session = session
 
     def login(self, prompt: PinPrompt) -> None:
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             shared = _SESSIONS.get(self.info.token_id)
             if self._session is not None and self._session is shared:
@@ -290,7 +295,7 @@ class Pkcs11Token(Token):
             mech, param, payload = Mechanism.ECDSA, None, hashed
         else:  # pragma: no cover - enum is closed
             raise Unsupported(str(scheme))
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "sign")
             pin = self._context_pin(key, prompt)
@@ -319,7 +324,7 @@ class Pkcs11Token(Token):
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA_1, MGF.SHA1, None)
         else:
             mech, param = Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA256, MGF.SHA256, None)
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "decrypt")
             pin = self._context_pin(key, prompt)
@@ -353,7 +358,7 @@ class Pkcs11Token(Token):
             raise Unsupported(_("ECDH needs an EC key."))
         size = (entry.key_size + 7) // 8
         template = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False}
-        with self._lock, token_errors():
+        with self._lock, token_errors(self._module):
             self._alive()
             key = self._capable(entry, self._private_key(entry, prompt), "derive_key")
             pin = self._context_pin(key, prompt)
@@ -386,8 +391,12 @@ class Pkcs11Backend(TokenBackend):
     name = "pkcs11"
     priority = 10
 
-    def __init__(self, modules: Sequence[str], *, ranks: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, modules: Sequence[str], *, ranks: Mapping[str, int] | None = None, isolate: bool = False
+    ) -> None:
         self.modules = list(dict.fromkeys(modules))
+        self.isolate = isolate  # each module in a host process of its own (`tokens.module_host`)
+        self._card_changed: set[str] = set()  # hosted modules to connect again (a card was inserted)
         self.ranks = dict(ranks or {})
         self.runtime: set[str] = set()  # loaded for an inserted card
         self._added_at: dict[str, float] = {}
@@ -419,9 +428,15 @@ class Pkcs11Backend(TokenBackend):
         return added
 
     def _enumerate(self, module: str) -> list[Pkcs11Token]:
-        lib = load_module(module)
+        if hosted_stale(module):
+            log.warning("PKCS#11 module %s: its host process died; starting it again", module)
+            self._reconnect(module)
+        elif module in self._card_changed:
+            self._reconnect(module)
+        self._card_changed.discard(module)
+        lib = load_module(module, isolate=self.isolate)
         out = []
-        with token_errors():
+        with token_errors(module):
             for slot in lib.get_slots(token_present=True):
                 p11 = slot.get_token()
                 if not p11.flags & TokenFlag.TOKEN_INITIALIZED:
@@ -463,6 +478,24 @@ class Pkcs11Backend(TokenBackend):
                 LANES.call(module, lambda m=module: self._release(m))  # type: ignore[misc]
                 log.info("PKCS#11 module released (no token left): %s", module)
         return found
+
+    def card_inserted(self) -> None:
+        """A card was inserted: p11-kit's server serves the slots that had a token when its process
+        started, so hosted modules already loaded connect a fresh process at the next listing."""
+        if self.isolate:
+            with self._lock:
+                self._card_changed.update(m for m in self.modules if HOSTS.get(m) is not None)
+
+    def _reconnect(self, module: str) -> None:
+        """On the module's lane: its host process died (or is replaced after a card insertion) — its
+        tokens and their logins are gone (their objects refuse further calls), then a fresh host
+        process is connected."""
+        for token in list(self._by_module.pop(module, ())):
+            token.logout()
+            token.released = True
+            if self._tokens.get(token.info.token_id) is token:
+                del self._tokens[token.info.token_id]
+        reconnect_module(module)
 
     def _release(self, module: str) -> None:
         """On the module's lane: mark its token objects released, then unload it."""

@@ -3,6 +3,7 @@ python-pkcs11's errors to ours, PIN flags, and the raw mechanisms' parameters.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from pkcs11 import MGF, Mechanism, TokenFlag
 from sceau.errors import ModuleLoadError, PinLocked, SceauError, TokenRemoved
 from sceau.i18n import _
 from sceau.tokens.base import Digest, PinStatus
+from sceau.tokens.module_host import HOSTS
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,30 @@ _LIBS: dict[str, Any] = {}
 _LIBS_LOCK = threading.Lock()
 
 
-def load_module(path: str) -> Any:
+def load_module(path: str, *, isolate: bool = False) -> Any:
     """Load (once per process) a PKCS#11 module, with a clear error when it cannot be.
 
     Keyed by the real file: the same module reached through a symlink (p11-kit's path and the vendor
-    table's) is one library, initialised once."""
+    table's) is one library, initialised once. With `isolate`, the module runs in a host process of its
+    own (`tokens.module_host`) and what is loaded here is p11-kit's client module connected to it."""
     real = os.path.realpath(path)
     with _LIBS_LOCK:
         if real not in _LIBS:
+            if isolate and not os.path.isfile(real):
+                raise ModuleLoadError(
+                    _(
+                        "Cannot load the PKCS#11 module {path}: {err}. Check the path in the configuration "
+                        "or reinstall the card middleware."
+                    ).format(path=path, err="no such file")
+                )
             try:
-                _LIBS[real] = pkcs11.lib(real)
+                if isolate:
+                    host = HOSTS.host(real)
+                    host.ensure()
+                    with host.addressed():
+                        _LIBS[real] = pkcs11.lib(host.client)
+                else:
+                    _LIBS[real] = pkcs11.lib(real)
             except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
                 raise ModuleLoadError(
                     _(
@@ -67,25 +83,80 @@ def load_module(path: str) -> Any:
 
 
 def unload_module(path: str) -> None:
-    """Release a module (C_Finalize, then unload): its last token is gone."""
+    """Release a module (C_Finalize, then unload): its last token is gone. A hosted module's host
+    process is stopped."""
     real = os.path.realpath(path)
     with _LIBS_LOCK:
         if _LIBS.pop(real, None) is None:
             return
+        host = HOSTS.get(real)
         try:
-            pkcs11.unload(real)
+            pkcs11.unload(host.client if host is not None else real)
         except (p11e.PKCS11Error, OSError, RuntimeError) as exc:  # a module failing its C_Finalize
             log.warning("unloading %s: %r", path, exc)
+        if host is not None:
+            HOSTS.drop(real)
+
+
+def stop_hung_host(path: str) -> bool:
+    """A hosted module stuck in a call (`executor.LANES.on_stuck`): end its process, so the call comes
+    back (as an error), the module is no longer put aside, and the next use connects a fresh process."""
+    host = HOSTS.get(path)
+    return host is not None and host.kill_children() > 0
+
+
+def hosted_stale(path: str) -> bool:
+    """The module runs in a host process that died (a crash) since its client connected."""
+    host = HOSTS.get(path)
+    return host is not None and os.path.realpath(path) in _LIBS and host.stale()
+
+
+def reconnect_module(path: str) -> None:
+    """After its host process died: start it again if needed and connect the client again
+    (C_Finalize, C_Initialize: a fresh child process). The library stays loaded, so objects made
+    before point to valid memory; their handles are stale, and their owners are marked released."""
+    real = os.path.realpath(path)
+    host = HOSTS.get(real)
+    with _LIBS_LOCK:
+        lib = _LIBS.get(real)
+        if host is None or lib is None:
+            return
+        crashes = host.crashes
+        host.ensure()
+        with host.addressed():
+            with contextlib.suppress(p11e.PKCS11Error):  # C_Finalize on a dead connection
+                lib.finalize()
+            try:
+                lib.initialize()
+            except p11e.PKCS11Error as exc:
+                raise ModuleLoadError(
+                    _("The PKCS#11 module {path} does not start again: {err}.").format(
+                        path=path, err=type(exc).__name__
+                    )
+                ) from None
+        host.acknowledged = max(host.acknowledged, crashes)
+        log.info("PKCS#11 module %s: host process connected again", path)
 
 
 @contextmanager
-def token_errors() -> Iterator[None]:
-    """Map python-pkcs11 errors to ours: removal, lock, anything else as a clear token error."""
+def token_errors(module: str | None = None) -> Iterator[None]:
+    """Map python-pkcs11 errors to ours: removal, lock, anything else as a clear token error. On a
+    hosted `module`, a "removal" that is its host process dying says so."""
+    host = HOSTS.get(module) if module is not None else None
+    crashes = host.crashes if host is not None else 0
     try:
         yield
     except SceauError:
         raise
     except REMOVED:
+        if host is not None and (host.stale() or host.wait_crash(crashes)):
+            raise TokenRemoved(
+                _(
+                    "The token middleware {module} stopped (it crashed); its tokens are unavailable. Sceau "
+                    "restarts it at the next request: try again, and if it happens again, update or reinstall "
+                    "the middleware."
+                ).format(module=os.path.basename(module or ""))
+            ) from None
         raise TokenRemoved(_("The token was removed during the operation.")) from None
     except p11e.PinLocked:
         raise PinLocked(_("The PIN is locked. Unlock it with your PUK or contact your certificate provider.")) from None

@@ -72,10 +72,12 @@ class TokenManager:
 
         if event.kind is CardEventKind.READER_ADDED:
             return
-        if event.kind is CardEventKind.CARD_INSERTED and event.modules:
+        if event.kind is CardEventKind.CARD_INSERTED:
             for backend in self.backends:
                 if isinstance(backend, Pkcs11Backend):
-                    backend.add_modules(event.modules)
+                    backend.card_inserted()
+                    if event.modules:
+                        backend.add_modules(event.modules)
         with self._lock:
             self._tokens = None
         wanted = set(event.modules) if event.kind is CardEventKind.CARD_INSERTED else set()

@@ -13,6 +13,7 @@
  *    person typing on the pad (Firefox's "authenticate to the security device" window misses a login
  *    that completes before it is shown).
  *  - PINLIMIT_HANG_SIGN=1: C_Sign never returns (a middleware stuck in a call).
+ *  - PINLIMIT_CRASH_SIGN=1: C_Sign writes through a NULL pointer (a middleware that segfaults).
  *  - PINLIMIT_READER=<reader name prefix>: the token is present only while PC/SC reports a card in that
  *    reader (pcscd + vpcd + vicc in the tests): without a card, the slot is empty and session and key
  *    calls answer CKR_DEVICE_REMOVED; when the card leaves, every session of the real module is closed
@@ -192,6 +193,11 @@ static CK_RV pl_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR
     const char *hang = setting("PINLIMIT_HANG_SIGN");
     if (hang && *hang && *hang != '0')
         for (;;) pause();  /* a middleware stuck in the call: only the process's end stops it */
+    const char *crash = setting("PINLIMIT_CRASH_SIGN");
+    if (crash && *crash && *crash != '0') {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;  /* SIGSEGV, as a buggy middleware does: the whole process goes down */
+    }
     CK_RV rv = real->C_Sign(h, d, n, sig, len);
     if (rv == CKR_OK && sig != NULL) signatures_done++;
     return rv;
