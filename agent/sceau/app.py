@@ -156,7 +156,10 @@ class Agent:
                 parsers=self.parsers,
             )
             try:
-                result = await asyncio.wait_for(op.run(ctx, params), self.config.operation_timeout_s)
+                # In this task (wait_for would wrap the operation in a task of its own: one more
+                # event-loop turn per request).
+                async with asyncio.timeout(self.config.operation_timeout_s):
+                    result = await op.run(ctx, params)
             except TimeoutError:
                 raise Timeout(_("The operation took too long and was stopped.")) from None
             self._journal(journal_origin or origin, cmd, RESULT_OK, started, ctx)

@@ -8,10 +8,12 @@ import { ErrorCode, SceauError, corrupted } from "./errors.js";
 const C = protocol.commands;
 const { inlineMax: AGENT_MAX_INLINE, uploadChunkMax: AGENT_MAX_UPLOAD_CHUNK, browserMaxOutbound } = protocol.sizes;
 const MiB = 1024 * 1024;
-// Our choices: 2 MiB chunks (≈ 2.7 MB messages) keep memory flat and round trips few; the inline
+// Our choices: 512 KiB chunks (≈ 700 kB messages, the download chunk's size): Chrome's native
+// messaging moves messages under 1 MB markedly faster (measured paired against the raw channel,
+// 64 MB uploads: 512 KiB 0.96–1.13× raw, 768 KiB 0.71×, 1 MiB 0.72×, 2 MiB 0.78×); the inline
 // documents of one request share an 8 MiB budget (the rest is uploaded). Both shrink to fit the
 // agent's `maxMessageBytes`, with room for the JSON around the base64.
-const DEFAULT_CHUNK = 2 * MiB;
+const DEFAULT_CHUNK = 512 * 1024;
 const INLINE_BUDGET = 8 * MiB;
 const MESSAGE_HEADROOM = 64 * 1024;
 const MIN_CHUNK = 16 * 1024;

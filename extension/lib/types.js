@@ -85,7 +85,7 @@
  * @typedef {object} TransferOptions
  * @property {(event: ProgressEvent) => void} [onProgress]
  * @property {number} [timeoutMs] per request (each chunk is one request)
- * @property {number} [chunkSize] upload chunk size in bytes (defaults to 2 MiB or less)
+ * @property {number} [chunkSize] upload chunk size in bytes (defaults to 512 KiB or less)
  * @property {"bytes" | "blob"} [as] how results come back: a Uint8Array (default) or a Blob assembled
  *   chunk by chunk (large results: the page's memory does not grow with the size)
  */

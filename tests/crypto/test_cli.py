@@ -124,3 +124,23 @@ def test_cli_unwrap_key(pki: DevPki, cli_env: dict[str, str], tmp_path: Path, pl
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["algorithm"] == "aes-256-gcm" and len(report["key"]) == 44 and report["tagLength"] == 16
+
+
+def test_encrypt_starts_without_the_token_stack(
+    pki: DevPki, cli_env: dict[str, str], tmp_path: Path, plaintext: Path
+) -> None:
+    """`sceau encrypt` imports only its own module (scripts run it per file: start-up is part of its
+    cost), and the result still opens with openssl."""
+    bid = tmp_path / "light.p7m"
+    code = (
+        "import sys\nfrom sceau.cli import main\n"
+        f"rc = main(['encrypt', '--to', {pki['enc-rsa2048'].cert!r}, '-o', {str(bid)!r}, {str(plaintext)!r}])\n"
+        "heavy = [m for m in ('asyncio', 'pkcs11', 'sceau.tokens.pkcs11', 'sceau.operations', 'sceau.ui.api')"
+        " if m in sys.modules]\n"
+        "print(rc, heavy)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True)
+    assert res.stdout.strip() == "0 []", res.stdout + res.stderr
+    out = tmp_path / "light.out"
+    assert openssl_decrypt(bid, out, pki["enc-rsa2048"].cert, pki["enc-rsa2048"].key_pem).returncode == 0
+    assert out.read_bytes() == plaintext.read_bytes()

@@ -98,6 +98,6 @@ def test_large_result_as_blob_with_bounded_page_memory(
         cdp.detach()
         page.close()
     small, big = growth[SIZES[0]], growth[SIZES[1]]
-    # A few chunks in flight (4 × ~2 MiB each way, as bytes and base64), whatever the size.
+    # A few chunks in flight (4 × 512 KiB each way, as bytes and base64), whatever the size.
     assert big < 32 * MIB, growth
     assert big < small + 12 * MIB, growth  # five times the data, not five times the memory

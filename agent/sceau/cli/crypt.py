@@ -13,17 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sceau.cli.common import add_token_options, headless_ui, load_config, token_manager
+# Only what `sceau encrypt` needs at import time: scripts run it per file, and the token stack
+# (pkcs11, asyncio, the UI) would double its start-up. `sceau decrypt` imports the rest when run.
+from sceau.crypto.certfile import load_certificate
 from sceau.crypto.cms_encrypt import ENCRYPT_CIPHERS, RSA_PADDINGS, EncryptOptions, encrypt_stream
 from sceau.errors import BadRequest
 from sceau.i18n import _
-from sceau.operations.context import OperationContext
-from sceau.operations.decrypt import DecryptJob, decrypt_file
 from sceau.protocol.constants import ExitCode
 from sceau.store.files import AtomicOutput
-from sceau.tokens.base import Digest
-from sceau.tokens.executor import TokenExecutor
-from sceau.tokens.pkcs12 import load_certificate
 
 
 def cmd_encrypt(args: argparse.Namespace) -> int:
@@ -48,7 +45,8 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _register_encrypt(subparsers: Any) -> None:
+def register_encrypt(subparsers: Any) -> None:
+    """Only `encrypt` (the CLI's light start-up path for it, see sceau.cli.LIGHT_COMMANDS)."""
     p = subparsers.add_parser("encrypt", help=_("encrypt a file to recipient certificates (CMS EnvelopedData)"))
     p.add_argument(
         "--to",
@@ -115,6 +113,12 @@ async def cmd_decrypt(args: argparse.Namespace) -> int:
             raise BadRequest(_("Give the output file with -o."))
         if output.exists() and not args.force:
             raise BadRequest(_("{path} exists (use --force to replace it).").format(path=output))
+    from sceau.cli.common import headless_ui, load_config, token_manager
+    from sceau.operations.context import OperationContext
+    from sceau.operations.decrypt import DecryptJob, decrypt_file
+    from sceau.tokens.base import Digest
+    from sceau.tokens.executor import TokenExecutor
+
     cfg = load_config(args)
     executor = TokenExecutor()
     manager = token_manager(args, cfg)
@@ -141,6 +145,8 @@ async def cmd_decrypt(args: argparse.Namespace) -> int:
 
 
 def _register_decrypt(subparsers: Any) -> None:
+    from sceau.cli.common import add_token_options
+
     p = subparsers.add_parser("decrypt", help=_("decrypt a bid (CMS EnvelopedData) with a key on your token"))
     add_token_options(p)
     p.add_argument("-o", "--output", metavar="OUT", help=_("plaintext output file"))
@@ -155,5 +161,5 @@ def _register_decrypt(subparsers: Any) -> None:
 
 
 def register(subparsers: Any) -> None:
-    _register_encrypt(subparsers)
+    register_encrypt(subparsers)
     _register_decrypt(subparsers)

@@ -120,6 +120,8 @@ class JournalRecord:
 
 
 def _clean(text: str) -> str:
+    if text.isprintable():  # the usual case, without a per-character pass on the agent's event loop
+        return text[:_MAX_TEXT]
     return "".join(ch if ch.isprintable() else " " for ch in text)[:_MAX_TEXT]
 
 

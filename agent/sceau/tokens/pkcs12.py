@@ -6,10 +6,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from sceau.crypto.certfile import load_certificate as load_certificate  # re-exported for its callers
 from sceau.errors import InvalidInput, NoToken, UserCancelled
 from sceau.i18n import _
 from sceau.tokens import softkeys
@@ -167,12 +167,3 @@ class Pkcs12Backend(TokenBackend):
         if not self._tokens:
             self._tokens = [Pkcs12Token(p, self._passwords.get(p)) for p in self._paths]
         return list(self._tokens)
-
-
-def load_certificate(path: Path) -> x509.Certificate:
-    """Load a PEM or DER certificate file."""
-    data = Path(path).read_bytes()
-    try:
-        return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
-    except ValueError:
-        raise InvalidInput(_("{path} is not a certificate (PEM or DER).").format(path=Path(path).name)) from None
