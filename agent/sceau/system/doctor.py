@@ -169,7 +169,7 @@ def _tls_login_checks() -> list[Check]:
     """Per browser database: token module registered, authentication certificate visible (TLS login)."""
     from sceau.system.tls_doctor import tls_checks
 
-    return [Check(c.name, c.ok, c.detail, c.fix, c.items) for c in tls_checks()]
+    return tls_checks()
 
 
 def run_doctor(args: argparse.Namespace) -> int:

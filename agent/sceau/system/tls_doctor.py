@@ -4,22 +4,13 @@ browser see an authentication certificate through it? Each failing check names t
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sceau.i18n import _
 from sceau.protocol.codes import Role
 from sceau.system import firefox_policy, tls_login
+from sceau.system.doctor import Check
 from sceau.system.nssdb import NssDatabase, NssDatabaseError, NssModule, tools_hint
-
-
-@dataclass
-class TlsCheck:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    items: list[str] = field(default_factory=list)
 
 
 def _token_module(db: NssDatabase) -> NssModule | None:
@@ -47,32 +38,32 @@ def auth_certificates(db: NssDatabase, module: NssModule) -> list[str]:
     return [n for n in visible if n in auth]
 
 
-def target_check(target: tls_login.Target, policy_modules: list[str]) -> TlsCheck:
+def target_check(target: tls_login.Target, policy_modules: list[str]) -> Check:
     name = _("TLS login: {label}").format(label=target.label)
     fix = tls_login.FIX_COMMAND
     if not target.db.exists():
-        return TlsCheck(name, False, _("no NSS database yet (start the browser once)"), fix)
+        return Check(name, False, _("no NSS database yet (start the browser once)"), fix)
     try:
         module = _token_module(target.db)
         if module is None:
             if target.browser is tls_login.Browser.FIREFOX and policy_modules:
-                return TlsCheck(
+                return Check(
                     name, True, _("the Firefox policy adds {name} at the next start").format(name=policy_modules[0])
                 )
-            return TlsCheck(name, False, _("no token module registered: the browser cannot see your card"), fix)
+            return Check(name, False, _("no token module registered: the browser cannot see your card"), fix)
         certs = auth_certificates(target.db, module)
     except NssDatabaseError as exc:
-        return TlsCheck(name, False, exc.message)
+        return Check(name, False, exc.message)
     registered = _("module {name} ({library})").format(name=module.name, library=module.library)
     if not certs:
-        return TlsCheck(
+        return Check(
             name,
             False,
             _("{module}: no authentication certificate visible").format(module=registered),
             _("Insert your card or USB key; if it is inserted, run `{command}` again.").format(command=fix),
         )
     running = _(" — restart {browser} to use it").format(browser=target.running) if target.running else ""
-    return TlsCheck(
+    return Check(
         name,
         True,
         _("{module}: {n} authentication certificate(s) visible").format(module=registered, n=len(certs)) + running,
@@ -80,13 +71,13 @@ def target_check(target: tls_login.Target, policy_modules: list[str]) -> TlsChec
     )
 
 
-def tls_checks(home: Path | None = None, policies: Path = firefox_policy.DEFAULT_FIREFOX_POLICIES) -> list[TlsCheck]:
+def tls_checks(home: Path | None = None, policies: Path = firefox_policy.DEFAULT_FIREFOX_POLICIES) -> list[Check]:
     from sceau.system.middleware import detect
 
     found = detect()
     if found is not None:  # Windows, macOS: the system store serves TLS login
         return [
-            TlsCheck(
+            Check(
                 _("TLS login ({kind})").format(kind=found.kind),
                 found.present,
                 _("{n} found").format(n=len(found.items)) if found.present else _("no vendor middleware found"),
@@ -95,12 +86,12 @@ def tls_checks(home: Path | None = None, policies: Path = firefox_policy.DEFAULT
             )
         ]
     if shutil.which("modutil") is None or shutil.which("certutil") is None:
-        return [TlsCheck(_("TLS login (browsers)"), False, _("NSS tools are missing"), tools_hint())]
+        return [Check(_("TLS login (browsers)"), False, _("NSS tools are missing"), tools_hint())]
     policy_modules = firefox_policy.registered_in_policy(policies)
     checks = [target_check(t, policy_modules) for t in tls_login.targets(home)]
     if policy_modules:
         checks.append(
-            TlsCheck(
+            Check(
                 _("TLS login: Firefox policy {path}").format(path=policies),
                 True,
                 ", ".join(policy_modules),

@@ -165,32 +165,24 @@ class TrayController:
             self._quit()
 
 
-def tls_login_text() -> str:
-    """What `sceau browsers enable-tls-login` did, for the tray's window (its own process, like the doctor)."""
+def _cli_output(args: list[str], timeout: float, failed: str) -> str:
+    """What a `sceau` command prints, for a tray window (its own process: no shared stdout)."""
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "sceau.cli", "browsers", "enable-tls-login"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        command = [sys.executable, "-m", "sceau.cli", *args]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return _("The command could not run: {err}").format(err=exc)
+        return failed.format(err=exc)
     return (out.stdout + out.stderr).strip()
+
+
+def tls_login_text() -> str:
+    """What `sceau browsers enable-tls-login` did, for the tray's window."""
+    return _cli_output(["browsers", "enable-tls-login"], 180, _("The command could not run: {err}"))
 
 
 def doctor_text() -> str:
-    """What `sceau doctor` says, for the Diagnostic window (own process: no shared stdout)."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "sceau.cli", "doctor"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return _("The diagnostic could not run: {err}").format(err=exc)
-    return (out.stdout + out.stderr).strip()
+    """What `sceau doctor` says, for the Diagnostic window."""
+    return _cli_output(["doctor"], 60, _("The diagnostic could not run: {err}"))
 
 
 def icon_image(state: TrayState, size: int = 64) -> Image:
