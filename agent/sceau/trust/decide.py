@@ -10,6 +10,7 @@ Nothing here does I/O, so it runs wherever verification runs (agent, CLI, a work
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,7 +64,13 @@ class CachedList:
 
 
 def _rebuild(raw: bytes, url: str, fetched: datetime) -> CachedList:
-    return CachedList(tsl.parse(raw), url, fetched, raw)
+    return CachedList(_parsed(raw), url, fetched, raw)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(raw: bytes) -> tsl.TrustedList:
+    # A worker verifies many files with the same lists: each list is parsed once per process, not per file.
+    return tsl.parse(raw)
 
 
 @dataclass(frozen=True)
