@@ -3,22 +3,7 @@ zip bombs split across many small-looking entries."""
 
 from __future__ import annotations
 
-import io
-
-
-def _assemble(objects: list[bytes]) -> bytes:
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for off in offsets:
-        out.write(b"%010d 00000 n \n" % off)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+from tests.formats.pdfs import assemble
 
 
 def dag_pdf(levels: int = 40) -> bytes:
@@ -32,7 +17,7 @@ def dag_pdf(levels: int = 40) -> bytes:
         n = 4 + i
         objs.append(b"<< /T (f%d) /Kids [%d 0 R %d 0 R] >>" % (i, n + 1, n + 1))
     objs.append(b"<< /T (leaf) /FT /Sig >>")
-    return _assemble(objs)
+    return assemble(objs)
 
 
 def deep_pdf(depth: int = 50_000) -> bytes:
@@ -42,4 +27,4 @@ def deep_pdf(depth: int = 50_000) -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
     ]
-    return _assemble(objs)
+    return assemble(objs)
