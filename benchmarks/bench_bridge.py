@@ -128,7 +128,8 @@ def main() -> None:
                 pw, root / "profile", bridge.env, args=chromium_args((EXTENSION, ext)), ignore_https_errors=True
             )
             try:
-                page = open_page(context, origin + "/")
+                page = open_page(context, origin + "/isolated")  # fine-grained performance.now()
+                assert page.evaluate("crossOriginIsolated"), "the benchmark page must be cross-origin isolated"
                 probe.install_page_helper(page)
                 page.evaluate(PAGE_JS)
 

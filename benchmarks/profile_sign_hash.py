@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("n", type=int, nargs="?", default=300)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--no-journal", action="store_true")
     opts = parser.parse_args()
     pki, module = softhsm_pki()
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -57,7 +58,7 @@ def main() -> None:
     sites = TrustedSites(cfg.data_path())
     sites.grant(ORIGIN, ["sign"])
     ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
-    agent = Agent(cfg, build_token_manager(cfg), ui, sites=sites, journal=BackgroundJournal.from_config(cfg))
+    agent = Agent(cfg, build_token_manager(cfg), ui, sites=sites, journal=None if "--no-journal" in __import__("sys").argv else BackgroundJournal.from_config(cfg))
 
     def frame(cmd: str, args: dict[str, object]) -> bytes:
         return json.dumps({"v": 1, "id": cmd[:1], "cmd": cmd, "origin": ORIGIN, "args": args}).encode()

@@ -49,6 +49,8 @@ class Config:
     trust_anchors: tuple[str, ...] = ()  # PEM files of trusted root CAs
     dev_mode: bool = False  # allows http://localhost and http://127.0.0.1 origins
     websocket_port: int = 0  # 0: WebSocket fallback disabled
+    # POSIX: the native host hands the browser's pipes to the agent instead of relaying each message.
+    direct_browser_channel: bool = True
     websocket_allowed_origins: tuple[str, ...] = ()
     language: str = ""  # "" → from the system locale (French by default)
     consent_timeout_s: float = 120.0

@@ -18,6 +18,7 @@ from sceau.errors import SceauError, TooLarge
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.framing import FrameDecoder, encode_frame
+from sceau.transports.browser_pipes import hand_over, wait_released
 from sceau_native_host.manifests import CHROME_EXTENSION_IDS, FIREFOX_EXTENSION_IDS
 from sceau_native_host.relay import AgentLink, AgentUnavailable, Relay, connect_or_start, read_browser_frame
 
@@ -120,6 +121,22 @@ def _load_config() -> Config:
         return Config()
 
 
+def _hand_over(config: Config) -> bool:
+    """Give the browser's pipes to the agent (starting it if needed) and wait until it is done with
+    them; False when it cannot take them (the caller relays instead). Nothing was read from stdin."""
+    sock = hand_over(config)
+    if sock is None:
+        try:
+            connect_or_start(config).close()  # no agent yet: start one, then ask again
+        except (AgentUnavailable, SceauError, OSError):
+            return False  # the relay answers the requests with AGENT_UNAVAILABLE
+        sock = hand_over(config)
+        if sock is None:
+            return False
+    wait_released(sock)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="sceau-native-host: %(message)s")
     args = sys.argv[1:] if argv is None else argv
@@ -136,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("refused caller %r", args[:2])
         return 1
     config = _load_config()
+    if config.direct_browser_channel and sys.platform != "win32" and _hand_over(config):
+        return 0
     relay = Relay(config.limits.max_message_bytes)
     host = Host(config, relay, stdout)
     try:

@@ -24,11 +24,11 @@ from sceau.errors import BadRequest
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.constants import AGENT_LAUNCH, HOST_CHUNK_LIMIT, ExitCode
-from sceau.protocol.framing import HEADER, decode_json, encode_body, encode_frame
-from sceau.transports.ipc import check_socket_file, peer_uid, pipe_name, socket_path
+from sceau.protocol.framing import HEADER, chunk_frames, decode_json, encode_body, encode_frame, recover_id
+from sceau.transports.ipc import pipe_name, socket_path
+from sceau.transports.unix import connect_private
 
 AGENT_ARGS_ENV = "SCEAU_AGENT_ARGS"  # extra arguments for an agent the host starts (tests, packagers)
-_ID_RE = re.compile(rb'"id"\s*:\s*"([^"\\]{1,128})"')
 # Large frames (document chunks) are relayed without parsing their JSON: the extension and the
 # agent both write `{"v":1,"id":"…",` first, then `"cmd"` / `"ok"` / `"event"`; this reads that head.
 _HEAD_RE = re.compile(rb'\{\s*"v"\s*:\s*1\s*,\s*"id"\s*:\s*"([^"\\]{1,128})"\s*,\s*"(cmd|ok|event)"\s*:')
@@ -41,44 +41,6 @@ def _head(body: bytes) -> tuple[str, str] | None:
         return None
     m = _HEAD_RE.match(body, 0, 512)
     return (m.group(1).decode("ascii", "replace"), m.group(2).decode()) if m else None
-
-
-def recover_id(prefix: bytes) -> str | None:
-    """Best-effort id of a refused oversized request (the extension writes `id` first)."""
-    m = _ID_RE.search(prefix)
-    return m.group(1).decode("utf-8", "replace") if m else None
-
-
-def chunk_frames(body: bytes, rid: str | None, limit: int = HOST_CHUNK_LIMIT) -> list[bytes]:
-    """One frame if `body` fits, else numbered chunk frames carrying slices of the JSON text."""
-    if len(body) <= limit:
-        return [encode_body(body)]
-    text = body.decode("utf-8")
-    overhead = len(encode_frame({"v": 1, "id": rid, "chunk": {"index": 10**9, "count": 10**9, "data": ""}}))
-    budget = limit - overhead
-    slices: list[str] = []
-    pos = 0
-    while pos < len(text):
-        size = budget // 4  # worst case: every char escapes to 2 bytes or is 4 bytes of UTF-8
-        # Grow while the escaped slice still fits (base64 payloads are 1 byte per char).
-        while pos + size < len(text):
-            grown = min(len(text) - pos, size * 2)
-            if _escaped_len(text[pos : pos + grown]) > budget:
-                break
-            size = grown
-        while size > 1 and _escaped_len(text[pos : pos + size]) > budget:
-            size = size * 3 // 4
-        slices.append(text[pos : pos + size])
-        pos += size
-    count = len(slices)
-    return [
-        encode_frame({"v": 1, "id": rid, "chunk": {"index": i, "count": count, "data": s}})
-        for i, s in enumerate(slices)
-    ]
-
-
-def _escaped_len(s: str) -> int:
-    return len(json.dumps(s, ensure_ascii=False).encode("utf-8"))
 
 
 class Relay:
@@ -122,7 +84,7 @@ class Relay:
         if rid is not None and "ok" in obj:
             with self._lock:
                 self._pending.discard(rid)
-        return chunk_frames(body, rid)
+        return chunk_frames(body, rid, HOST_CHUNK_LIMIT)
 
     def agent_lost(
         self,
@@ -181,18 +143,7 @@ def connect(config: Config) -> AgentLink:
     """Connect to a running agent, checking the socket and the peer are ours. OSError if none."""
     if sys.platform == "win32":  # pragma: no cover - Windows
         return AgentLink(open(pipe_name(), "r+b", buffering=0))
-    path = socket_path(config)
-    check_socket_file(path)  # FileNotFoundError (an OSError) when no agent ever ran
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(path))
-        uid = peer_uid(sock)
-        if uid is not None and uid != os.getuid():
-            raise PermissionError("agent socket served by another user")
-    except BaseException:
-        sock.close()
-        raise
-    return AgentLink(sock)
+    return AgentLink(connect_private(socket_path(config)))
 
 
 def agent_command() -> list[str]:

@@ -1,6 +1,7 @@
 """A stand-in agent for native-host tests: the real IPC transport with a scripted handler.
 
-Usage: python stub_agent.py RUNTIME_DIR. Commands: `echo` (returns args), `big` (a result of
+Usage: python stub_agent.py RUNTIME_DIR [--relay] (--relay: no browser-pipe handover, so the
+host relays). Commands: `echo` (returns args), `big` (a result of
 `size` characters, with quotes, backslashes and non-ASCII text), `crash` (dies mid-operation).
 For the browser tests: `hello`, `site-list` (everything granted), `list-certificates` with `size`
 (→ big) and `sign-hash` with `crash` (→ crash).
@@ -12,9 +13,10 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
-from sceau.config import Config
+from sceau.config import load
 from sceau.protocol.session import Session
 from sceau.transports.ipc import IpcServer
 
@@ -27,7 +29,10 @@ class Scripted:
 
     async def handle(self, message: bytes | dict[str, Any], **_kw: Any) -> dict[str, Any]:
         assert isinstance(message, bytes)
-        req = json.loads(message)
+        try:
+            req = json.loads(message)
+        except ValueError:  # as the real agent answers it
+            return {"v": 1, "id": None, "ok": False, "error": {"code": "BAD_REQUEST", "message": "not JSON"}}
         args = req.get("args", {})
         # What the extension sends: enough of hello and site-list to reach the scripted commands.
         if req["cmd"] == "hello":
@@ -56,12 +61,14 @@ class Scripted:
         return {"v": 1, "id": req["id"], "ok": True, "result": {"echo": args, "origin": req.get("origin")}}
 
 
-async def main(runtime: str) -> None:
-    server = IpcServer(Scripted(), Config(runtime_dir=runtime))
+async def main(runtime: str, relay: bool) -> None:
+    # The limits of the test's config.toml (XDG_CONFIG_HOME), when it has one.
+    config = replace(load(), runtime_dir=runtime, direct_browser_channel=not relay)
+    server = IpcServer(Scripted(), config)
     await server.start()
     print("ready", flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], "--relay" in sys.argv[2:]))

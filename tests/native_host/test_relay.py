@@ -9,10 +9,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sceau.protocol.framing import encode_frame
+from sceau.protocol.framing import chunk_frames, encode_frame, recover_id
 from sceau_native_host.__main__ import caller_allowed
 from sceau_native_host.manifests import DEV_EXTENSION_ID
-from sceau_native_host.relay import Relay, chunk_frames, read_browser_frame, recover_id
+from sceau_native_host.relay import Relay, read_browser_frame
 
 
 def reassemble(frames: list[bytes]) -> dict[str, object]:
@@ -34,7 +34,7 @@ def test_chunks_rebuild_the_message_exactly(text: str) -> None:
 
 def test_small_messages_pass_unchanged() -> None:
     body = b'{"v":1,"id":"a","ok":true,"result":{}}'
-    assert chunk_frames(body, "a") == [struct.pack("<I", len(body)) + body]
+    assert chunk_frames(body, "a", limit=1024) == [struct.pack("<I", len(body)) + body]
 
 
 def test_pending_requests_get_an_error_when_the_agent_is_lost() -> None:

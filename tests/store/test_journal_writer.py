@@ -12,20 +12,23 @@ from sceau.store.journal_writer import BackgroundJournal
 def test_records_are_written_in_order_off_the_callers_thread(tmp_path: Path) -> None:
     journal = BackgroundJournal(tmp_path)
     writers: set[str] = set()
-    real_append = Journal.append
+    real_append = Journal.append_many
+    writes: list[int] = []
 
-    def spy(self: Journal, rec: object) -> None:
+    def spy(self: Journal, recs: list[object]) -> None:
         writers.add(threading.current_thread().name)
-        real_append(self, rec)  # type: ignore[arg-type]
+        writes.append(len(recs))
+        real_append(self, recs)  # type: ignore[arg-type]
 
-    Journal.append = spy  # type: ignore[method-assign]
+    Journal.append_many = spy  # type: ignore[method-assign]
     try:
         for i in range(50):
             journal.record(origin="https://a.fr", operation="sign", result=f"r{i}")
         journal.close()  # drains the queue
     finally:
-        Journal.append = real_append  # type: ignore[method-assign]
+        Journal.append_many = real_append  # type: ignore[method-assign]
     assert writers == {"sceau-journal"}
+    assert sum(writes) == 50 and len(writes) < 50  # a burst shares writes (and fsyncs)
     assert [r.result for r in Journal(tmp_path).read()] == [f"r{i}" for i in range(50)]
 
 

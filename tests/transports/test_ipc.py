@@ -22,15 +22,8 @@ from sceau.config import Config, Limits
 from sceau.protocol.framing import FrameDecoder, encode_frame
 from sceau.protocol.session import Session
 from sceau.tokens.registry import TokenManager
-from sceau.transports.ipc import (
-    AgentAlreadyRunning,
-    IpcServer,
-    UnsafeSocket,
-    check_socket_file,
-    peer_uid,
-    read_agent_pid,
-    socket_path,
-)
+from sceau.transports.ipc import AgentAlreadyRunning, IpcServer, read_agent_pid, socket_path
+from sceau.transports.unix import UnsafeSocket, check_socket_file, peer_uid
 from sceau.ui.headless import HeadlessUI
 
 

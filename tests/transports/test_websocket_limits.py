@@ -33,6 +33,8 @@ OTHER = "https://ville.example.fr"
 class Asked(HeadlessUI):
     """The headless UI, answering `answer` and counting the questions (a slow user with `delay`)."""
 
+    answers_at_once = False  # it may sleep: never on the event loop
+
     def __init__(self, answer: bool, delay: float = 0.0) -> None:
         super().__init__(approve=answer)
         self.delay = delay

@@ -87,7 +87,8 @@ def run_agent(args: argparse.Namespace) -> int:
         from sceau.store.prefs import apply_language
 
         apply_language(config)  # before any dialog or tray text is built
-        from sceau.transports.ipc import SessionLock, ensure_private_dir, lock_path
+        from sceau.transports.ipc import SessionLock, lock_path
+        from sceau.transports.unix import ensure_private_dir
 
         # One agent per session: take the lock before the slow parts (display, tokens), so a
         # second agent started at the same moment gives up at once.

@@ -95,6 +95,11 @@ class RelyingParty:
         async def page(_req: web.Request) -> web.Response:
             return web.Response(text=PAGE, content_type="text/html")
 
+        async def isolated(_req: web.Request) -> web.Response:
+            # Cross-origin isolated: performance.now() ticks in 5 µs instead of 100 µs (benchmarks).
+            headers = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
+            return web.Response(text=PAGE, content_type="text/html", headers=headers)
+
         async def embed(req: web.Request) -> web.Response:
             src = req.query.get("src", "")
             return web.Response(text=EMBED.format(src=src.replace('"', "")), content_type="text/html")
@@ -119,6 +124,7 @@ class RelyingParty:
             return web.Response(text=html, content_type="text/html")
 
         app.router.add_get("/", page)
+        app.router.add_get("/isolated", isolated)
         app.router.add_get("/p/{name}", test_page)
         app.router.add_get("/files/{name}", get_file)
         app.router.add_post("/files/{name}", post_file)

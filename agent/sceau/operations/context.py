@@ -116,7 +116,9 @@ class OperationContext:
 
     async def select_certificate(self, role: Role, handle: str | None, operation: OperationKind) -> CertificateEntry:
         """The certificate the page asked for, or the user's pick among those fitting `role`."""
-        entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.pin_prompt()))
+        entries = self.tokens.cached_entries(role, handle)  # listed already: no thread hop
+        if not entries:
+            entries = await self.blocking(lambda: self.tokens.require_entries(role, handle, self.pin_prompt()))
         if len(entries) == 1:
             return entries[0]
         return await self.choose_certificate(operation, entries)
@@ -167,6 +169,8 @@ class OperationContext:
             self.origin, operation, documents, certificate, detail, can_remember, parameters, names_from_page
         )
         self.shown = request
+        if self.ui.answers_at_once:  # headless approval: no dialog to wait for, so no thread hop
+            return self.ui.confirm(request)
         return await self.ui_call(lambda: self.ui.confirm(request))
 
     async def ask_save_path(self, suggested_name: str, size: int) -> Path:

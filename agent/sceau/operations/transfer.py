@@ -112,6 +112,7 @@ class FetchChunk(Operation):
 
     async def run(self, ctx: OperationContext, params: FetchParams) -> JSON:
         store = ctx.transfers()
+        store.require(params.transfer, "download")
         data, final = await ctx.blocking(lambda: store.fetch_chunk(params.transfer, params.index))
         return {
             "transfer": params.transfer,

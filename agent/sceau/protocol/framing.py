@@ -8,13 +8,17 @@ The same framing is used between the native host and the agent, so the host only
 from __future__ import annotations
 
 import json
+import re
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from sceau.errors import BadRequest, TooLarge
 
 HEADER = struct.Struct("<I")
 HEADER_SIZE = HEADER.size
+OVERSIZED_PREFIX = 512  # bytes of a refused frame kept to name its request in the refusal
+_ID_RE = re.compile(rb'"id"\s*:\s*"([^"\\]{1,128})"')
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
@@ -38,28 +42,70 @@ def decode_json(body: bytes) -> dict[str, Any]:
     return value
 
 
-class FrameDecoder:
-    """Feed bytes, get complete frame bodies. Rejects a declared length above `max_size` at once,
-    before buffering it (a hostile or broken peer cannot make us allocate gigabytes)."""
+@dataclass(frozen=True)
+class Oversized:
+    """A frame refused for its declared length; `prefix` is its body's beginning (to name it)."""
 
-    def __init__(self, max_size: int) -> None:
+    length: int
+    prefix: bytes
+
+    @property
+    def request_id(self) -> str | None:
+        return recover_id(self.prefix)
+
+
+def recover_id(prefix: bytes) -> str | None:
+    """Best-effort id of a refused oversized request (the extension writes `id` first)."""
+    m = _ID_RE.search(prefix)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+class FrameDecoder:
+    """Feed bytes, get complete frame bodies. A declared length above `max_size` is refused at once,
+    before buffering it (a hostile or broken peer cannot make us allocate gigabytes): TooLarge, or
+    with `skip_oversized` (the browser's side, which must go on) an `Oversized` item in place of the
+    body, whose bytes are then read past without being kept."""
+
+    def __init__(self, max_size: int, *, skip_oversized: bool = False) -> None:
         self.max_size = max_size
+        self.skip_oversized = skip_oversized
         self._buf = bytearray()
         self._need: int | None = None
+        self._skip = 0  # bytes of a refused body still to drop
+        self._refused: tuple[int, bytearray] | None = None  # (length, prefix kept so far)
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Complete bodies (a skipping decoder's callers use `feed_items`, which also names refusals)."""
+        return [b for b in self.feed_items(data) if not isinstance(b, Oversized)]
+
+    def feed_items(self, data: bytes) -> list[bytes | Oversized]:
         self._buf += data
-        out: list[bytes] = []
+        out: list[bytes | Oversized] = []
         while True:
+            if self._refused is not None:
+                length, prefix = self._refused
+                prefix += self._buf[: max(0, min(OVERSIZED_PREFIX - len(prefix), self._skip))]
+                drop = min(self._skip, len(self._buf))
+                del self._buf[:drop]
+                self._skip -= drop
+                if self._skip:
+                    break
+                self._refused = None
+                out.append(Oversized(length, bytes(prefix)))
+                continue
             if self._need is None:
                 if len(self._buf) < HEADER_SIZE:
                     break
                 (length,) = HEADER.unpack_from(self._buf)
                 if length > self.max_size:
-                    raise TooLarge(
-                        "Frame of {length} bytes exceeds the limit of {limit} bytes.",
-                        params={"length": length, "limit": self.max_size},
-                    )
+                    if not self.skip_oversized:
+                        raise TooLarge(
+                            "Frame of {length} bytes exceeds the limit of {limit} bytes.",
+                            params={"length": length, "limit": self.max_size},
+                        )
+                    del self._buf[:HEADER_SIZE]
+                    self._refused, self._skip = (length, bytearray()), length
+                    continue
                 del self._buf[:HEADER_SIZE]
                 self._need = length
             if len(self._buf) < self._need:
@@ -72,4 +118,37 @@ class FrameDecoder:
     @property
     def pending(self) -> int:
         """Bytes buffered for an incomplete frame (non-zero at EOF means a truncated frame)."""
-        return len(self._buf) + (HEADER_SIZE if self._need else 0)
+        return len(self._buf) + (HEADER_SIZE if self._need else 0) + self._skip
+
+
+def chunk_frames(body: bytes, rid: str | None, limit: int) -> list[bytes]:
+    """One frame if `body` fits `limit` (the browser's cap on a message it receives), else numbered
+    chunk frames `{"v":1,"id":…,"chunk":{"index","count","data"}}` carrying slices of the JSON text."""
+    if len(body) <= limit:
+        return [encode_body(body)]
+    text = body.decode("utf-8")
+    overhead = len(encode_frame({"v": 1, "id": rid, "chunk": {"index": 10**9, "count": 10**9, "data": ""}}))
+    budget = limit - overhead
+    slices: list[str] = []
+    pos = 0
+    while pos < len(text):
+        size = budget // 4  # worst case: every char escapes to 2 bytes or is 4 bytes of UTF-8
+        # Grow while the escaped slice still fits (base64 payloads are 1 byte per char).
+        while pos + size < len(text):
+            grown = min(len(text) - pos, size * 2)
+            if _escaped_len(text[pos : pos + grown]) > budget:
+                break
+            size = grown
+        while size > 1 and _escaped_len(text[pos : pos + size]) > budget:
+            size = size * 3 // 4
+        slices.append(text[pos : pos + size])
+        pos += size
+    count = len(slices)
+    return [
+        encode_frame({"v": 1, "id": rid, "chunk": {"index": i, "count": count, "data": s}})
+        for i, s in enumerate(slices)
+    ]
+
+
+def _escaped_len(s: str) -> int:
+    return len(json.dumps(s, ensure_ascii=False).encode("utf-8"))

@@ -195,16 +195,24 @@ class Journal:
         )
 
     def append(self, rec: JournalRecord) -> None:
-        line = (json.dumps(rec.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self.append_many([rec])
+
+    def append_many(self, recs: Sequence[JournalRecord]) -> None:
+        """Append records in order with one write and one fsync."""
+        if not recs:
+            return
+        data = b"".join(
+            (json.dumps(r.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8") for r in recs
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, exclusive_lock(self.path.with_name(FILE_NAME + ".lock")):
-            self._rotate_if_needed(len(line))
+            self._rotate_if_needed(len(data))
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 if _ends_torn(self.path):
-                    # A writer was killed mid-line: end that line so ours stays parseable.
-                    line = b"\n" + line
-                _write_all(fd, line)
+                    # A writer was killed mid-line: end that line so ours stay parseable.
+                    data = b"\n" + data
+                _write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -144,6 +144,13 @@ class TransferStore:
         t.touched = self._clock()
         return t
 
+    def require(self, transfer_id: object, direction: str) -> None:
+        """UNKNOWN_TRANSFER unless `transfer_id` names a transfer of `direction`; reads one dict entry
+        without the lock (safe on the event loop, so a bad id costs no thread hop)."""
+        t = self._transfers.get(transfer_id) if isinstance(transfer_id, str) else None
+        if t is None or t.direction != direction:
+            raise _unknown()
+
     def _new(self, direction: str, name: str) -> Transfer:
         if len(self._transfers) >= MAX_TRANSFERS:
             raise TooLarge(_("Too many transfers in progress."))

@@ -259,6 +259,10 @@ class Token(ABC):
     def certificates(self) -> list[CertificateEntry]:
         """Certificates that have a matching private key on this token."""
 
+    def cached_certificates(self) -> list[CertificateEntry] | None:
+        """`certificates()` when known without calling the token (safe on the event loop), else None."""
+        return None
+
     @abstractmethod
     def pin_status(self) -> PinStatus:
         """Current PIN flags (a fresh read from the token)."""

@@ -123,6 +123,11 @@ class Pkcs11Token(Token):
 
         return LANES.call(self._module, read)
 
+    def cached_certificates(self) -> list[CertificateEntry] | None:
+        # The list is replaced, never changed in place: reading the reference needs no lock.
+        entries = self._entries
+        return None if entries is None or self.released else list(entries)
+
     def _read_certificates(self) -> list[CertificateEntry]:
         entries: list[CertificateEntry] = []
         others: list[x509.Certificate] = []

@@ -84,6 +84,9 @@ class Pkcs12Token(Token):
     def certificates(self) -> list[CertificateEntry]:
         return [self._entry] if self._entry is not None else []
 
+    def cached_certificates(self) -> list[CertificateEntry] | None:
+        return [self._entry] if self._entry is not None else None  # None: locked, its password reveals it
+
     def pin_status(self) -> PinStatus:
         return PinStatus()
 

@@ -107,9 +107,9 @@ class TokenManager:
 
         A certificate seen through two tokens (a vendor module and OpenSC on the same card) is listed
         once, from the token with the best rank (configured module, then vendor, then generic)."""
-        best: dict[str, tuple[int, int, CertificateEntry]] = {}
+        listed: list[tuple[Token, list[CertificateEntry]]] = []
         failed: list[SceauError] = []
-        for order, token in enumerate(self.tokens()):
+        for token in self.tokens():
             try:
                 certs = token.certificates()
             except SceauError as exc:  # one token not answering must not hide the others
@@ -118,15 +118,27 @@ class TokenManager:
                 continue
             if not certs and prompt is not None and isinstance(token, Pkcs12Token):
                 certs = token.unlock_certificates(prompt)
-            for entry in certs:
-                if role is None or role in entry.roles:
-                    key = (token.rank, order)
-                    seen = best.get(entry.fingerprint)
-                    if seen is None or key < seen[:2]:
-                        best[entry.fingerprint] = (*key, entry)
-        if not best and failed:
+            listed.append((token, certs))
+        found = _best(listed, role)
+        if not found and failed:
             raise failed[0]  # nothing to show: say why (TOKEN_REMOVED, TIMEOUT) rather than "no certificate"
-        return [entry for _rank, _order, entry in sorted(best.values(), key=lambda v: (v[1], v[0]))]
+        return found
+
+    def cached_entries(self, role: Role | None, handle: str | None = None) -> list[CertificateEntry] | None:
+        """`require_entries` answered from what is already listed, without calling any token (so on
+        the event loop: no thread hop per request); None when a token must be asked (first listing,
+        after a card event, a locked PKCS#12 file) or nothing matches (the full lookup says why)."""
+        tokens = self._tokens  # replaced, never changed in place: no lock needed to read it
+        if not tokens:
+            return None
+        listed: list[tuple[Token, list[CertificateEntry]]] = []
+        for token in tokens:
+            certs = token.cached_certificates()
+            if certs is None:
+                return None
+            listed.append((token, certs))
+        found = [e for e in _best(listed, role) if handle is None or e.handle == handle]
+        return found or None
 
     def token_of(self, entry: CertificateEntry) -> Token:
         for token in self.tokens():
@@ -162,3 +174,16 @@ class TokenManager:
             for b in self.backends:
                 b.close()
             self._tokens = None
+
+
+def _best(listed: Sequence[tuple[Token, list[CertificateEntry]]], role: Role | None) -> list[CertificateEntry]:
+    """The entries fitting `role`, each certificate once (from its best-ranked token), in token order."""
+    best: dict[str, tuple[int, int, CertificateEntry]] = {}
+    for order, (token, certs) in enumerate(listed):
+        for entry in certs:
+            if role is None or role in entry.roles:
+                key = (token.rank, order)
+                seen = best.get(entry.fingerprint)
+                if seen is None or key < seen[:2]:
+                    best[entry.fingerprint] = (*key, entry)
+    return [entry for _rank, _order, entry in sorted(best.values(), key=lambda v: (v[1], v[0]))]

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
-import socket
-import stat
-import struct
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +25,8 @@ from sceau.errors import Busy, SceauError, TooLarge
 from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
-from sceau.protocol.framing import FrameDecoder, encode_frame
+from sceau.protocol.constants import HOST_CHUNK_LIMIT
+from sceau.protocol.framing import FrameDecoder, Oversized, chunk_frames, encode_frame
 from sceau.protocol.session import (
     IPC,
     MAX_IN_FLIGHT_SHARED,
@@ -37,6 +36,8 @@ from sceau.protocol.session import (
     Session,
     TokenBucket,
 )
+from sceau.transports.browser_pipes import PipeListener, browser_socket_path
+from sceau.transports.unix import bind_private, ensure_private_dir, peer_uid
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ class AgentAlreadyRunning(SceauError):
     """Another agent holds the session lock."""
 
 
-class UnsafeSocket(SceauError):
-    """The socket or its directory is not ours (another user could be listening or connecting)."""
-
-
 def socket_path(config: Config) -> Path:
     return config.runtime_path() / SOCKET_NAME
 
@@ -68,43 +65,6 @@ def pipe_name() -> str:
     """Per-user pipe name (Windows): the user name keeps two sessions' agents apart."""
     user = os.environ.get("USERNAME", "user").replace("\\", "_")
     return rf"\\.\pipe\sceau-agent-{user}"
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process at the other end of a Unix socket (None if the OS cannot say)."""
-    if hasattr(socket, "SO_PEERCRED"):  # Linux
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return int(uid)
-    getpeereid = getattr(os, "getpeereid", None)  # not in the stdlib today; kept for BSD builds
-    if getpeereid is not None:
-        return int(getpeereid(sock.fileno())[0])
-    return None
-
-
-def ensure_private_dir(folder: Path) -> None:
-    """Create the runtime dir 0700; refuse one owned by someone else or open to others."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name != "posix":
-        return
-    st = folder.stat()
-    if st.st_uid != os.getuid():
-        raise UnsafeSocket(_("The folder {path} belongs to another user.").format(path=folder))
-    if st.st_mode & 0o077:
-        os.chmod(folder, 0o700)
-
-
-def check_socket_file(path: Path) -> None:
-    """Before connecting: the socket must be ours and not writable by others (POSIX)."""
-    if os.name != "posix":
-        return
-    st = path.lstat()
-    if not stat.S_ISSOCK(st.st_mode):
-        raise UnsafeSocket(_("{path} is not a socket.").format(path=path))
-    if st.st_uid != os.getuid():
-        raise UnsafeSocket(_("The agent socket {path} belongs to another user.").format(path=path))
-    if st.st_mode & 0o077:
-        raise UnsafeSocket(_("The agent socket {path} is accessible to other users.").format(path=path))
 
 
 class SessionLock:
@@ -156,12 +116,17 @@ def read_agent_pid(config: Config) -> int | None:
 
 
 class _Connection:
-    """One client: reads frames, runs requests concurrently, serialises writes."""
+    """One client: reads frames, runs requests concurrently, serialises writes. `browser`: the
+    browser's own pipes (`browser_pipes`), with the browser's rules — an oversized request is
+    answered and skipped (the port goes on), a reply above the browser's cap goes in chunks."""
 
-    def __init__(self, server: IpcServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, server: IpcServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, browser: bool = False
+    ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
+        self.browser = browser
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
         # The extension's sites share this connection: each has its own in-flight cap and request rate.
@@ -175,16 +140,22 @@ class _Connection:
     async def send(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
-        async with self.write_lock:
+        if self.browser:
+            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            frames = chunk_frames(body, messages.request_id_of(message), HOST_CHUNK_LIMIT)
+        else:
+            frames = [encode_frame(message)]
+        async with self.write_lock:  # the chunks of one reply stay together
             try:
-                self.writer.write(encode_frame(message))
+                for frame in frames:
+                    self.writer.write(frame)
                 await asyncio.wait_for(self.writer.drain(), self.server.stall_timeout_s)
             except (ConnectionError, OSError, TimeoutError):
                 self.closed = True
                 self.writer.close()
 
     async def run(self) -> None:
-        decoder = FrameDecoder(self.server.max_frame)
+        decoder = FrameDecoder(self.server.max_frame, skip_oversized=self.browser)
         try:
             while True:
                 if decoder.pending:  # mid-frame: the rest must keep coming
@@ -198,13 +169,16 @@ class _Connection:
                 if not data:
                     break
                 try:
-                    bodies = decoder.feed(data)
+                    items = decoder.feed_items(data)
                 except TooLarge as exc:
                     # The stream cannot be resynchronised after a refused length: answer, then close.
                     await self.send(messages.error(None, ErrorCode.TOO_LARGE, exc.message))
                     break
-                for body in bodies:
-                    self._start(body)
+                for item in items:
+                    if isinstance(item, Oversized):
+                        self._refuse(item)
+                    else:
+                        self._start(item)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -215,6 +189,17 @@ class _Connection:
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
 
+    def _refuse(self, item: Oversized) -> None:
+        exc = TooLarge(
+            "Request of {length} bytes exceeds the limit of {limit} bytes.",
+            params={"length": item.length, "limit": self.server.max_frame},
+        )
+        self._track(asyncio.create_task(self.send(messages.error_from_exception(item.request_id, exc))))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     def _start(self, body: bytes) -> None:
         try:
             self.session.admit()
@@ -222,8 +207,7 @@ class _Connection:
             task = asyncio.create_task(self.send(self.session.refusal(body, exc)))
         else:
             task = asyncio.create_task(self._serve(body))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self._track(task)
 
     async def _serve(self, body: bytes) -> None:
         try:
@@ -248,6 +232,7 @@ class IpcServer:
         self._server: asyncio.AbstractServer | None = None
         self._pipe_servers: list[Any] = []
         self._connections: set[_Connection] = set()
+        self._pipes: PipeListener | None = None
 
     async def start(self) -> None:
         ensure_private_dir(self.config.runtime_path())
@@ -263,15 +248,13 @@ class IpcServer:
             raise
 
     async def _start_unix(self) -> None:
-        # We hold the session lock, so a socket file left here belongs to a dead agent.
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        old_umask = os.umask(0o177)  # the socket is created 0600: no window where others may connect
-        try:
-            self._server = await asyncio.start_unix_server(self._accept_unix, path=str(self.path))
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.path, 0o600)
+        # We hold the session lock, so socket files left here belong to a dead agent. The browser
+        # pipes' socket comes first: a native host that finds the agent's socket finds it too.
+        if self.config.direct_browser_channel:
+            self._pipes = PipeListener(browser_socket_path(self.config), self._adopt)
+            self._pipes.start()
+        listening = bind_private(self.path)
+        self._server = await asyncio.start_unix_server(self._accept_unix, sock=listening)
 
     async def _start_pipe(self) -> None:  # pragma: no cover - Windows
         loop = asyncio.get_running_loop()
@@ -304,8 +287,11 @@ class IpcServer:
             return
         await self._run(reader, writer)
 
-    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(self, reader, writer)
+    async def _adopt(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._run(reader, writer, browser=True)
+
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, browser: bool = False) -> None:
+        conn = _Connection(self, reader, writer, browser=browser)
         self._connections.add(conn)
         try:
             await conn.run()
@@ -330,6 +316,8 @@ class IpcServer:
             self._server.close()
             for conn in list(self._connections):
                 conn.writer.close()
+            if self._pipes is not None:
+                await self._pipes.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             with contextlib.suppress(FileNotFoundError):

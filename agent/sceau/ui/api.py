@@ -60,6 +60,10 @@ class CertificateChoice:
 class UserInterface(ABC):
     """Consent, PIN and certificate choice. Implementations raise UserCancelled / Timeout."""
 
+    # True when `confirm` answers from configuration, waiting for nobody (headless `--yes`): the agent
+    # then calls it on the event loop instead of handing it to a worker thread.
+    answers_at_once: bool = False
+
     @abstractmethod
     def confirm(self, request: ConsentRequest) -> ConsentDecision:
         """Ask the user to approve one key use (or a batch)."""

@@ -39,6 +39,8 @@ def wrong_pin_error(request: PinRequest) -> WrongPin:
 class HeadlessUI(UserInterface):
     """Answers from configuration: a PIN source and an approval flag."""
 
+    answers_at_once = True
+
     def __init__(
         self,
         *,

@@ -27,6 +27,7 @@ class InLanguage(UserInterface):
     def __init__(self, ui: UserInterface, lang: str) -> None:
         self.ui = ui
         self.lang = lang
+        self.answers_at_once = ui.answers_at_once
 
     def confirm(self, request: ConsentRequest) -> ConsentDecision:
         with language(self.lang):
