@@ -3,7 +3,7 @@
 unknown `fetch-chunk` (the dispatch floor), of `sign-hash`, and of the token's own `sign_raw`; then,
 with `--profile`, cProfile of the sign-hash requests (`--sort tottime` to change the order).
 
-    .venv/bin/python -m benchmarks.profile_sign_hash [N] [--profile] [--sort cumulative]
+    .venv/bin/python -m benchmarks.profile_sign_hash [N] [--profile] [--sort cumulative] [--no-journal]
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def main() -> None:
     sites = TrustedSites(cfg.data_path())
     sites.grant(ORIGIN, ["sign"])
     ui = HeadlessUI(pin=softhsm.USER_PIN, approve=True)
-    agent = Agent(cfg, build_token_manager(cfg), ui, sites=sites, journal=None if "--no-journal" in __import__("sys").argv else BackgroundJournal.from_config(cfg))
+    journal = None if opts.no_journal else BackgroundJournal.from_config(cfg)
+    agent = Agent(cfg, build_token_manager(cfg), ui, sites=sites, journal=journal)
 
     def frame(cmd: str, args: dict[str, object]) -> bytes:
         return json.dumps({"v": 1, "id": cmd[:1], "cmd": cmd, "origin": ORIGIN, "args": args}).encode()
