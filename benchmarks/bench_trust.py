@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.paired import compare
 from sceau.devkit import trustlists as D
 from sceau.trust import cache
 from sceau.trust import tsl as T
@@ -98,8 +100,14 @@ def main() -> None:
     lists = cache.load(data_dir)
     load_s = time.perf_counter() - t_load
     assert lists is not None
-    with_lists = asyncio.run(verify_all(lambda: VerifyOptions(lists=lists)))
-    anchors_only = asyncio.run(verify_all(lambda: VerifyOptions(anchors=[ca])))
+    paired = compare(
+        f"verify {SIGNATURES} CAdES with trusted lists",
+        "configured anchor only",
+        lambda: asyncio.run(verify_all(lambda: VerifyOptions(anchors=[ca]))),
+        "cached EU lists",
+        lambda: asyncio.run(verify_all(lambda: VerifyOptions(lists=lists))),
+    )
+    with_lists, anchors_only = statistics.median(paired.candidate_s), statistics.median(paired.baseline_s)
     level = asyncio.run(verify_bytes(batch[0][1], "a.p7s", VerifyOptions(lists=lists, detached=batch[0][0])))
     assert level.signatures[0].qualification is not None
     print(f"  cache load (parse {SERVICES}-service list once): {load_s * 1e3:8.1f} ms")

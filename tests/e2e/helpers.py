@@ -3,13 +3,16 @@ messages in English, browser in French), the first-use prompt clicker and the to
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from sceau.devkit.bridge import EXTENSION, Bridge, launch_chromium
+from sceau.store.journal_writer import COALESCE_S
 from sceau_rp import AuthTokenValidator
 
 E2E_ENV = {"SCEAU_LANG": "en", "LANGUAGE": "fr"}
@@ -61,3 +64,17 @@ def _pem(path: str | Path) -> x509.Certificate:
 
 def validator(pki: Any, origin: str, rp: Any) -> AuthTokenValidator:
     return AuthTokenValidator(origin, [_pem(pki.root_ca)], intermediates=[_pem(pki.intermediate_ca)], nonces=rp.nonces)
+
+
+def journal(bridge: Bridge, *, at_least: int = 0, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The agent's journal records once it holds `at_least` of them and its writer has settled: the
+    agent writes them behind its replies, a coalescing window later (`journal_writer.COALESCE_S`),
+    so a check that nothing was recorded must wait as long as one that something was."""
+    path = Path(bridge.config.data_path()) / "journal.jsonl"
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(COALESCE_S * 3)  # what was queued before this call is written (fsync included)
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        records = [json.loads(line) for line in text.splitlines()]
+        if len(records) >= at_least or time.monotonic() > deadline:
+            return records

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from sceau.devkit.pki import DevPki
 from sceau.devkit.testsite import RelyingParty
 from sceau.store.sites import TrustedSites
 from sceau_rp import libersign as rp_kit
-from tests.e2e.helpers import answer_prompt
+from tests.e2e.helpers import answer_prompt, journal
 from tests.e2e.libersign_pages import DATA_TO_SIGN, PES, actes_siginfos, helios_siginfo, legacy_page
 
 SIGNER = "sign-rsa2048"
@@ -30,11 +29,6 @@ ACTES_FILES = [f"Délibération n°{n} du conseil municipal".encode() * (n + 3) 
 
 def handle(pki: DevPki, name: str) -> str:
     return hashlib.sha256(pki.cert(name).public_bytes(Encoding.DER)).hexdigest()[:32]
-
-
-def journal(bridge: Bridge) -> list[dict[str, Any]]:
-    path = Path(bridge.config.data_path()) / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def wait_value(page: Any, expression: str, timeout: float = 60_000) -> Any:
@@ -127,7 +121,9 @@ def test_unchanged_pages_with_injected_libersign(
     check_actes(pki, signatures, ACTES_FILES, tmp_path)
     assert page.evaluate("window.__sent") == ["sign-digests"]
     assert "Signature en cours…" in page.evaluate("window.__progress")
-    records = [r for r in journal(bridge)[before:] if r["origin"] == site and r["operation"] == "sign"]
+    records = [
+        r for r in journal(bridge, at_least=before + 1)[before:] if r["origin"] == site and r["operation"] == "sign"
+    ]
     assert len(records) == 1 and records[0]["result"] == "ok" and len(records[0]["documents"]) == 20
 
     # Cancel on the plugin: libersign.cancel fires, nothing is returned.
@@ -186,7 +182,9 @@ def test_unchanged_pages_with_injected_libersign(
     )
     assert twice[1] == {"ok": False, "exception": "Une signature est déjà en cours.", "code": "BUSY"}
     assert twice[0]["ok"]
-    signed = [r for r in journal(bridge)[before:] if r["operation"] == "sign" and r["result"] == "ok"]
+    signed = [
+        r for r in journal(bridge, at_least=before + 1)[before:] if r["operation"] == "sign" and r["result"] == "ok"
+    ]
     assert len(signed) == 1  # only the first was signed
 
     # Withdrawn in the options page: the object is gone on the next load.

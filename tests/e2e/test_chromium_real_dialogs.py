@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from sceau.devkit import softhsm
 from sceau.devkit.bridge import Bridge
 from sceau.devkit.testsite import RelyingParty, open_page, result, start
 from sceau.store.sites import TrustedSites
-from tests.e2e.helpers import E2E_ENV, chromium
+from tests.e2e.helpers import E2E_ENV, chromium, journal
 from tests.ui.conftest import xvfb  # noqa: F401 - the session's private X server
 from tests.ui.ui_helpers import ARTIFACTS, XDriver
 
@@ -86,11 +85,6 @@ def focus_and(x: XDriver, win: str, *keys: str) -> None:
     x.key(*keys)
 
 
-def journal(bridge: Bridge) -> list[dict[str, Any]]:
-    path = Path(bridge.config.data_path()) / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
 def shot(x: XDriver, name: str) -> None:
     with contextlib.suppress(Exception):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -120,6 +114,7 @@ def test_consent_then_wrong_pin_retried_in_the_dialog(
     TrustedSites(Path(desktop_bridge.config.data_path())).grant(origin, ["sign"])
     page = open_page(dialog_browser, origin + "/")
     digest = hashlib.sha256(b"acte d'engagement").digest()
+    before = len(journal(desktop_bridge))
     start(page, sign_hash_js(digest, pki))
     consent = window(x, CONSENT_TITLE)
     shot(x, "e2e-consent-sign-hash")
@@ -143,7 +138,7 @@ def test_consent_then_wrong_pin_retried_in_the_dialog(
     assert isinstance(key, rsa.RSAPublicKey)  # the test token's first signing key
     key.verify(base64.b64decode(res["signature"]), digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
     # What the dialog showed, as the agent journalled it.
-    record = journal(desktop_bridge)[-1]
+    record = journal(desktop_bridge, at_least=before + 1)[-1]
     assert record["origin"] == origin and record["operation"] == "sign" and record["result"] == "ok"
     (doc,) = record["documents"]
     assert doc["name"] == "Acte_engagement.pdf" and doc["digest"] == digest.hex() and doc["digestAlgorithm"] == "sha256"
@@ -163,11 +158,12 @@ def test_refusal_in_the_dialog(
     x = XDriver(xvfb)
     origin = rp.origin(0)
     page = open_page(dialog_browser, origin + "/")
+    before = len(journal(desktop_bridge))
     start(page, sign_hash_js(hashlib.sha256(b"refus").digest(), pki))
     consent = window(x, CONSENT_TITLE)
     focus_and(x, consent, "Escape")
     assert result(page)["code"] == "USER_CANCELLED"
-    assert journal(desktop_bridge)[-1]["result"] == "USER_CANCELLED"
+    assert journal(desktop_bridge, at_least=before + 1)[-1]["result"] == "USER_CANCELLED"
 
 
 def test_unanswered_dialog_times_out(

@@ -1,6 +1,8 @@
 """Browser paths a real token cannot produce on demand, with a scripted agent behind the real host:
 a 3 MB reply crossing in chunks, an agent crash mid-operation, another extension calling our host.
-The browser, the extension, the native host and the IPC transport are the real ones."""
+The browser, the extension, the native host and the IPC transport are the real ones; the scripted
+agent takes no browser pipes (`--relay`), so these run through the host's relay — the path of
+Windows and of `direct_browser_channel = false` — while the other browser tests use the handover."""
 
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ OTHER_MANIFEST = {
 @pytest.fixture(scope="module")
 def stub_bridge(e2e_root: Path, softhsm_module: str, softhsm_conf: Path) -> Iterator[Bridge]:
     b = make_bridge(e2e_root / "stub", softhsm_module, softhsm_conf, max_message_bytes=64 * 1024 * 1024)
-    proc = subprocess.Popen([sys.executable, str(STUB), str(b.root / "run")], stdout=subprocess.PIPE, env=b.env)
+    proc = subprocess.Popen(
+        [sys.executable, str(STUB), str(b.root / "run"), "--relay"], stdout=subprocess.PIPE, env=b.env
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
     yield b
     proc.kill()

@@ -129,6 +129,16 @@ async def test_requests_are_served_on_the_handed_pipes_and_eof_releases_the_host
     os.close(browser.from_agent_r)
 
 
+async def test_a_host_that_dies_ends_the_channel(server: tuple[IpcServer, StubHandler], config: Config) -> None:
+    browser = Browser()
+    control = await browser.hand_over(config)
+    await browser.send({"v": 1, "id": "a", "cmd": "hello", "args": {}})
+    assert (await browser.recv())["ok"] is True
+    control.close()  # the host was killed: the browser must see its port close, not a stray agent
+    assert await browser.frame() is None
+    browser.close()
+
+
 async def test_browser_rules_oversized_request_refused_by_id_and_big_reply_in_chunks(
     server: tuple[IpcServer, StubHandler], config: Config
 ) -> None:
@@ -227,9 +237,7 @@ async def test_no_listener_when_disabled_and_the_host_relays(config: Config) -> 
     st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=8),
     st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=20),
 )
-def test_skipping_decoder_names_refusals_in_order_however_the_bytes_arrive(
-    sizes: list[int], cuts: list[int]
-) -> None:
+def test_skipping_decoder_names_refusals_in_order_however_the_bytes_arrive(sizes: list[int], cuts: list[int]) -> None:
     limit = 1000
     bodies = [json.dumps({"v": 1, "id": f"r{i}", "pad": "x" * n}).encode() for i, n in enumerate(sizes)]
     stream = b"".join(struct.pack("<I", len(b)) + b for b in bodies)

@@ -80,6 +80,8 @@ class RelyingParty:
         self.nonces = NonceStore()
         self.files: dict[str, bytes] = {}
         self.pages: dict[str, str] = {}  # /p/<name>: HTML pages a test writes (platform-style pages)
+        # POST /spool/<name>: appended to a file here (results too big for memory, sent in pieces).
+        self.spool = directory / "spool"
         self._ssl = self_signed(directory)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -117,6 +119,17 @@ class RelyingParty:
             self.files[req.match_info["name"]] = await req.read()
             return web.json_response({"size": len(self.files[req.match_info["name"]])})
 
+        async def spool(req: web.Request) -> web.Response:
+            name = req.match_info["name"]
+            if "/" in name or name.startswith("."):
+                raise web.HTTPBadRequest()
+            self.spool.mkdir(exist_ok=True)
+            with open(self.spool / name, "ab") as f:
+                async for piece in req.content.iter_chunked(1 << 20):
+                    f.write(piece)
+                size = f.tell()
+            return web.json_response({"size": size})
+
         async def test_page(req: web.Request) -> web.Response:
             html = self.pages.get(req.match_info["name"])
             if html is None:
@@ -128,6 +141,7 @@ class RelyingParty:
         app.router.add_get("/p/{name}", test_page)
         app.router.add_get("/files/{name}", get_file)
         app.router.add_post("/files/{name}", post_file)
+        app.router.add_post("/spool/{name}", spool)
         app.router.add_get("/embed", embed)
         app.router.add_get("/nonce", nonce)
         app.router.add_static("/lib", LIB)

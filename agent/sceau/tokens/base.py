@@ -197,13 +197,13 @@ class CertificateEntry:
             return key.key_size
         return 0
 
-    @property
+    @cached_property
     def subject_cn(self) -> str:
         return (
             _name_attr(self.certificate.subject, x509.NameOID.COMMON_NAME) or self.certificate.subject.rfc4514_string()
         )
 
-    @property
+    @cached_property
     def issuer_cn(self) -> str:
         return _name_attr(self.certificate.issuer, x509.NameOID.COMMON_NAME) or self.certificate.issuer.rfc4514_string()
 

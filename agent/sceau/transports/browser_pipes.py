@@ -8,7 +8,9 @@ socket (SCM_RIGHTS) and only waits; the agent reads the browser's frames and wri
 (chunked under the browser's 1 MB cap) itself, as the host would have.
 
     host → agent   GREETING with the fds [stdin, stdout]
-    agent → host   ACCEPTED, then serves the pipes; closing the socket tells the host to exit.
+    agent → host   ACCEPTED, then serves the pipes; closing the socket tells the host to exit,
+                   and a host that exits (its end closes) ends the channel: the port lives as
+                   long as the process the browser started, as when the host relayed.
 
 Anything else (an older agent without this socket, Windows, `direct_browser_channel = false`)
 and the host relays as before. An agent that stops closes the pipes: the host exits, the browser
@@ -92,7 +94,7 @@ class PipeListener:
             except OSError:  # the host is gone: so is the browser's port
                 writer.close()
                 raise
-            await self._adopt(reader, writer)
+            await self._serve(conn, reader, writer)
         except (OSError, TimeoutError) as exc:
             log.info("browser pipe handover failed: %s", exc)
         finally:
@@ -100,6 +102,20 @@ class PipeListener:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             conn.close()  # the host's signal to exit
+
+    async def _serve(self, conn: socket.socket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve the pipes for as long as the host lives: a host that exits (killed, or stopped by the
+        browser) ends the channel, so the browser's port closes with its process, as when relaying."""
+        serving = asyncio.ensure_future(self._adopt(reader, writer))
+        host_gone = asyncio.ensure_future(_closed(conn))
+        try:
+            await asyncio.wait({serving, host_gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not serving.done():
+                writer.close()  # also closes the reading side: the connection ends
+                await serving
+        finally:
+            host_gone.cancel()
+            serving.cancel()
 
     async def close(self) -> None:
         if self._sock is not None:
@@ -140,6 +156,14 @@ async def _receive_fds(conn: socket.socket) -> tuple[bytes, list[int]]:
         raise
     finally:
         loop.remove_reader(conn.fileno())
+
+
+async def _closed(conn: socket.socket) -> None:
+    """Return when the host closes its end (it sends nothing after the greeting)."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError):
+        while await loop.sock_recv(conn, 64):
+            pass
 
 
 def _is_pipe(fd: int) -> bool:
