@@ -253,7 +253,8 @@ class ModuleHosts:
             return host
 
     def get(self, module: str) -> ModuleHost | None:
-        return self._hosts.get(os.path.realpath(module))
+        # On every token call (`token_errors`): no path resolution when no module is hosted (the default).
+        return self._hosts.get(os.path.realpath(module)) if self._hosts else None
 
     def drop(self, module: str) -> None:
         with self._guard:
