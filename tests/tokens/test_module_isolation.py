@@ -124,7 +124,11 @@ async def test_a_crashing_module_is_isolated_reported_and_restarted(
     ctx = OperationContext("https://marches.example.fr", ui, manager, Config(), TokenExecutor())
     entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
     assert {e.token.module for e in entries} == {modules["A"], modules["crash"]}
-    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+    good = next(
+        e
+        for e in entries
+        if e.label == "sign-ec256" and e.token.module == modules["A"] and e.token.label == softhsm.TOKEN_LABEL
+    )
     doomed = next(e for e in entries if e.token.label == CARD_LABEL)
     host_a, host_crash = HOSTS.get(modules["A"]), HOSTS.get(modules["crash"])
     assert host_a is not None and host_crash is not None and host_a.running() and host_crash.running()
@@ -212,7 +216,11 @@ async def test_through_the_agent_the_crash_is_an_error_code_and_the_agent_keeps_
     agent = Agent(Config(trust_anchors=(str(pki.chain),)), manager, ui)
     entries = manager.entries(Role.SIGN)
     doomed = next(e for e in entries if e.token.label == CARD_LABEL)
-    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+    good = next(
+        e
+        for e in entries
+        if e.label == "sign-ec256" and e.token.module == modules["A"] and e.token.label == softhsm.TOKEN_LABEL
+    )
 
     def request(rid: str, entry: CertificateEntry) -> dict[str, Any]:
         doc = {"name": "offre.txt", "data": base64.b64encode(b"offre\n").decode(), "format": "cades"}
@@ -250,7 +258,11 @@ async def test_a_hosted_module_stuck_in_c_sign_is_stopped_and_serves_again(
     ctx = OperationContext(ORIGIN, ui, manager, Config(), TokenExecutor())
     entries = await ctx.blocking(lambda: manager.entries(Role.SIGN))
     stuck = next(e for e in entries if e.token.label == CARD_LABEL)
-    good = next(e for e in entries if e.label == "sign-ec256" and e.token.module == modules["A"])
+    good = next(
+        e
+        for e in entries
+        if e.label == "sign-ec256" and e.token.module == modules["A"] and e.token.label == softhsm.TOKEN_LABEL
+    )
     with pytest.raises(Timeout) as caught:
         await ctx.blocking(lambda: _sign(manager, stuck, ui, b"lot"), manager.token_of(stuck))
     assert caught.value.code is ErrorCode.TIMEOUT
