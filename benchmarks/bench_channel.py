@@ -14,8 +14,9 @@ SCEAU_BENCH_CHANNEL_MB (default 200) both ways:
 Goals: both ≥ 0.7× the raw channel. Also the echo floor (tiny round trip) that bench_bridge compares with.
 
 Then decrypt-to-disk from the page: a bid of SCEAU_BENCH_D2D_MB (default 1024) made by openssl is
-fetched by the page from the platform and uploaded (not timed), then `Sceau.decryptToFile` (the
-headless agent's save dialog answers a folder) is paired with `sceau decrypt` on the same file.
+fetched by the page from the platform and uploaded (not timed; then `sync`, so its writeback does not
+land in the next timing), then `Sceau.decryptToFile` (the headless agent's save dialog answers a
+folder) is paired with `sceau decrypt` on the same file (also after a `sync`).
 Goal: within 1.3× the CLI's time.
 """
 
@@ -65,11 +66,13 @@ SCEAU_JS = """
 """
 
 
-D2D_JS = """async ([name]) => {
+D2D_UPLOAD_JS = """async ([name]) => {
   const blob = await (await fetch("/files/" + name)).blob();
-  const ref = await Sceau.upload(blob, { name });
+  return (await Sceau.upload(blob, { name })).transfer;
+}"""
+D2D_JS = """async ([name, transfer]) => {
   const t0 = performance.now();
-  const report = await Sceau.decryptToFile({ transfer: ref.transfer }, { name });
+  const report = await Sceau.decryptToFile({ transfer }, { name });
   return { seconds: (performance.now() - t0) / 1000, saved: report.saved };
 }"""
 
@@ -94,13 +97,16 @@ def decrypt_to_disk(
     cli += ["--yes", "--force", "-o", str(cli_out), str(bid)]
 
     def page_side() -> float:
-        out: dict[str, Any] = page.evaluate(f"({D2D_JS})", ["d2d.p7m"])
+        transfer = page.evaluate(f"({D2D_UPLOAD_JS})", ["d2d.p7m"])
+        os.sync()  # the upload's 1 GB of dirty pages must not be flushed inside the timed decryption
+        out: dict[str, Any] = page.evaluate(f"({D2D_JS})", ["d2d.p7m", transfer])
         saved = save_dir / out["saved"]["name"]
         assert out["saved"]["sha256"] == expected, out
         saved.unlink()
         return float(out["seconds"])
 
     def cli_side() -> float:
+        os.sync()  # likewise: each side's time holds its own writes only
         t0 = time.perf_counter()
         subprocess.run(cli, env=cli_env, check=True, capture_output=True)
         return time.perf_counter() - t0
