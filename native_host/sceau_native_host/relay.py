@@ -103,8 +103,7 @@ class Relay:
 
 
 def too_large_frame(length: int, limit: int, prefix: bytes) -> bytes:
-    msg = f"Request of {length} bytes exceeds the limit of {limit} bytes."
-    return encode_frame(messages.error(recover_id(prefix), ErrorCode.TOO_LARGE, msg))
+    return encode_frame(messages.too_large_request(recover_id(prefix), length, limit))
 
 
 class AgentUnavailable(Exception):

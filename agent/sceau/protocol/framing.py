@@ -21,10 +21,14 @@ OVERSIZED_PREFIX = 512  # bytes of a refused frame kept to name its request in t
 _ID_RE = re.compile(rb'"id"\s*:\s*"([^"\\]{1,128})"')
 
 
+def encode_json(message: dict[str, Any]) -> bytes:
+    """One message as a frame body: compact JSON, UTF-8."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def encode_frame(message: dict[str, Any]) -> bytes:
-    """Serialise one message as a frame (compact JSON, UTF-8)."""
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return HEADER.pack(len(body)) + body
+    """Serialise one message as a frame."""
+    return encode_body(encode_json(message))
 
 
 def encode_body(body: bytes) -> bytes:

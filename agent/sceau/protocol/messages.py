@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sceau.errors import BadRequest, SceauError, Unsupported
+from sceau.errors import BadRequest, SceauError, TooLarge, Unsupported
 from sceau.protocol.codes import PROTOCOL_VERSION, Command, ErrorCode
 
 MAX_ID_LENGTH = 128
@@ -91,6 +91,14 @@ def error_body(exc: BaseException) -> JSON:
 def error_from_exception(request_id: str | None, exc: BaseException) -> JSON:
     """An error response for `exc` (see `error_body`)."""
     return {"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error_body(exc)}
+
+
+def too_large_request(request_id: str | None, length: int, limit: int) -> JSON:
+    """TOO_LARGE for a request refused by its declared length (the relay's and the browser pipes')."""
+    exc = TooLarge(
+        "Request of {length} bytes exceeds the limit of {limit} bytes.", params={"length": length, "limit": limit}
+    )
+    return error_from_exception(request_id, exc)
 
 
 # --- argument helpers shared by handlers (validation lives in the core) -------------------------

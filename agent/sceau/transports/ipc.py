@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -26,7 +25,7 @@ from sceau.i18n import _
 from sceau.protocol import messages
 from sceau.protocol.codes import ErrorCode
 from sceau.protocol.constants import HOST_CHUNK_LIMIT
-from sceau.protocol.framing import FrameDecoder, Oversized, chunk_frames, encode_frame
+from sceau.protocol.framing import FrameDecoder, Oversized, chunk_frames, encode_frame, encode_json
 from sceau.protocol.session import (
     IPC,
     MAX_IN_FLIGHT_SHARED,
@@ -141,8 +140,7 @@ class _Connection:
         if self.closed:
             return
         if self.browser:
-            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            frames = chunk_frames(body, messages.request_id_of(message), HOST_CHUNK_LIMIT)
+            frames = chunk_frames(encode_json(message), messages.request_id_of(message), HOST_CHUNK_LIMIT)
         else:
             frames = [encode_frame(message)]
         async with self.write_lock:  # the chunks of one reply stay together
@@ -190,11 +188,8 @@ class _Connection:
                 await self.writer.wait_closed()
 
     def _refuse(self, item: Oversized) -> None:
-        exc = TooLarge(
-            "Request of {length} bytes exceeds the limit of {limit} bytes.",
-            params={"length": item.length, "limit": self.server.max_frame},
-        )
-        self._track(asyncio.create_task(self.send(messages.error_from_exception(item.request_id, exc))))
+        refusal = messages.too_large_request(item.request_id, item.length, self.server.max_frame)
+        self._track(asyncio.create_task(self.send(refusal)))
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
