@@ -29,13 +29,11 @@ MODULE_TIMEOUT_S = 30.0  # a module call that takes longer is stuck (cards answe
 class _Call:
     """Module time of one call: the clock stops while the user is asked something."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loop = loop
         self._since = time.monotonic()
         self._spent = 0.0
         self.paused = False
-        self.resumed = asyncio.Event() if loop is not None else None
 
     def pause(self) -> None:
         with self._lock:
@@ -48,8 +46,6 @@ class _Call:
             if self.paused:
                 self._since = time.monotonic()
                 self.paused = False
-        if self._loop is not None and self.resumed is not None:
-            self._loop.call_soon_threadsafe(self.resumed.set)
 
     def remaining(self, limit: float) -> float:
         with self._lock:
@@ -58,6 +54,7 @@ class _Call:
 
 
 _current = threading.local()
+PAUSED_CHECK_S = 0.25  # while the user is asked, how often the module-time watch looks again
 
 
 @contextlib.contextmanager
@@ -74,31 +71,26 @@ def user_wait() -> Iterator[None]:
         call.resume()
 
 
+Settle = Callable[[Any, BaseException | None], None]  # (result, error), called on the lane
+
+
 class _Lane:
-    """One daemon thread running calls in order. Not a ThreadPoolExecutor: its threads are joined at
+    """One daemon thread running jobs in order. Not a ThreadPoolExecutor: its threads are joined at
     interpreter exit, and a module stuck forever in a call would then keep the process alive."""
 
     def __init__(self, name: str) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            fn, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the waiter, as an executor does
-                future.set_exception(exc)
+        while (job := self._queue.get()) is not None:
+            job()
 
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._queue.put((fn, future))
-        return future
+    def post(self, job: Callable[[], None]) -> None:
+        self._queue.put(job)
 
-    def shutdown(self, wait: bool = False, cancel_futures: bool = True) -> None:
+    def shutdown(self) -> None:
         self._queue.put(None)
 
 
@@ -132,26 +124,28 @@ class ModuleLanes:
     def _on_lane(self, module: str) -> bool:
         return self._threads.get(module) == threading.get_ident()
 
-    def _submit(self, module: str, fn: Callable[[], T], call: _Call) -> Future[T]:
-        def run() -> T:
+    def _start(self, module: str, fn: Callable[[], Any], call: _Call, settle: Settle) -> None:
+        """Queue `fn` on the module's lane; `settle(result, error)` runs there once it returned."""
+
+        def job() -> None:
             self._threads[module] = threading.get_ident()
             _current.call = call
+            result: Any = None
+            error: BaseException | None = None
             try:
-                return fn()
+                result = fn()
+            except BaseException as exc:  # handed to the waiter, as an executor does
+                error = exc
             finally:
                 _current.call = None
+                with self._guard:
+                    self._busy[module] -= 1
+                    self._hung.pop(module, None)  # the stuck call came back: the module answers again
+            settle(result, error)
 
         with self._guard:
             self._busy[module] = self._busy.get(module, 0) + 1
-        future = self._pool(module).submit(run)
-
-        def done(_f: Future[T]) -> None:
-            with self._guard:
-                self._busy[module] -= 1
-                self._hung.pop(module, None)  # the stuck call came back: the module answers again
-
-        future.add_done_callback(done)
-        return future
+        self._pool(module).post(job)
 
     def _stuck(self, module: str) -> Timeout:
         with self._guard:
@@ -178,8 +172,16 @@ class ModuleLanes:
         if self.hung(module):
             raise self._stuck(module)
         limit = self.timeout if timeout is None else timeout
-        call = _Call(None)
-        future = self._submit(module, fn, call)
+        call = _Call()
+        future: Future[T] = Future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        self._start(module, fn, call, settle)
         while True:
             try:
                 return future.result(timeout=max(call.remaining(limit), 0.05) if not call.paused else 0.5)
@@ -188,40 +190,54 @@ class ModuleLanes:
                     raise self._stuck(module) from None
 
     async def run(self, module: str, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Run `fn` on the module's lane and await it, with the module-time limit."""
+        """Run `fn` on the module's lane and await it, with the module-time limit.
+
+        One future, completed from the lane, and one timer: a signature costs two thread wake-ups
+        and no extra event-loop turn (asyncio.wait/wrap_future took three per call)."""
         if self.hung(module):
             raise self._stuck(module)
         limit = self.timeout if timeout is None else timeout
-        call = _Call(asyncio.get_running_loop())
-        future = asyncio.wrap_future(self._submit(module, fn, call))
-        while True:
-            if call.paused and call.resumed is not None:
-                call.resumed.clear()
-                if call.paused:
-                    waiter = asyncio.ensure_future(call.resumed.wait())
-                    both: set[asyncio.Future[Any]] = {future, waiter}
-                    await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
+        loop = asyncio.get_running_loop()
+        call = _Call()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed (agent exit): nobody waits any more
+                loop.call_soon_threadsafe(_settle, done, result, error)
+
+        self._start(module, fn, call, settle)
+        timer: list[asyncio.TimerHandle] = []
+
+        def watch() -> None:
+            if done.done():
+                return
+            remaining = PAUSED_CHECK_S if call.paused else call.remaining(limit)
+            if remaining > 0:
+                timer[:] = [loop.call_later(remaining, watch)]
             else:
-                remaining = call.remaining(limit)
-                if remaining <= 0:
-                    future.add_done_callback(_retrieve)  # its late outcome is nobody's any more
-                    raise self._stuck(module)
-                await asyncio.wait({future}, timeout=remaining)
-            if future.done():
-                return future.result()
+                done.set_exception(self._stuck(module))  # its late outcome is nobody's any more
+
+        timer.append(loop.call_later(limit, watch))
+        try:
+            return await done
+        finally:
+            timer[0].cancel()
 
     def shutdown(self) -> None:
         with self._guard:
             pools = list(self._pools.values())
             self._pools.clear()
         for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown()
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # timed out (module stuck) or the waiter was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 LANES = ModuleLanes()

@@ -147,7 +147,10 @@ class _Connection:
             try:
                 for frame in frames:
                     self.writer.write(frame)
-                await asyncio.wait_for(self.writer.drain(), self.server.stall_timeout_s)
+                transport = self.writer.transport
+                # A reply the kernel took whole needs no drain (wait_for would add a task and a loop turn).
+                if transport.is_closing() or transport.get_write_buffer_size():
+                    await asyncio.wait_for(self.writer.drain(), self.server.stall_timeout_s)
             except (ConnectionError, OSError, TimeoutError):
                 self.closed = True
                 self.writer.close()
