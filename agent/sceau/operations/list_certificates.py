@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -11,7 +10,7 @@ from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
-from sceau.protocol.messages import arg_choice
+from sceau.protocol.messages import arg_choice, names
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class ListCertificates(Operation):
     )
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
-        role = arg_choice(dict(args), "role", {r.value for r in Role})
+        role = arg_choice(dict(args), "role", names(Role))
         include_expired = args.get("includeExpired", False) is True
         return Params(Role(role) if role else None, include_expired)
 
@@ -41,7 +40,7 @@ class ListCertificates(Operation):
         if not params.include_expired:
             entries = [e for e in entries if e.is_valid_at()] or entries
         entries = entries[: ctx.config.limits.max_certificates_listed]
-        return {"certificates": [{**e.summary(), "certificate": base64.b64encode(e.der).decode()} for e in entries]}
+        return {"certificates": [{**e.summary(), "certificate": e.der_b64} for e in entries]}
 
 
 OPERATION = ListCertificates()

@@ -34,7 +34,7 @@ from sceau.operations.context import OperationContext
 from sceau.operations.transfer import resolve_document
 from sceau.protocol.codes import Command, OperationKind
 from sceau.protocol.constants import INLINE_MAX
-from sceau.protocol.messages import arg_choice, arg_str
+from sceau.protocol.messages import arg_choice, arg_str, names
 from sceau.store.transfers import Transfer, TransferStore
 from sceau.tokens.base import SIGNING_DIGESTS, Digest, SignScheme
 
@@ -77,7 +77,7 @@ def _doc_spec(raw: object, default_format: str | None, index: int) -> DocSpec:
         name = naming.safe_name(arg_str(d, "name", max_len=255))
     except InvalidInput as exc:
         raise BadRequest(exc.message) from None
-    fmt = arg_choice(d, "format", {f.value for f in Format}, default=default_format)
+    fmt = arg_choice(d, "format", names(Format), default=default_format)
     if fmt is None:
         raise BadRequest(_("Document {n} has no format.").format(n=index + 1))
     if "data" not in d and "transfer" not in d:
@@ -107,13 +107,11 @@ class SignDocuments(Operation):
         docs = a.get("documents")
         if not isinstance(docs, list) or not docs:
             raise BadRequest(_("'documents' must be a non-empty list."))
-        default_format = arg_choice(a, "format", {f.value for f in Format})
+        default_format = arg_choice(a, "format", names(Format))
         specs = tuple(_doc_spec(d, default_format, i) for i, d in enumerate(docs))
-        level = Level(arg_choice(a, "level", {lv.value for lv in Level}, default="B-B") or "B-B")
-        digest = Digest(
-            arg_choice(a, "hashAlgorithm", {d.value for d in SIGNING_DIGESTS}, default="sha256") or "sha256"
-        )
-        scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
+        level = Level(arg_choice(a, "level", names(Level), default="B-B") or "B-B")
+        digest = Digest(arg_choice(a, "hashAlgorithm", names(SIGNING_DIGESTS), default="sha256") or "sha256")
+        scheme = arg_choice(a, "scheme", names(SignScheme))
         naming_kind = arg_choice(a, "naming", {"standard", "atexo"}, default="standard")
         return Params(
             documents=specs,

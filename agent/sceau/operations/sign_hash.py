@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from sceau.config import DEFAULT_LIMITS, Limits
 from sceau.errors import BadRequest
 from sceau.i18n import _
@@ -16,7 +14,7 @@ from sceau.operations.base import JSON, Operation
 from sceau.operations.context import OperationContext
 from sceau.protocol.codes import Command, OperationKind, Role
 from sceau.protocol.documents import DocumentInfo
-from sceau.protocol.messages import arg_b64, arg_choice, arg_str
+from sceau.protocol.messages import arg_b64, arg_choice, arg_str, names
 from sceau.tokens.base import SIGNING_DIGESTS, Digest, SignScheme, scheme_for
 
 
@@ -39,13 +37,13 @@ class SignHash(Operation):
 
     def parse(self, args: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Params:
         a = dict(args)
-        alg = Digest(arg_choice(a, "hashAlgorithm", {d.value for d in SIGNING_DIGESTS}, default="sha256") or "sha256")
+        alg = Digest(arg_choice(a, "hashAlgorithm", names(SIGNING_DIGESTS), default="sha256") or "sha256")
         digest = arg_b64(a, "hash", max_bytes=64, min_bytes=1)
         if len(digest) != alg.size:
             raise BadRequest(
                 "'hash' must be a {alg} digest ({size} bytes).", params={"alg": alg.value, "size": alg.size}
             )
-        scheme = arg_choice(a, "scheme", {s.value for s in SignScheme})
+        scheme = arg_choice(a, "scheme", names(SignScheme))
         size = a.get("documentSize", 0)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise BadRequest("'documentSize' must be a non-negative integer.", params={})
@@ -94,8 +92,8 @@ class SignHash(Operation):
             "signature": base64.b64encode(signature).decode(),
             "scheme": scheme.value,
             "hashAlgorithm": params.algorithm.value,
-            "certificate": base64.b64encode(entry.der).decode(),
-            "chain": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in entry.chain],
+            "certificate": entry.der_b64,
+            "chain": list(entry.chain_b64),
         }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sceau.errors import BadRequest, SceauError, TooLarge, Unsupported
@@ -50,7 +53,7 @@ def parse_request(obj: object) -> Request:
     cmd = obj.get("cmd")
     if not isinstance(cmd, str) or not cmd:
         raise BadRequest("Field 'cmd' must be a non-empty string.", params={})
-    if cmd not in {c.value for c in Command}:
+    if cmd not in names(Command):
         raise Unsupported("Unknown command: {cmd}", params={"cmd": cmd[:40]})
     args = obj.get("args", {})
     if args is None:
@@ -115,6 +118,13 @@ def arg_str(args: JSON, name: str, *, required: bool = True, max_len: int = 4096
     if len(value) > max_len:
         raise BadRequest("Argument '{name}' is too long.", params={"name": name})
     return value
+
+
+@functools.cache
+def names(members: Iterable[Enum]) -> frozenset[str]:
+    """The wire values of an enum (or a tuple of its members), computed once: iterating an enum
+    per request cost more than the rest of parsing."""
+    return frozenset(str(m.value) for m in members)
 
 
 def arg_choice(args: JSON, name: str, choices: set[str] | frozenset[str], default: str | None = None) -> str | None:

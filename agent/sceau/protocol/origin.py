@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -35,6 +36,11 @@ def normalize_origin(origin: str, *, dev_mode: bool, max_length: int = 255) -> s
     """
     if not isinstance(origin, str) or not origin or len(origin) > max_length:
         raise BadRequest("Missing or invalid origin.", params={})
+    return _normalize(origin, dev_mode)
+
+
+@functools.lru_cache(maxsize=256)  # each request checks its origin twice; refusals raise, so are not kept
+def _normalize(origin: str, dev_mode: bool) -> str:
     m = _ORIGIN_RE.fullmatch(origin)
     if m is None:
         raise OriginNotAllowed("Origin not allowed: only https sites can use Sceau.", params={})

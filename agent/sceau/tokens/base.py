@@ -7,6 +7,7 @@ All methods block (PKCS#11 calls do): async callers use `sceau.tokens.executor`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -171,6 +172,17 @@ class CertificateEntry:
         from cryptography.hazmat.primitives.serialization import Encoding
 
         return self.certificate.public_bytes(Encoding.DER)
+
+    @cached_property
+    def der_b64(self) -> str:
+        """The certificate as pages receive it (each listing and signature carries it)."""
+        return base64.b64encode(self.der).decode()
+
+    @cached_property
+    def chain_b64(self) -> tuple[str, ...]:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return tuple(base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in self.chain)
 
     @cached_property
     def fingerprint(self) -> str:
