@@ -68,9 +68,10 @@ async def test_a_cancelled_waiter_leaves_the_lane_serving(lanes: ModuleLanes) ->
 
 def test_a_result_for_a_closed_loop_does_not_kill_the_lane(lanes: ModuleLanes) -> None:
     release = threading.Event()
+    waiting: list[asyncio.Future[bool]] = []
 
     async def start() -> None:
-        asyncio.ensure_future(lanes.run("m", lambda: release.wait(5)))
+        waiting.append(asyncio.ensure_future(lanes.run("m", lambda: release.wait(5))))
         await asyncio.sleep(0.05)
 
     loop = asyncio.new_event_loop()
