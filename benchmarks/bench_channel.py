@@ -106,6 +106,9 @@ def decrypt_to_disk(
         return float(out["seconds"])
 
     def cli_side() -> float:
+        # A new output, as the page side writes: replacing the last 1 GB would free its blocks, whose
+        # TRIM (the disk is mounted `discard`) would land in this side's fsync.
+        cli_out.unlink(missing_ok=True)
         os.sync()  # likewise: each side's time holds its own writes only
         t0 = time.perf_counter()
         subprocess.run(cli, env=cli_env, check=True, capture_output=True)

@@ -7,6 +7,7 @@ openssl and sceau interleaved, SCEAU_BENCH_PAIRS pairs after a warm-up, median o
 - `openssl cms -decrypt` (PEM key) vs `sceau decrypt` on the SoftHSM2 token: goal ≥ 2.0×, RSS < 100 MB.
 Each command runs as its own process (wall time, and peak RSS from /usr/bin/time). sceau fsyncs its
 output before the atomic rename; openssl's side includes an fsync of its output so both do the same work.
+Each run writes a new output (the previous one is removed and synced before the clock starts).
 """
 
 from __future__ import annotations
@@ -54,11 +55,16 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, sync: Path | None
 class Side:
     """One side of a pair: runs `cmd`, returns its wall time, keeps the peak RSS seen."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str] | None = None, sync: Path | None = None) -> None:
-        self.cmd, self.env, self.sync = cmd, env, sync
+    def __init__(
+        self, cmd: list[str], output: Path, env: dict[str, str] | None = None, sync: Path | None = None
+    ) -> None:
+        self.cmd, self.output, self.env, self.sync = cmd, output, env, sync
         self.rss = 0.0
 
     def __call__(self) -> float:
+        # Each run writes a new file: replacing the previous 1 GB output frees its blocks, and with
+        # the disk mounted `discard` their TRIM lands in whichever fsync commits next (seconds, here).
+        self.output.unlink(missing_ok=True)
         wall, rss = measure(self.cmd, self.env, self.sync)
         self.rss = max(self.rss, rss)
         return wall
@@ -142,9 +148,10 @@ def main() -> int:
                 str(ours_bid),
                 str(plain),
             ],
+            ours_bid,
             env,
         )
-        enc_base = Side(openssl_enc, sync=bid)
+        enc_base = Side(openssl_enc, bid, sync=bid)
         rate = SIZE_MB
         compare(
             f"encrypt {SIZE_MB} MB",
@@ -187,9 +194,10 @@ def main() -> int:
                 str(out_ours),
                 str(bid),
             ],
+            out_ours,
             env,
         )
-        dec_base = Side(openssl_dec, sync=out_base)
+        dec_base = Side(openssl_dec, out_base, sync=out_base)
         compare(
             f"decrypt {SIZE_MB} MB",
             "openssl",
