@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks import probe
 from benchmarks.common import softhsm_pki
@@ -103,7 +104,7 @@ def main() -> None:
     link = connect(bridge.config)
     rounds: dict[str, list[float]] = {}
     try:
-        key = next(
+        key: Any = next(  # a PrivateKey (python-pkcs11 types it as a plain Object)
             session.get_objects(
                 {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: bytes.fromhex(pki[KEY].key_id)}
             )
@@ -144,15 +145,12 @@ def main() -> None:
                 def in_page(what: str) -> Callable[[], float]:
                     return lambda: float(page.evaluate("([w, n, a]) => window.__lat(w, n, a)", [what, BATCH, args]))
 
+                def raw_sign() -> object:
+                    return key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS)
+
                 sides: dict[str, Callable[[], float]] = {
-                    "raw": lambda: _median_of(
-                        lambda: key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS), BATCH
-                    ),
-                    "raw-paced": lambda: _median_of(
-                        lambda: key.sign(DIGEST_INFO[Digest.SHA256] + digest, mechanism=Mechanism.RSA_PKCS),
-                        BATCH,
-                        PACE_S,
-                    ),
+                    "raw": lambda: _median_of(raw_sign, BATCH),
+                    "raw-paced": lambda: _median_of(raw_sign, BATCH, PACE_S),
                     "echo": in_page("echo"),
                     "ipc-floor": lambda: _median_of(lambda: ipc_call(floor_msg), BATCH),
                     "ipc-sign": lambda: _median_of(lambda: ipc_call(sign_msg), BATCH),

@@ -71,4 +71,3 @@ def test_each_origin_on_a_shared_connection_has_its_own_rate() -> None:
     s.admit_origin("https://calme.fr")  # another site is not affected
     now[0] += 1.0
     s.admit_origin("https://bruyant.fr")  # refilled
-

@@ -174,14 +174,7 @@ class ModuleLanes:
         limit = self.timeout if timeout is None else timeout
         call = _Call()
         future: Future[T] = Future()
-
-        def settle(result: Any, error: BaseException | None) -> None:
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-        self._start(module, fn, call, settle)
+        self._start(module, fn, call, lambda result, error: _settle(future, result, error))
         while True:
             try:
                 return future.result(timeout=max(call.remaining(limit), 0.05) if not call.paused else 0.5)
@@ -206,22 +199,23 @@ class ModuleLanes:
                 loop.call_soon_threadsafe(_settle, done, result, error)
 
         self._start(module, fn, call, settle)
-        timer: list[asyncio.TimerHandle] = []
+        timer: asyncio.TimerHandle  # the module-time watch, re-armed while the call runs
 
         def watch() -> None:
+            nonlocal timer
             if done.done():
                 return
             remaining = PAUSED_CHECK_S if call.paused else call.remaining(limit)
             if remaining > 0:
-                timer[:] = [loop.call_later(remaining, watch)]
+                timer = loop.call_later(remaining, watch)
             else:
                 done.set_exception(self._stuck(module))  # its late outcome is nobody's any more
 
-        timer.append(loop.call_later(limit, watch))
+        timer = loop.call_later(limit, watch)
         try:
             return await done
         finally:
-            timer[0].cancel()
+            timer.cancel()
 
     def shutdown(self) -> None:
         with self._guard:
@@ -231,7 +225,8 @@ class ModuleLanes:
             pool.shutdown()
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _settle(future: asyncio.Future[Any] | Future[Any], result: Any, error: BaseException | None) -> None:
+    """Hand a lane call's outcome to its waiter (an asyncio future on the loop, or a blocking caller's)."""
     if future.done():  # timed out (module stuck) or the waiter was cancelled
         return
     if error is not None:
